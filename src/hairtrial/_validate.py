@@ -24,9 +24,7 @@ def _where(name: str, path: str | Path | None) -> str:
     return f"{name} ({path})" if path is not None else name
 
 
-def check_image(
-    image: Any, *, name: str = "image", path: str | Path | None = None
-) -> NDArray[Any]:
+def check_image(image: Any, *, name: str = "image", path: str | Path | None = None) -> NDArray[Any]:
     """Check that `image` is a finite 2-D greyscale or 3-D RGB array.
 
     Parameters
@@ -179,7 +177,5 @@ def check_choice(
     """
     allowed = list(choices)
     if value not in allowed:
-        raise InputError(
-            f"{_where(name, path)}: {value!r} is not one of {{{', '.join(allowed)}}}"
-        )
+        raise InputError(f"{_where(name, path)}: {value!r} is not one of {{{', '.join(allowed)}}}")
     return str(value)

@@ -7,6 +7,7 @@ diameters in µm.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,8 +135,16 @@ class HairRecord:
         -------
         HairRecord
         """
-        known = {"id", "exit_px", "tip_px", "centerline_px", "diameter_um", "length_um",
-                 "class", "confidence"}
+        known = {
+            "id",
+            "exit_px",
+            "tip_px",
+            "centerline_px",
+            "diameter_um",
+            "length_um",
+            "class",
+            "confidence",
+        }
         exit_px = obj.get("exit_px")
         return cls(
             id=int(obj["id"]),
@@ -148,3 +157,51 @@ class HairRecord:
             confidence=float(obj.get("confidence", 1.0)),
             extra={k: v for k, v in obj.items() if k not in known},
         )
+
+
+def summarize_hairs(
+    hairs: Sequence[HairRecord],
+    *,
+    area_cm2: float,
+    classes: HairClasses = DEFAULT_CLASSES,
+) -> dict[str, Any]:
+    """Per-image endpoints from hair records (the counted hairs only).
+
+    A hair is counted when its exit lies inside the image (``exit_px`` not ``None``).
+
+    Parameters
+    ----------
+    hairs : sequence of HairRecord
+        Hairs of one image.
+    area_cm2 : float, cm²
+        Imaged skin area.
+    classes : HairClasses
+        Class limits; `classes.terminal_min_um` is also the miniaturisation index.
+
+    Returns
+    -------
+    dict
+        ``hair_count``, ``density_per_cm2`` (hairs/cm²), ``mean_diameter_um`` (µm, ``None``
+        without hairs), ``terminal_fraction`` (``None`` without hairs),
+        ``cumulative_thickness_mm_per_cm2`` (sum of diameters in mm per cm²),
+        ``fraction_below_index`` (share of hairs thinner than the terminal limit) and
+        ``class_counts``.
+    """
+    if not area_cm2 > 0:
+        raise ValueError(f"area_cm2 must be positive, got {area_cm2}")
+    counted = [h for h in hairs if h.exit_px is not None]
+    n = len(counted)
+    diameters = [h.diameter_um for h in counted]
+    terminal = sum(1 for d in diameters if d >= classes.terminal_min_um)
+    class_counts = {"vellus": 0, "intermediate": 0, "terminal": 0}
+    for d in diameters:
+        class_counts[classes.classify(d)] += 1
+    return {
+        "hair_count": n,
+        "density_per_cm2": n / area_cm2,
+        "mean_diameter_um": (sum(diameters) / n) if n else None,
+        "terminal_fraction": (terminal / n) if n else None,
+        "cumulative_thickness_mm_per_cm2": sum(diameters) / 1000.0 / area_cm2,
+        "fraction_below_index": ((n - terminal) / n) if n else None,
+        "class_counts": class_counts,
+    }
