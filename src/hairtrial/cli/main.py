@@ -1,5 +1,166 @@
-"""The ``hairtrial`` command."""
+"""The ``hairtrial`` command: parse arguments, call the library, report.
+
+No logic lives here: every command calls the same public functions a notebook user calls.
+Bad input ends with a one-line error naming the file or option and the problem (exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
 
-app = typer.Typer(help="hairtrial: hair-growth clinical trials from trichoscopy images.")
+from hairtrial import __version__
+from hairtrial._validate import InputError
+
+app = typer.Typer(
+    help="hairtrial: hair-growth clinical trials, from trichoscopy images to the trial's answer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+presets_app = typer.Typer(help="List and print the packaged trial presets.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hairtrial {__version__}")
+        raise typer.Exit()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Hair-growth clinical trials, from trichoscopy images to the trial's answer."""
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+
+
+@presets_app.command("list")
+def presets_list() -> None:
+    """List the packaged trial presets with their descriptions."""
+    from hairtrial.simulate.config import list_presets, load_preset
+
+    for name in list_presets():
+        preset = load_preset(name)
+        typer.echo(f"{name}\t{preset.description.splitlines()[0] if preset.description else ''}")
+
+
+@presets_app.command("show")
+def presets_show(
+    name: Annotated[str, typer.Argument(help="Preset name (see `hairtrial presets list`).")],
+) -> None:
+    """Print a preset's TOML, to copy into a file, edit and pass to --preset."""
+    from hairtrial.simulate.config import preset_text
+
+    try:
+        _, text = preset_text(name)
+    except InputError as exc:
+        raise _fail(exc) from None
+    typer.echo(text, nl=False)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    preset: Annotated[
+        str, typer.Option("--preset", help="Preset name or path to a .toml preset file.")
+    ] = "nanfang-2023",
+    subjects: Annotated[
+        int | None, typer.Option("--subjects", help="Number of subjects (default: preset's).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    render: Annotated[
+        bool, typer.Option("--render/--no-render", help="Render images or only truth tables.")
+    ] = True,
+    field_cm2: Annotated[
+        float | None, typer.Option("--field-cm2", help="Imaged field area in cm².")
+    ] = None,
+    um_per_px: Annotated[
+        float | None, typer.Option("--um-per-px", help="Image calibration in µm per pixel.")
+    ] = None,
+    clip: Annotated[
+        bool | None, typer.Option("--clip/--no-clip", help="Clip hairs before imaging.")
+    ] = None,
+    phototrichogram: Annotated[
+        bool,
+        typer.Option("--phototrichogram", help="Also re-image each visit after a few days."),
+    ] = False,
+    style: Annotated[
+        str | None, typer.Option("--style", help="Renderer style: standard or hard.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Rendering processes.")] = 1,
+) -> None:
+    """Simulate a trial: follicle truth, endpoints, manifest, images with exact truth."""
+    from hairtrial.simulate.config import load_preset
+    from hairtrial.simulate.trial import with_overrides, write_trial
+
+    try:
+        loaded = with_overrides(
+            load_preset(preset),
+            subjects=subjects,
+            field_cm2=field_cm2,
+            um_per_px=um_per_px,
+            clip=clip,
+            style=style,
+        )
+        outputs = write_trial(
+            loaded, out, seed=seed, render=render, phototrichogram=phototrichogram,
+            workers=workers,
+        )  # fmt: skip
+    except InputError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"simulated {loaded.trial.subjects} subjects of {loaded.name} into {out}")
+    typer.echo(f"  follicle truth:   {outputs.follicles}")
+    typer.echo(f"  truth endpoints:  {outputs.endpoints}")
+    if outputs.manifest is not None:
+        typer.echo(f"  manifest:         {outputs.manifest} ({outputs.n_images} images)")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-output"),
+    subjects: Annotated[int, typer.Option("--subjects", help="Number of subjects.")] = 12,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 2023,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Rendering processes.")] = 2,
+) -> None:
+    """Run the demo: simulate and render a small nanfang-2023 trial and say where it is."""
+    import pandas as pd
+
+    from hairtrial.simulate.config import load_preset
+    from hairtrial.simulate.trial import with_overrides, write_trial
+
+    preset = with_overrides(load_preset("nanfang-2023"), subjects=subjects)
+    outputs = write_trial(preset, out, seed=seed, render=True, workers=workers)
+    endpoints = pd.read_csv(outputs.endpoints)
+    table = (
+        endpoints.groupby(["arm", "visit_day"])[["terminal_fraction", "mean_diameter_um"]]
+        .mean()
+        .unstack("arm")
+    )
+    typer.echo(f"demo trial ({subjects} subjects, {outputs.n_images} images) written to {out}")
+    typer.echo(f"  images and manifest: {outputs.manifest}")
+    typer.echo(f"  truth endpoints:     {outputs.endpoints}")
+    typer.echo("truth: mean terminal fraction and shaft diameter (µm) by arm and visit day")
+    typer.echo(table.round(3).to_string())
