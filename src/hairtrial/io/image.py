@@ -84,8 +84,9 @@ def _read_pil(path: Path) -> NDArray[Any]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.load()
+        with Image.open(path) as opened:
+            opened.load()
+            img: Image.Image = opened
             if img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "P", "PA"):
                 img = img.convert("RGBA" if "A" in img.mode else "RGB")
             elif img.mode in ("I;16", "I;16B", "I;16L"):
@@ -116,7 +117,7 @@ def _read_tiff(path: Path, page: int) -> tuple[NDArray[Any], float | None, int]:
             if not 0 <= page < n_pages:
                 raise InputError(f"{path}: page {page} requested, file has {n_pages}")
             tiff_page = tif.pages[page]
-            pixels = tiff_page.asarray()  # type: ignore[union-attr]
+            pixels = tiff_page.asarray()
             um_per_px = None
             tags = tiff_page.tags  # type: ignore[union-attr]
             if "XResolution" in tags and "ResolutionUnit" in tags:

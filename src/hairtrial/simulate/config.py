@@ -113,6 +113,8 @@ class ImagingDesign:
         Whether hairs are clipped before imaging.
     clip_length_mm : (float, float), mm
         Range of clipped shaft lengths.
+    haircut_length_mm : (float, float), mm
+        Range of shaft lengths of unclipped hair (the subject's own haircut).
     phototrichogram_days : int, days
         Re-imaging delay of the phototrichogram pair (when enabled).
     style : {'standard', 'hard'}
@@ -127,6 +129,7 @@ class ImagingDesign:
     um_per_px: float
     clip: bool
     clip_length_mm: tuple[float, float]
+    haircut_length_mm: tuple[float, float]
     phototrichogram_days: int
     style: str
     pose_shift_um: float
@@ -318,14 +321,21 @@ def _parse_trial(raw: dict[str, Any], source: str) -> TrialDesign:
     return design
 
 
+def _length_range(value: Any, *, name: str, source: str) -> tuple[float, float]:
+    if not (isinstance(value, list | tuple) and len(value) == 2):
+        raise InputError(f"{source}: {name} must be [min, max] in mm")
+    lo = check_range(value[0], name=f"{name}[0]", low=0.05, high=300.0, path=source)
+    hi = check_range(value[1], name=f"{name}[1]", low=lo, high=300.0, path=source)
+    return lo, hi
+
+
 def _parse_imaging(raw: dict[str, Any], source: str, site_area_cm2: float) -> ImagingDesign:
     src = f"{source}:imaging"
     t = dict(raw)
-    clip_range = _pop(t, "clip_length_mm", [0.3, 1.5], src)
-    if not (isinstance(clip_range, list | tuple) and len(clip_range) == 2):
-        raise InputError(f"{src}: clip_length_mm must be [min, max]")
-    clip_lo = check_range(clip_range[0], name="clip_length_mm[0]", low=0.05, high=20.0, path=src)
-    clip_hi = check_range(clip_range[1], name="clip_length_mm[1]", low=clip_lo, high=20.0, path=src)
+    clip_lo, clip_hi = _length_range(_pop(t, "clip_length_mm", [0.3, 1.5], src),
+                                     name="clip_length_mm", source=src)  # fmt: skip
+    cut_lo, cut_hi = _length_range(_pop(t, "haircut_length_mm", [5.0, 30.0], src),
+                                   name="haircut_length_mm", source=src)  # fmt: skip
     clip = _pop(t, "clip", True, src)
     if not isinstance(clip, bool):
         raise InputError(f"{src}: clip must be true or false, got {clip!r}")
@@ -342,6 +352,7 @@ def _parse_imaging(raw: dict[str, Any], source: str, site_area_cm2: float) -> Im
         ),
         clip=clip,
         clip_length_mm=(clip_lo, clip_hi),
+        haircut_length_mm=(cut_lo, cut_hi),
         phototrichogram_days=_int(
             _pop(t, "phototrichogram_days", 3, src),
             name="phototrichogram_days",
