@@ -172,3 +172,48 @@ def test_overrides_are_validated():
     with pytest.raises(InputError, match="--style"):
         with_overrides(preset, style="cartoon")
     assert with_overrides(preset, clip=False).imaging.clip is False
+
+
+def change_from_baseline(endpoints, column):
+    base = endpoints[endpoints["visit_day"] == 0].set_index("site")[column]
+    return endpoints.assign(change=endpoints[column] - endpoints["site"].map(base))
+
+
+def test_gentile_hair_count_change_at_58_weeks():
+    """Published: about +18 hairs per 0.65 cm² treated vs about -1 control at 58 weeks."""
+    from hairtrial.simulate.config import load_preset
+
+    trial = simulate_trial(load_preset("gentile-2020"), seed=0)
+    e = change_from_baseline(trial.endpoints, "count_per_area")
+    at_58_weeks = e[e["visit_day"] == 406].groupby("arm")["change"].mean()
+    assert 14.0 <= at_58_weeks["cells"] <= 22.0
+    assert -4.0 <= at_58_weeks["saline"] <= 2.0
+
+
+def test_nanfang_response_shape_on_truth_tables():
+    """Up at month 1, still up at month 3, near baseline by months 7-9, larger below 60 µm."""
+    from hairtrial.simulate.config import load_preset
+
+    trial = simulate_trial(load_preset("nanfang-2023"), seed=0)
+    effect = {}
+    for column in ("terminal_fraction", "mean_diameter_um"):
+        e = change_from_baseline(trial.endpoints, column)
+        by_arm = e.groupby(["visit_day", "arm"])["change"].mean().unstack("arm")
+        effect[column] = by_arm["cells"] - by_arm["saline"]
+    tf, dia = effect["terminal_fraction"], effect["mean_diameter_um"]
+    assert tf[30] > 0.03 and tf[90] > 0.01
+    assert dia[30] > 2.0 and dia[90] > 2.0
+    assert abs(tf[210]) < tf[30] / 3 and abs(tf[270]) < tf[30] / 3
+    assert abs(dia[270]) < dia[30] / 3
+
+    # Follicle level: a follicle's diameter gain at day 30 by its baseline diameter.
+    f = trial.follicles[trial.follicles["has_shaft"]]
+    base = f[f["visit_day"] == 0].set_index(["site", "follicle_id"])
+    month1 = f[f["visit_day"] == 30].set_index(["site", "follicle_id"])["diameter_um"]
+    both = base[["diameter_um", "arm"]].join(month1.rename("diameter_um_m1"), how="inner")
+    both["gain"] = both["diameter_um_m1"] - both["diameter_um"]
+    both["thin"] = both["diameter_um"] < 60.0
+    gain = both.groupby(["arm", "thin"])["gain"].mean()
+    thin_effect = gain[("cells", True)] - gain[("saline", True)]
+    thick_effect = gain[("cells", False)] - gain[("saline", False)]
+    assert thin_effect > 2 * max(thick_effect, 0.5)
