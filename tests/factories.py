@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import replace
+from typing import Any
 
-from hairtrial.simulate.config import Preset, load_preset
+from hairtrial.simulate.config import Preset, load_preset, preset_text
 from hairtrial.simulate.trial import with_overrides
 
 
@@ -23,3 +25,9 @@ def small_preset(
     if imaging:
         preset = replace(preset, imaging=replace(preset.imaging, **imaging))
     return preset
+
+
+def preset_table(name: str, section: str) -> dict[str, Any]:
+    """One table (e.g. ``treatment``) of a packaged preset's TOML, as a plain dict."""
+    _, text = preset_text(name)
+    return dict(tomllib.loads(text)[section])

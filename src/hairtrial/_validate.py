@@ -8,7 +8,7 @@ log can tell at once which input is wrong and why.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +179,39 @@ def check_choice(
     if value not in allowed:
         raise InputError(f"{_where(name, path)}: {value!r} is not one of {{{', '.join(allowed)}}}")
     return str(value)
+
+
+def check_fields(table: Any, *, known: Iterable[str], what: str, source: str) -> Mapping[str, Any]:
+    """Check that `table` is a mapping whose keys are all `known` field names.
+
+    Parameters
+    ----------
+    table : mapping
+        Parsed configuration table (e.g. a TOML ``[treatment]`` section).
+    known : iterable of str
+        Allowed field names.
+    what : str
+        What the table configures, for the message (``"treatment"``).
+    source : str
+        File or table the fields came from.
+
+    Returns
+    -------
+    mapping
+        The table.
+
+    Raises
+    ------
+    InputError
+        If `table` is not a mapping or holds an unknown field; the message lists the
+        allowed ones.
+    """
+    if not isinstance(table, Mapping):
+        raise InputError(f"{source}: expected a table of {what} fields, got {table!r}")
+    allowed = sorted(known)
+    for key in table:
+        if key not in allowed:
+            raise InputError(
+                f"{source}: unknown {what} field {key!r}; allowed fields are {', '.join(allowed)}"
+            )
+    return table

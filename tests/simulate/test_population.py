@@ -21,31 +21,11 @@ from hairtrial.simulate.population import (
     simulate_population,
 )
 from hairtrial.simulate.treatment import TreatmentParams, schedule_days
+from tests.factories import preset_table
 
-# Calibrated [treatment] tables of the trial presets (presets/nanfang-2023.toml and
-# presets/gentile-2020.toml carry the same values; neither needs a [population] table).
-NANFANG_TREATMENT = {
-    "onset_days": 10.0,
-    "decay_days": 60.0,
-    "cells_amplitude": 1.0,
-    "saline_amplitude": 0.05,
-    "saline_decay_days": 14.0,
-    "reentry_gain": 0.2,
-    "recovery_gain": 0.35,
-    "recovery_days": 14.0,
-    "miniaturised_extra_gain": 0.5,
-    "miniaturised_threshold_um": 60.0,
-    "consolidation": 0.0,
-    "injection_points": 9,
-    "cells_per_point": 1e5,
-    "volume_ul_per_point": 100.0,
-}
-GENTILE_TREATMENT = {
-    **NANFANG_TREATMENT,
-    "decay_days": 365.0,
-    "reentry_gain": 3.0,
-    "consolidation": 0.9,
-}
+# The [treatment] tables of the packaged trial presets: the tests pin what the presets ship.
+NANFANG_TREATMENT = preset_table("nanfang-2023", "treatment")
+GENTILE_TREATMENT = preset_table("gentile-2020", "treatment")
 NANFANG_SEVERITIES = ("HN-IV", "HN-V", "HN-VI")
 GENTILE_SEVERITIES = ("HN-IV", "HN-V")
 TERMINAL_UM = 60.0

@@ -15,31 +15,11 @@ from hairtrial.simulate.treatment import (
     schedule_days,
     stimulus,
 )
+from tests.factories import preset_table
 
-# The calibrated [treatment] tables of the trial presets (the same values as in
-# tests/simulate/test_population.py, where their trial-level effects are pinned).
-NANFANG_TREATMENT = {
-    "onset_days": 10.0,
-    "decay_days": 60.0,
-    "cells_amplitude": 1.0,
-    "saline_amplitude": 0.05,
-    "saline_decay_days": 14.0,
-    "reentry_gain": 0.2,
-    "recovery_gain": 0.35,
-    "recovery_days": 14.0,
-    "miniaturised_extra_gain": 0.5,
-    "miniaturised_threshold_um": 60.0,
-    "consolidation": 0.0,
-    "injection_points": 9,
-    "cells_per_point": 1e5,
-    "volume_ul_per_point": 100.0,
-}
-GENTILE_TREATMENT = {
-    **NANFANG_TREATMENT,
-    "decay_days": 365.0,
-    "reentry_gain": 3.0,
-    "consolidation": 0.9,
-}
+# The [treatment] tables of the packaged trial presets: the tests pin what the presets ship.
+NANFANG_TREATMENT = preset_table("nanfang-2023", "treatment")
+GENTILE_TREATMENT = preset_table("gentile-2020", "treatment")
 
 
 def test_from_dict_keeps_values_and_defaults() -> None:

@@ -67,7 +67,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
-from hairtrial._validate import InputError, check_choice, check_range
+from hairtrial._validate import InputError, check_choice, check_fields, check_range
 from hairtrial.simulate.treatment import ARMS, TreatmentParams, stimulus
 
 __all__ = [
@@ -224,15 +224,7 @@ class PopulationParams:
             For an unknown field, a non-number, a value outside its range, or inconsistent
             fields; the message names `source`, the field and what is allowed.
         """
-        if not isinstance(d, Mapping):
-            raise InputError(f"{source}: expected a table of population fields, got {d!r}")
-        known = {f.name for f in fields(cls)}
-        for key in d:
-            if key not in known:
-                raise InputError(
-                    f"{source}: unknown population field {key!r}; allowed fields are "
-                    f"{', '.join(sorted(known))}"
-                )
+        check_fields(d, known=(f.name for f in fields(cls)), what="population", source=source)
         values: dict[str, Any] = {}
         for key, (low, high) in _RANGES.items():
             if key in d:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hairtrial._validate import InputError, check_choice, check_range
+from hairtrial._validate import InputError, check_choice, check_fields, check_range
 
 __all__ = [
     "ARMS",
@@ -151,15 +151,7 @@ class TreatmentParams:
             For an unknown field, a non-number, or a value outside the field's range; the
             message names `source`, the field and the allowed range.
         """
-        if not isinstance(d, Mapping):
-            raise InputError(f"{source}: expected a table of treatment fields, got {d!r}")
-        known = {f.name for f in fields(cls)}
-        for key in d:
-            if key not in known:
-                raise InputError(
-                    f"{source}: unknown treatment field {key!r}; allowed fields are "
-                    f"{', '.join(sorted(known))}"
-                )
+        check_fields(d, known=(f.name for f in fields(cls)), what="treatment", source=source)
         values: dict[str, Any] = {}
         for key, (low, high) in _RANGES.items():
             if key not in d:
