@@ -14,7 +14,19 @@ def test_version():
     assert __version__ in result.output
 
 
-@pytest.mark.parametrize("command", [[], ["simulate"], ["demo"], ["presets"], ["presets", "show"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["simulate"],
+        ["demo"],
+        ["presets"],
+        ["presets", "show"],
+        ["ingest"],
+        ["export"],
+        ["status"],
+    ],
+)
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -164,3 +164,102 @@ def demo(
     typer.echo(f"  truth endpoints:     {outputs.endpoints}")
     typer.echo("truth: mean terminal fraction and shaft diameter (µm) by arm and visit day")
     typer.echo(table.round(3).to_string())
+
+
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        help="Database URL: sqlite:///trial.db (default) or postgresql+psycopg://USER@HOST/DB.",
+    ),
+]
+ImageRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--image-root",
+        help="Folder of the content-addressed image store (default: beside a SQLite file).",
+    ),
+]
+
+
+@app.command()
+def ingest(
+    manifest: Annotated[Path, typer.Argument(help="Manifest CSV (one row per image).")],
+    db: DbOption = "sqlite:///trial.db",
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Write the good rows, report the bad ones.")
+    ] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Reference images where they are, no copy.")
+    ] = False,
+    image_root: ImageRootOption = None,
+    trial: Annotated[str, typer.Option("--trial", help="Trial name in the database.")] = "trial",
+) -> None:
+    """Validate a whole manifest, then store its images (nothing is written if a row is bad)."""
+    from hairtrial.store import ingest_manifest
+
+    try:
+        report = ingest_manifest(
+            url_or_store=db, manifest_path=manifest, skip_bad=skip_bad, in_place=in_place,
+            image_root=image_root, trial=trial,
+        )  # fmt: skip
+    except InputError as exc:  # an IngestError lists every bad line
+        raise _fail(exc) from None
+    for problem in report.problems:
+        console.print(f"[yellow]skipped[/] line {problem.line}: {problem.message}")
+    typer.echo(report.summary())
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    db: DbOption = "sqlite:///trial.db",
+    fmt: Annotated[Literal["parquet", "csv"], typer.Option("--format", help="Table format.")] = (
+        "parquet"
+    ),
+    unblind: Annotated[
+        bool, typer.Option("--unblind", help="Include each site's arm (blinded by default).")
+    ] = False,
+    image_root: ImageRootOption = None,
+) -> None:
+    """Export tidy tables: endpoints, hairs, follicle trajectories, runs and failures."""
+    from hairtrial.store import export_tables, open_store
+
+    try:
+        with open_store(db, image_root=image_root) as store:
+            paths = export_tables(store=store, out_dir=out, fmt=fmt, include_arm=unblind)
+    except InputError as exc:
+        raise _fail(exc) from None
+    for name, path in paths.items():
+        typer.echo(f"{name:<22} {path}")
+
+
+@app.command()
+def status(
+    db: DbOption = "sqlite:///trial.db",
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Also re-check every stored image's checksum.")
+    ] = False,
+    image_root: ImageRootOption = None,
+) -> None:
+    """Show measurement progress, failures and their reasons."""
+    from hairtrial.store import open_store, run_status, verify_images
+
+    try:
+        with open_store(db, image_root=image_root) as store, store.session() as session:
+            progress = run_status(session=session)
+            bad_files = verify_images(store=store) if verify else []
+            where = store.describe()
+    except InputError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"database: {where}")
+    typer.echo(f"images: {progress.n_images}, measured: {progress.n_images_done}")
+    typer.echo("runs: " + ", ".join(f"{k} {v}" for k, v in sorted(progress.counts.items())))
+    for failure in progress.failures:
+        typer.echo(f"failed: {failure.source_path}: {failure.error}")
+    if verify:
+        typer.echo(f"checksums: {len(bad_files)} problem(s)")
+        for problem in bad_files:
+            typer.echo(f"  {problem}")
+        if bad_files:
+            raise typer.Exit(code=1)

@@ -23,7 +23,22 @@ OPTIONAL_COLUMNS = ("kind", "acquired_at", "device")
 IMAGE_KINDS = ("clipped", "clipped-regrowth", "unclipped", "dyed")
 
 
-def _check_row(row: Mapping[str, str], line: int) -> list[str]:
+def check_manifest_row(row: Mapping[str, str], line: int) -> list[str]:
+    """Return the problems of one manifest row, each ``"line N: ..."`` (empty when good).
+
+    Parameters
+    ----------
+    row : mapping of str to str
+        The row's cells by column name, stripped.
+    line : int
+        The row's line number in the CSV file (the header is line 1).
+
+    Returns
+    -------
+    list of str
+        One message per problem: empty required cells, non-numeric or non-positive
+        values, unknown image kinds.
+    """
     problems: list[str] = []
     for column in MANIFEST_COLUMNS:
         if not (row.get(column) or "").strip():
@@ -84,7 +99,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         problems: list[str] = []
         for line_no, raw in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            found = _check_row(row, line_no)
+            found = check_manifest_row(row, line_no)
             problems.extend(found)
             if not found:
                 row["line"] = line_no

@@ -1,0 +1,1 @@
+"""Alembic migrations of the hairtrial trial database (shipped as package data)."""
