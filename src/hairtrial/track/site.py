@@ -1,0 +1,412 @@
+"""Follicle trajectories of one site across visits, and the change endpoints they give.
+
+:func:`track_site` registers every visit onto the first (:func:`register_visits`) and then
+walks the visits in order, matching each visit's hairs one to one against *every follicle
+known so far* at its mean registered position — not only against the previous visit — so
+that a follicle keeps its id through a gap (telogen shedding, kenogen, a missed
+detection). Hairs left unmatched start new follicles. A visit whose registration is refused
+is reported with its score and reason but not tracked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from hairtrial._validate import InputError
+from hairtrial.records import HairClasses, HairRecord
+from hairtrial.track._geometry import F64, I64, Field, apply, invert
+from hairtrial.track.config import TrackConfig, resolve_config
+from hairtrial.track.match import Cues, assign, cues_of
+from hairtrial.track.register import Registration, _check_sequences, register_visits
+
+_TABLE_COLUMNS = [
+    "follicle_id", "visit_day", "present", "diameter_um", "class", "length_um", "image",
+    "hair_id", "in_field",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SiteTracks:
+    """Follicles of one site tracked across visits.
+
+    Parameters
+    ----------
+    visit_days : tuple of int, days
+        Day of each visit (days since the site's first treatment).
+    images : tuple of str
+        Image name of each visit.
+    um_per_px : tuple of float, µm/px
+        Calibration of each visit's image.
+    registrations : tuple of Registration
+        Transform of each visit onto the first visit (the first is the identity).
+    hairs : tuple of tuple of HairRecord
+        The input hairs of each visit.
+    hair_index : (F, V) ndarray of int64
+        For follicle ``f`` (row = follicle id) and visit ``v``, the index in
+        ``hairs[v]`` of its hair, or -1 when it has none there.
+    position_px : (F, 2) ndarray of float64, px
+        Mean exit position of each follicle in first-visit pixels.
+    in_field : (F, V) ndarray of bool
+        Whether the follicle lies inside visit ``v``'s field (at least
+        ``field_margin_um`` from its edge) in a registered visit: only there can its
+        absence be judged.
+    classes : HairClasses
+        Diameter class limits.
+    config_hash : str
+        Hash of the :class:`TrackConfig` used.
+    """
+
+    visit_days: tuple[int, ...]
+    images: tuple[str, ...]
+    um_per_px: tuple[float, ...]
+    registrations: tuple[Registration, ...]
+    hairs: tuple[tuple[HairRecord, ...], ...] = field(repr=False)
+    hair_index: NDArray[np.int64] = field(repr=False)
+    position_px: NDArray[np.float64] = field(repr=False)
+    in_field: NDArray[np.bool_] = field(repr=False)
+    classes: HairClasses = field(default_factory=HairClasses)
+    config_hash: str = ""
+    fields: tuple[Field, ...] = field(default=(), repr=False)
+    field_margin_um: float = 0.0
+
+    def in_fields(self, xy_px: Any, visits: Sequence[int]) -> NDArray[np.bool_]:
+        """Whether points lie inside the fields of all `visits`, as the tracker judges.
+
+        Parameters
+        ----------
+        xy_px : (n, 2) array_like, px
+            Points in first-visit pixels.
+        visits : sequence of int
+            Visit indices.
+
+        Returns
+        -------
+        (n,) ndarray of bool
+            ``False`` for any point when one of the visits is not registered.
+        """
+        pts = np.asarray(xy_px, dtype=np.float64).reshape(-1, 2)
+        inside = np.ones(len(pts), dtype=bool)
+        for v in visits:
+            reg = self.registrations[v]
+            if not reg.ok or not self.fields:
+                return np.zeros(len(pts), dtype=bool)
+            local = apply(invert(reg.matrix), pts)
+            inside &= self.fields[v].contains(
+                local, margin=self.field_margin_um / self.um_per_px[v]
+            )
+        return inside
+
+    @property
+    def n_follicles(self) -> int:
+        """Number of follicles seen at least once."""
+        return int(self.hair_index.shape[0])
+
+    @property
+    def present(self) -> NDArray[np.bool_]:
+        """(F, V) whether each follicle has a hair at each visit."""
+        return np.asarray(self.hair_index >= 0)
+
+    def follicle_ids(self, visit: int) -> dict[int, int]:
+        """Map hair id → follicle id for the tracked hairs of visit index `visit`.
+
+        Parameters
+        ----------
+        visit : int
+            Visit index (0 = first visit).
+
+        Returns
+        -------
+        dict of int to int
+        """
+        col = self.hair_index[:, visit]
+        rows = np.flatnonzero(col >= 0)
+        return {int(self.hairs[visit][int(col[f])].id): int(f) for f in rows}
+
+    def _values(self) -> tuple[F64, F64]:
+        n_f, n_v = self.hair_index.shape
+        diam = np.full((n_f, n_v), np.nan)
+        length = np.full((n_f, n_v), np.nan)
+        for v in range(n_v):
+            rows = np.flatnonzero(self.hair_index[:, v] >= 0)
+            for f in rows:
+                hair = self.hairs[v][int(self.hair_index[f, v])]
+                diam[f, v] = hair.diameter_um
+                length[f, v] = hair.length_um
+        return diam, length
+
+    def to_table(self) -> pd.DataFrame:
+        """Per-follicle trajectories as a tidy table, one row per follicle × visit.
+
+        A row is given where the follicle has a hair or lies inside the visit's field
+        (``in_field``); follicles outside a visit's field, and visits whose registration
+        was refused, have no row there.
+
+        Returns
+        -------
+        DataFrame
+            ``follicle_id, visit_day, present, diameter_um`` (µm, NaN when absent),
+            ``class`` ({'vellus', 'intermediate', 'terminal'} or None), ``length_um``
+            (µm), ``image``, ``hair_id`` (nullable Int64) and ``in_field``.
+        """
+        diam, length = self._values()
+        present = self.present
+        rows: list[dict[str, Any]] = []
+        for f in range(self.n_follicles):
+            for v, day in enumerate(self.visit_days):
+                if not (present[f, v] or self.in_field[f, v]):
+                    continue
+                hair = self.hairs[v][int(self.hair_index[f, v])] if present[f, v] else None
+                rows.append({
+                    "follicle_id": f,
+                    "visit_day": day,
+                    "present": bool(present[f, v]),
+                    "diameter_um": diam[f, v],
+                    "class": None if hair is None else self.classes.classify(diam[f, v]),
+                    "length_um": length[f, v],
+                    "image": self.images[v],
+                    "hair_id": None if hair is None else int(hair.id),
+                    "in_field": bool(self.in_field[f, v]),
+                })  # fmt: skip
+        table = pd.DataFrame(rows, columns=_TABLE_COLUMNS)
+        table["hair_id"] = table["hair_id"].astype("Int64")
+        table["present"] = table["present"].astype(bool)
+        table["in_field"] = table["in_field"].astype(bool)
+        return table
+
+    def change_endpoints(self, baseline_day: int = 0) -> pd.DataFrame:
+        """Per-site change from baseline by hair-to-hair matching, one row per later visit.
+
+        Only follicles inside the fields of both visits count (``in_field``), so the
+        numbers refer to the skin imaged at both visits.
+
+        Parameters
+        ----------
+        baseline_day : int, days
+            Visit day taken as baseline (must be one of `visit_days`).
+
+        Returns
+        -------
+        DataFrame
+            ``visit_day, baseline_day, registered`` (bool), ``count_baseline``,
+            ``count_visit``, ``matched``, ``shed`` (hair at baseline, none at the visit),
+            ``new`` (the reverse), ``count_change`` (= new − shed), ``count_change_pct``
+            (% of the baseline count), ``diameter_change_um`` (mean per-follicle change of
+            matched hairs, µm), ``diameter_change_{vellus,intermediate,terminal}_um`` (by
+            baseline class), ``diameter_change_below_index_um`` and
+            ``diameter_change_above_index_um`` (baseline diameter below / at least the
+            terminal limit, 60 µm by default), ``to_terminal`` (vellus or intermediate at
+            baseline, terminal at the visit), ``from_terminal`` (the reverse),
+            ``terminal_change`` (= to_terminal − from_terminal).
+        """
+        if baseline_day not in self.visit_days:
+            raise InputError(
+                f"baseline_day: {baseline_day!r} is not one of the visit days {self.visit_days}"
+            )
+        b = self.visit_days.index(baseline_day)
+        diam, _ = self._values()
+        present = self.present
+        limit = self.classes.terminal_min_um
+        rows = []
+        for v, day in enumerate(self.visit_days):
+            if v == b:
+                continue
+            registered = self.registrations[v].ok and self.registrations[b].ok
+            common = self.in_field[:, b] & self.in_field[:, v]
+            pb, pv = present[:, b] & common, present[:, v] & common
+            both = pb & pv
+            d0, d1 = diam[both, b], diam[both, v]
+            delta = d1 - d0
+            cls0 = np.array([self.classes.classify(x) for x in d0], dtype=object)
+            term0, term1 = d0 >= limit, d1 >= limit
+            n0 = int(pb.sum())
+            row: dict[str, Any] = {
+                "visit_day": day,
+                "baseline_day": baseline_day,
+                "registered": bool(registered),
+                "count_baseline": n0,
+                "count_visit": int(pv.sum()),
+                "matched": int(both.sum()),
+                "shed": int((pb & ~pv).sum()),
+                "new": int((pv & ~pb).sum()),
+            }
+            row["count_change"] = row["count_visit"] - n0
+            row["count_change_pct"] = 100.0 * row["count_change"] / n0 if n0 else math.nan
+            row["diameter_change_um"] = _mean(delta)
+            for name in ("vellus", "intermediate", "terminal"):
+                row[f"diameter_change_{name}_um"] = _mean(delta[cls0 == name])
+            row["diameter_change_below_index_um"] = _mean(delta[~term0])
+            row["diameter_change_above_index_um"] = _mean(delta[term0])
+            row["to_terminal"] = int((~term0 & term1).sum())
+            row["from_terminal"] = int((term0 & ~term1).sum())
+            row["terminal_change"] = row["to_terminal"] - row["from_terminal"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_json(self, *, ndigits: int = 2) -> dict[str, Any]:
+        """Return the ``hairtrial track`` JSON document.
+
+        Parameters
+        ----------
+        ndigits : int
+            Decimal places for pixel coordinates.
+
+        Returns
+        -------
+        dict
+            ``{"images": [{"image", "visit_day", "matrix" (2×3, to the first image),
+            "score", "ok", "reason", "inliers", "residual_px"}], "follicles":
+            [{"follicle_id", "observations": [{"image", "hair_id", "exit_px"}]}],
+            "config_hash"}``.
+        """
+        images = []
+        for name, day, reg in zip(self.images, self.visit_days, self.registrations, strict=True):
+            info = reg.to_json()
+            images.append({
+                "image": name, "visit_day": day, "matrix": info["matrix"],
+                "score": info["score"], "ok": info["ok"], "reason": info["reason"],
+                "inliers": info["inliers"], "residual_px": info["residual_px"],
+            })  # fmt: skip
+        follicles = []
+        for f in range(self.n_follicles):
+            obs = []
+            for v in range(len(self.visit_days)):
+                k = int(self.hair_index[f, v])
+                if k < 0:
+                    continue
+                hair = self.hairs[v][k]
+                assert hair.exit_px is not None  # only hairs with an exit are tracked
+                obs.append({
+                    "image": self.images[v],
+                    "hair_id": int(hair.id),
+                    "exit_px": [round(float(hair.exit_px[0]), ndigits),
+                                round(float(hair.exit_px[1]), ndigits)],
+                })  # fmt: skip
+            follicles.append({"follicle_id": f, "observations": obs})
+        return {"images": images, "follicles": follicles, "config_hash": self.config_hash}
+
+
+def _mean(values: F64) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def _check_days(visit_days: Any, n: int) -> tuple[int, ...]:
+    if isinstance(visit_days, str | bytes) or not isinstance(visit_days, Sequence):
+        raise InputError("visit_days: expected one day per visit")
+    if len(visit_days) != n:
+        raise InputError(f"visit_days: expected {n} days (one per visit), got {len(visit_days)}")
+    days = []
+    for d in visit_days:
+        if isinstance(d, bool) or not isinstance(d, int | np.integer):
+            raise InputError(f"visit_days: expected whole days, got {d!r}")
+        days.append(int(d))
+    if any(b <= a for a, b in itertools.pairwise(days)):
+        raise InputError(f"visit_days: must be strictly increasing (visit order), got {days}")
+    return tuple(days)
+
+
+def track_site(
+    hairs_by_visit: Sequence[Sequence[HairRecord]],
+    *,
+    visit_days: Sequence[int],
+    um_per_px: Sequence[float],
+    images: Sequence[NDArray[Any]] | None = None,
+    shapes: Sequence[tuple[int, int]] | None = None,
+    image_names: Sequence[str] | None = None,
+    config: TrackConfig | None = None,
+) -> SiteTracks:
+    """Track the follicles of one site across its visits.
+
+    Parameters
+    ----------
+    hairs_by_visit : sequence of sequence of HairRecord
+        Hairs of each visit's image in visit order (``hairtrial measure`` output, or
+        simulator truth). Hairs without an exit point are not tracked.
+    visit_days : sequence of int, days
+        Day of each visit, strictly increasing.
+    um_per_px : sequence of float, µm/px
+        Calibration of each visit's image.
+    images : sequence of ndarray, optional
+        The images (field sizes and image-feature registration fallback); not modified.
+    shapes : sequence of (H, W), optional
+        Image sizes in px when the images are not given (else fields are the convex hulls
+        of the exits).
+    image_names : sequence of str, optional
+        Names used in the table and JSON (default ``visit0``, ``visit1``, ...).
+    config : TrackConfig, optional
+        Parameters.
+
+    Returns
+    -------
+    SiteTracks
+
+    Raises
+    ------
+    InputError
+        If the inputs do not give one entry per visit, days are not increasing, a
+        calibration is missing, or a record is malformed.
+    """
+    cfg = resolve_config(config)
+    points, cal, _imgs, fields = _check_sequences(hairs_by_visit, um_per_px, images, shapes)
+    n = len(points)
+    days = _check_days(visit_days, n)
+    names = tuple(f"visit{k}" for k in range(n)) if image_names is None else tuple(image_names)
+    if len(names) != n or not all(isinstance(s, str) for s in names):
+        raise InputError(f"image_names: expected {n} strings (one per visit)")
+    regs = register_visits(hairs_by_visit, um_per_px=cal, images=images, shapes=shapes,
+                           config=cfg)  # fmt: skip
+    um0 = cal[0]
+    pos_sum = np.zeros((0, 2))
+    n_obs = np.zeros(0)
+    last = Cues(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
+    index_cols: list[I64] = []  # per visit: follicle id of each counted hair
+    for v in range(n):
+        pts = points[v]
+        if not regs[v].ok:
+            index_cols.append(np.full(len(pts), -1, dtype=np.int64))
+            continue
+        cues = cues_of(pts, regs[v].matrix, um0, cfg)
+        follicle = np.full(len(pts), -1, dtype=np.int64)
+        if len(last):
+            mean = Cues(pos_sum / n_obs[:, None], last.direction, last.diameter_um,
+                        last.unit_size)  # fmt: skip
+            ia, ib, _ = assign(mean, cues, cfg)
+            follicle[ib] = ia
+        fresh = np.flatnonzero(follicle < 0)
+        follicle[fresh] = len(n_obs) + np.arange(len(fresh))
+        grow = len(fresh)
+        pos_sum = np.vstack([pos_sum, np.zeros((grow, 2))])
+        n_obs = np.concatenate([n_obs, np.zeros(grow)])
+        last = Cues(
+            np.vstack([last.xy_um, np.zeros((grow, 2))]),
+            np.concatenate([last.direction, np.full(grow, np.nan)]),
+            np.concatenate([last.diameter_um, np.zeros(grow)]),
+            np.concatenate([last.unit_size, np.zeros(grow)]),
+        )
+        pos_sum[follicle] += cues.xy_um
+        n_obs[follicle] += 1
+        last.direction[follicle] = cues.direction
+        last.diameter_um[follicle] = cues.diameter_um
+        last.unit_size[follicle] = cues.unit_size
+        index_cols.append(follicle)
+    n_f = len(n_obs)
+    hair_index = np.full((n_f, n), -1, dtype=np.int64)
+    for v, follicle in enumerate(index_cols):
+        ok = follicle >= 0
+        hair_index[follicle[ok], v] = points[v].index[ok]
+    position = pos_sum / np.maximum(n_obs, 1)[:, None] / um0
+    tracks = SiteTracks(
+        visit_days=days, images=names, um_per_px=tuple(cal), registrations=regs,
+        hairs=tuple(tuple(h) for h in hairs_by_visit), hair_index=hair_index,
+        position_px=position, in_field=np.zeros((n_f, n), dtype=bool), classes=cfg.classes,
+        config_hash=cfg.config_hash(), fields=tuple(fields), field_margin_um=cfg.field_margin_um,
+    )  # fmt: skip
+    in_field = np.column_stack([tracks.in_fields(position, [v]) for v in range(n)])
+    return replace(tracks, in_field=in_field.reshape(n_f, n))
