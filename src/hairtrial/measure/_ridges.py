@@ -1,0 +1,533 @@
+"""Multi-scale ridge detection and tracing of hair centrelines.
+
+A shaft of diameter ``d`` seen in optical density is a ridge; the scale-normalised Hessian
+(``σ² λ``) at ``σ ≈ 0.35 d`` responds to it in proportion to its contrast whatever its
+width, so one threshold in OD units serves vellus and terminal hairs. The centreline is the
+non-maximum-suppressed crest across the ridge, refined to sub-pixel by a parabola; pieces are
+cut at junctions and re-linked by direction continuity, so two hairs that cross are traced
+through the crossing instead of merging, and hairs that leave one opening at different
+angles stay separate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+
+#: σ of the ridge filter per unit shaft diameter (about 1/(2√3), the best match of a
+#: Gaussian second derivative to a bar).
+SIGMA_PER_DIAMETER = 0.35
+#: Scale-normalised response of a blurred chord profile of unit OD contrast at that σ; the
+#: ridge strength is divided by it so that thresholds read as OD contrast.
+_UNIT_RESPONSE = 0.4
+#: A crest at one scale is kept where its strength is at least this share of the best.
+_NEAR_BEST = 0.8
+#: Weight of the scale-normalised slope subtracted from the ridge strength.
+_EDGE_PENALTY = 1.0
+
+
+@dataclass(frozen=True)
+class RidgeMap:
+    """Ridge strength and crest at the working resolution.
+
+    Parameters
+    ----------
+    strength : (M, N) ndarray of float32, contrast
+        Best scale-normalised ridge strength over scales, in absorptance-contrast units.
+    diameter_px : (M, N) ndarray of float32, px
+        Shaft diameter of the best-responding scale.
+    crest : (M, N) ndarray of bool
+        Crest pixels: maxima across the ridge at a scale within reach of the best one.
+    dx, dy : (M, N) ndarray of float32, px
+        Sub-pixel offset of the crest from each crest pixel's centre.
+    """
+
+    strength: F32
+    diameter_px: F32
+    crest: NDArray[np.bool_]
+    dx: F32
+    dy: F32
+
+
+def _f32(array: object) -> F32:
+    """View an OpenCV result as a float32 ndarray (no copy when it already is one)."""
+    return np.asarray(array, dtype=np.float32)
+
+
+def _hessian_at(od: F32, sigma: float) -> tuple[F32, F32, F32, F32]:
+    """Scale-normalised Hessian and gradient magnitude of `od` at scale `sigma` (px).
+
+    Large scales are computed on a reduced copy (the response is smooth there) and brought
+    back to full size.
+    """
+    m, n = od.shape
+    factor = max(1, int(sigma // 3.0))
+    if factor > 1:
+        small = cv2.resize(
+            od, (max(2, n // factor), max(2, m // factor)), interpolation=cv2.INTER_AREA
+        )
+        s_small = math.sqrt(max(sigma**2 - (factor**2 - 1) / 12.0, 0.25)) / factor
+    else:
+        small = od
+        s_small = sigma
+    blurred = _f32(cv2.GaussianBlur(small, (0, 0), s_small, borderType=cv2.BORDER_REFLECT))
+    kxx = np.array([[1.0, -2.0, 1.0]], dtype=np.float32)
+    kxy = np.array([[0.25, 0.0, -0.25], [0.0, 0.0, 0.0], [-0.25, 0.0, 0.25]], dtype=np.float32)
+    hxx = _f32(cv2.filter2D(blurred, -1, kxx, borderType=cv2.BORDER_REFLECT))
+    hyy = _f32(cv2.filter2D(blurred, -1, kxx.T, borderType=cv2.BORDER_REFLECT))
+    hxy = _f32(cv2.filter2D(blurred, -1, kxy, borderType=cv2.BORDER_REFLECT))
+    kx = np.array([[-0.5, 0.0, 0.5]], dtype=np.float32)
+    gx = _f32(cv2.filter2D(blurred, -1, kx, borderType=cv2.BORDER_REFLECT))
+    gy = _f32(cv2.filter2D(blurred, -1, kx.T, borderType=cv2.BORDER_REFLECT))
+    grad = np.sqrt(gx * gx + gy * gy) * np.float32(s_small)
+    norm = np.float32(s_small**2)
+    hxx *= norm
+    hyy *= norm
+    hxy *= norm
+    if factor > 1:
+        size = (n, m)
+        hxx = _f32(cv2.resize(hxx, size, interpolation=cv2.INTER_LINEAR))
+        hyy = _f32(cv2.resize(hyy, size, interpolation=cv2.INTER_LINEAR))
+        hxy = _f32(cv2.resize(hxy, size, interpolation=cv2.INTER_LINEAR))
+        grad = _f32(cv2.resize(grad, size, interpolation=cv2.INTER_LINEAR))
+    return hxx, hyy, hxy, grad
+
+
+def _bilinear(img: F32, x: NDArray[np.floating], y: NDArray[np.floating]) -> F32:
+    """Bilinear samples of `img` at (x, y) pixel-centre coordinates, edges replicated."""
+    m, n = img.shape
+    x = np.clip(x, 0, n - 1)
+    y = np.clip(y, 0, m - 1)
+    x0 = np.minimum(np.floor(x).astype(np.intp), n - 2 if n > 1 else 0)
+    y0 = np.minimum(np.floor(y).astype(np.intp), m - 2 if m > 1 else 0)
+    fx = (x - x0).astype(np.float32)
+    fy = (y - y0).astype(np.float32)
+    x1 = np.minimum(x0 + 1, n - 1)
+    y1 = np.minimum(y0 + 1, m - 1)
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float32)
+
+
+def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
+    """Multi-scale ridge strength and crest of the absorptance image.
+
+    Non-maximum suppression is done at each scale along that scale's own normal, and a
+    crest pixel is kept where its scale responds nearly as well as the best one: taking
+    the maximum over scales first would make the crest of a wide, flat-topped shaft hop
+    between scales and break up.
+
+    Parameters
+    ----------
+    od : (M, N) ndarray of float32
+        Absorptance (hairs positive).
+    diameters_px : (S,) ndarray, px
+        Shaft diameters the scales are matched to.
+    low : float
+        Smallest strength worth keeping as a crest.
+
+    Returns
+    -------
+    RidgeMap
+    """
+    m, n = od.shape
+    best = np.zeros(od.shape, dtype=np.float32)
+    diam = np.zeros(od.shape, dtype=np.float32)
+    found: list[tuple[NDArray[np.intp], F32, F32, F32]] = []
+    for d in diameters_px:
+        sigma = max(0.6, SIGMA_PER_DIAMETER * float(d))
+        hxx, hyy, hxy, grad = _hessian_at(od, sigma)
+        # eigenvalues in place (a 12-Mpx working image must stay within the memory budget)
+        half_tr = hxx + hyy
+        half_tr *= np.float32(0.5)
+        root = hxx - hyy
+        root *= np.float32(0.5)
+        np.square(root, out=root)
+        root += hxy * hxy
+        np.sqrt(root, out=root)
+        lam1 = half_tr - root  # most negative: across a dense ridge
+        lam2 = np.add(half_tr, root, out=half_tr)
+        del root
+        # the crest of a symmetric shaft profile has no slope across it; the shoulders of
+        # a wide opaque shaft curve as much at a small scale but sit on a steep edge
+        strength = np.negative(lam1)
+        strength -= np.abs(lam2, out=lam2)
+        grad *= np.float32(_EDGE_PENALTY)
+        strength -= grad
+        strength *= np.float32(1.0 / _UNIT_RESPONSE)
+        del lam2, grad
+        better = strength > best
+        np.copyto(best, strength, where=better)
+        np.copyto(diam, np.float32(d), where=better)
+        flat = strength.ravel()
+        idx = np.flatnonzero(flat > low)
+        # eigenvector of lam1 at the candidates: (hxy, lam1 - hxx) or (lam1 - hyy, hxy)
+        a_, c_, b_, l1 = hxx.ravel()[idx], hyy.ravel()[idx], hxy.ravel()[idx], lam1.ravel()[idx]
+        del hxx, hyy, hxy, lam1
+        use_second = np.abs(a_ - l1) < np.abs(c_ - l1)
+        ex = np.where(use_second, l1 - c_, b_)
+        ey = np.where(use_second, b_, l1 - a_)
+        norm = np.sqrt(ex * ex + ey * ey) + np.float32(1e-12)
+        ex /= norm
+        ey /= norm
+        rows, cols = np.divmod(idx, n)
+        s0 = flat[idx]
+        sp = _bilinear(strength, cols + ex, rows + ey)
+        sm = _bilinear(strength, cols - ex, rows - ey)
+        keep = (s0 >= sp) & (s0 > sm)
+        idx, s0, sp, sm, ex, ey = idx[keep], s0[keep], sp[keep], sm[keep], ex[keep], ey[keep]
+        curv = sp - 2 * s0 + sm
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.where(curv < 0, 0.5 * (sm - sp) / curv, 0.0)
+        off = np.clip(np.nan_to_num(off), -0.5, 0.5).astype(np.float32)
+        found.append((idx, s0, off * ex, off * ey))
+    crest = np.zeros(m * n, dtype=bool)
+    dx = np.zeros(m * n, dtype=np.float32)
+    dy = np.zeros(m * n, dtype=np.float32)
+    flat_best = best.ravel()
+    for idx, s0, ox, oy in found:
+        keep = s0 >= np.float32(_NEAR_BEST) * flat_best[idx]
+        idx = idx[keep]
+        crest[idx] = True
+        dx[idx] = ox[keep]
+        dy[idx] = oy[keep]
+    return RidgeMap(
+        strength=best,
+        diameter_px=diam,
+        crest=crest.reshape(m, n),
+        dx=dx.reshape(m, n),
+        dy=dy.reshape(m, n),
+    )
+
+
+def hysteresis(
+    ridges: RidgeMap, *, high: float, exclude: NDArray[np.bool_] | None = None
+) -> NDArray[np.bool_]:
+    """Keep crest pieces that reach `high` somewhere (8-connected after bridging).
+
+    Parameters
+    ----------
+    ridges : RidgeMap
+        Output of :func:`ridge_map`.
+    high : float
+        Strength one pixel of a kept piece must reach.
+    exclude : (M, N) ndarray of bool, optional
+        Pixels never part of a ridge (device overlays).
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        Crest pixels kept (bridged over one-pixel breaks, not yet thinned).
+    """
+    crest = ridges.crest if exclude is None else ridges.crest & ~exclude
+    # bridge the one-pixel breaks NMS leaves on broad crests
+    closed = cv2.dilate(crest.astype(np.uint8), np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(closed, connectivity=8)
+    strong = np.zeros(count, dtype=bool)
+    strong[np.unique(labels[crest & (ridges.strength > high)])] = True
+    strong[0] = False
+    return strong[labels]
+
+
+def _neighbour_code(img: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """8-bit code of the 8 neighbours (P2..P9 clockwise from north) of a padded image."""
+    ring = (
+        img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:], img[2:, 2:],
+        img[2:, 1:-1], img[2:, :-2], img[1:-1, :-2], img[:-2, :-2],
+    )  # fmt: skip
+    code = np.zeros(ring[0].shape, dtype=np.uint8)
+    for bit, plane in enumerate(ring):
+        code |= plane << np.uint8(bit)
+    return code
+
+
+def _zhang_suen_tables() -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.uint8]]:
+    """Build the deletion tables of the two Zhang-Suen sub-iterations and crossing numbers."""
+    first = np.zeros(256, dtype=bool)
+    second = np.zeros(256, dtype=bool)
+    crossings = np.zeros(256, dtype=np.uint8)
+    for code in range(256):
+        p = [(code >> k) & 1 for k in range(8)]  # p2, p3, ..., p9
+        p2, _, p4, _, p6, _, p8, _ = p
+        b = sum(p)
+        a = sum(1 for k in range(8) if p[k] == 0 and p[(k + 1) % 8] == 1)
+        crossings[code] = a
+        if 2 <= b <= 6 and a == 1:
+            first[code] = p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0
+            second[code] = p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0
+    return first, second, crossings
+
+
+_ZS_FIRST, _ZS_SECOND, _CROSSINGS = _zhang_suen_tables()
+
+
+def _thin(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Zhang-Suen thinning to a one-pixel-wide 8-connected skeleton (table driven).
+
+    Only the foreground pixels are visited: their neighbour codes are gathered through
+    flat-index offsets, so the cost follows the ridge area, not the image area.
+    """
+    img = np.pad(mask.astype(np.uint8), 1)
+    width = mask.shape[1] + 2
+    flat = img.ravel()
+    offsets = np.array(
+        [-width, -width + 1, 1, width + 1, width, width - 1, -1, -width - 1], dtype=np.intp
+    )
+    idx = np.flatnonzero(flat)
+    changed = True
+    while changed and idx.size:
+        changed = False
+        for table in (_ZS_FIRST, _ZS_SECOND):
+            code = np.zeros(idx.size, dtype=np.uint8)
+            for bit, off in enumerate(offsets):
+                code |= flat[idx + off] << np.uint8(bit)
+            delete = table[code]
+            if delete.any():
+                flat[idx[delete]] = 0
+                idx = idx[~delete]
+                changed = True
+    return img[1:-1, 1:-1].astype(bool)
+
+
+def _fill_small_holes(mask: NDArray[np.bool_], max_area: int = 40) -> NDArray[np.bool_]:
+    """Fill holes up to `max_area` px (left between parallel crest traces)."""
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (~mask).astype(np.uint8), connectivity=4
+    )
+    small = stats[:, cv2.CC_STAT_AREA] <= max_area
+    small[0] = False
+    return mask | small[labels]
+
+
+def _crossing_number(mask: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    """Count 0→1 transitions around each pixel's 8-neighbourhood (3 or more: junction)."""
+    return np.asarray(_CROSSINGS[_neighbour_code(np.pad(mask.astype(np.uint8), 1))])
+
+
+# 4-neighbours first, so a staircase is walked step by step rather than cut diagonally
+_WALK = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def _order_pixels(
+    rows: NDArray[np.intp], cols: NDArray[np.intp], degree: NDArray[np.uint8]
+) -> list[int]:
+    """Order the pixels of a simple 8-connected path from one end to the other.
+
+    `degree` is each pixel's number of 8-neighbours on the path; the walk starts at the
+    pixel with the fewest (an end).
+    """
+    index = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(rows, cols, strict=True))}
+    start = int(np.argmin(degree))
+    order = [start]
+    seen = {start}
+    r, c = int(rows[start]), int(cols[start])
+    while True:
+        nxt = None
+        for dr, dc in _WALK:
+            j = index.get((r + dr, c + dc))
+            if j is not None and j not in seen:
+                nxt = j
+                break
+        if nxt is None:
+            break
+        order.append(nxt)
+        seen.add(nxt)
+        r, c = int(rows[nxt]), int(cols[nxt])
+    return order
+
+
+def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: int = 3) -> list[F64]:
+    """Cut the crest at junctions into simple pieces, each an ordered sub-pixel polyline.
+
+    Parameters
+    ----------
+    crest : (M, N) ndarray of bool
+        Crest pixels.
+    dx, dy : (M, N) ndarray of float32, px
+        Sub-pixel offsets from :func:`ridge_map`.
+    min_pixels : int
+        Shortest piece kept.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        Ordered (x, y) points, pixel centres at integer coordinates.
+    """
+    skel = _thin(_fill_small_holes(crest))
+    junction = skel & (_crossing_number(skel) >= 3)
+    pieces = skel & ~cv2.dilate(junction.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    count, labels = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
+    ones = np.ones((3, 3), np.float32)
+    nb = np.asarray(
+        cv2.filter2D(pieces.astype(np.uint8), -1, ones, borderType=cv2.BORDER_CONSTANT), np.uint8
+    )
+    rr, cc = np.nonzero(labels)
+    lab = labels[rr, cc]
+    order = np.argsort(lab, kind="stable")
+    rr, cc, lab = rr[order], cc[order], lab[order]
+    bounds = np.searchsorted(lab, np.arange(1, count + 1))
+    out: list[F64] = []
+    for k in range(count - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        if hi - lo < min_pixels:
+            continue
+        r, c = rr[lo:hi], cc[lo:hi]
+        seq = _order_pixels(r, c, nb[r, c])
+        if len(seq) < 0.8 * (hi - lo):
+            continue  # a loop or blob, not a shaft
+        r, c = r[seq], c[seq]
+        pts = np.column_stack([c + dx[r, c], r + dy[r, c]]).astype(np.float64)
+        out.append(_smooth(pts, passes=4))
+    return out
+
+
+def _smooth(pts: F64, passes: int = 2) -> F64:
+    """Light [1, 2, 1] smoothing of a polyline, end points kept."""
+    out = pts.copy()
+    for _ in range(passes):
+        if len(out) < 3:
+            break
+        out[1:-1] = 0.25 * out[:-2] + 0.5 * out[1:-1] + 0.25 * out[2:]
+    return out
+
+
+def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F64:
+    """Outward unit tangent at one end: chord from `skip` to `skip + span` px inwards.
+
+    Skipping the last few pixels ignores the bend a crest takes where it runs into a
+    crossing or an opening.
+    """
+    seq = pts if at_start else pts[::-1]
+    dist = np.cumsum(np.r_[0.0, np.hypot(*np.diff(seq, axis=0).T)])
+    i0 = min(int(np.searchsorted(dist, skip)), len(seq) - 2)
+    k = int(np.searchsorted(dist, dist[i0] + span))
+    k = min(max(k, i0 + 1), len(seq) - 1)
+    v = seq[i0] - seq[k]
+    norm = float(np.hypot(*v))
+    return v / norm if norm > 0 else np.array([1.0, 0.0])
+
+
+def link_segments(segments: list[F64], *, max_gap: float, max_angle_deg: float) -> list[F64]:
+    """Join pieces end to end where the direction continues (crossings, gaps).
+
+    Each end is joined at most once; candidate joins are taken best first, the cost being
+    the change of direction across the join.
+
+    Parameters
+    ----------
+    segments : list of (P, 2) ndarray, px
+        Ordered polylines.
+    max_gap : float, px
+        Largest distance bridged between two ends.
+    max_angle_deg : float, degrees
+        Largest direction change accepted.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        Linked polylines.
+    """
+    n = len(segments)
+    if n < 2:
+        return [s.copy() for s in segments]
+    ends = []  # (segment, at_start, point, outward direction)
+    for i, seg in enumerate(segments):
+        length = float(np.sum(np.hypot(*np.diff(seg, axis=0).T)))
+        skip = min(0.15 * length, 6.0)
+        span = min(max(4.0, 0.4 * length), 20.0)
+        for at_start in (True, False):
+            p = seg[0] if at_start else seg[-1]
+            ends.append((i, at_start, p, end_direction(seg, at_start, span, skip)))
+    pts = np.array([e[2] for e in ends])
+    dirs = np.array([e[3] for e in ends])
+    cos_max = math.cos(math.radians(max_angle_deg))
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(pts).query_pairs(max_gap, output_type="ndarray")
+    cand: list[tuple[float, int, int]] = []
+    if len(pairs):
+        ia, ib = pairs[:, 0], pairs[:, 1]
+        keep = (ia // 2) != (ib // 2)  # not the two ends of one piece
+        ia, ib = ia[keep], ib[keep]
+        da, db = dirs[ia], dirs[ib]
+        vec = pts[ib] - pts[ia]  # from end a to end b
+        d = np.hypot(vec[:, 0], vec[:, 1])
+        # directions must be opposite (a continues into b)
+        turn = -np.sum(da * db, axis=1)
+        # b must lie ahead of a, near the line a continues along (and vice versa)
+        ahead_a = np.sum(da * vec, axis=1)
+        ahead_b = -np.sum(db * vec, axis=1)
+        side_a = np.abs(da[:, 0] * vec[:, 1] - da[:, 1] * vec[:, 0])
+        side_b = np.abs(db[:, 0] * vec[:, 1] - db[:, 1] * vec[:, 0])
+        slack = np.maximum(3.0, 0.5 * d)
+        far = d > 1.5
+        ok = (turn >= cos_max) & (
+            ~far | ((np.minimum(ahead_a, ahead_b) >= -2.0) & (np.maximum(side_a, side_b) <= slack))
+        )
+        cost = 3.0 * (1.0 - turn) + np.where(
+            far, (side_a + side_b) / (4.0 * slack) + 0.002 * d, 0.0
+        )
+        cand = [
+            (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
+        ]
+    cand.sort()
+    partner = [-1] * len(ends)
+    for _, a, b in cand:
+        if partner[a] < 0 and partner[b] < 0:
+            partner[a], partner[b] = int(b), int(a)
+    # walk chains: end index 2i = start of segment i, 2i+1 = its end
+    used = [False] * n
+    chains: list[F64] = []
+
+    def walk(first_seg: int, entry_end: int) -> F64:
+        parts = []
+        seg, entry = first_seg, entry_end
+        while True:
+            used[seg] = True
+            poly = segments[seg] if entry == 2 * seg else segments[seg][::-1]
+            parts.append(poly)
+            exit_end = 2 * seg + 1 if entry == 2 * seg else 2 * seg
+            nxt = partner[exit_end]
+            if nxt < 0 or used[nxt // 2]:
+                break
+            seg, entry = nxt // 2, nxt
+        return _smooth(np.vstack(parts), passes=3)
+
+    for i in range(n):
+        if used[i]:
+            continue
+        if partner[2 * i] < 0:
+            chains.append(walk(i, 2 * i))
+        elif partner[2 * i + 1] < 0:
+            chains.append(walk(i, 2 * i + 1))
+    for i in range(n):  # closed loops
+        if not used[i]:
+            chains.append(walk(i, 2 * i))
+    return chains
+
+
+def polyline_length(pts: F64) -> float:
+    """Length of a polyline in its own units (px)."""
+    if len(pts) < 2:
+        return 0.0
+    return float(np.sum(np.hypot(*np.diff(pts, axis=0).T)))
+
+
+def resample(pts: F64, step: float) -> F64:
+    """Resample a polyline at equal arc-length `step` (px), keeping both ends."""
+    if len(pts) < 2:
+        return pts.copy()
+    dist = np.cumsum(np.r_[0.0, np.hypot(*np.diff(pts, axis=0).T)])
+    total = float(dist[-1])
+    if total <= 0:
+        return pts[:1].copy()
+    count = max(2, math.ceil(total / step) + 1)
+    s = np.linspace(0.0, total, count)
+    return np.column_stack([np.interp(s, dist, pts[:, 0]), np.interp(s, dist, pts[:, 1])])

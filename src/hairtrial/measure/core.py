@@ -1,0 +1,505 @@
+"""Find, trace and measure every hair in one trichoscopy image.
+
+Pipeline (each step physically motivated, see the private modules):
+
+1. optical density against a robust skin-background estimate, device overlays masked
+   (:mod:`._absorbance`);
+2. multi-scale, scale-normalised Hessian ridges matched to 10–150 µm shafts, sub-pixel
+   crest, hysteresis, pieces re-linked through crossings by direction continuity
+   (:mod:`._ridges`);
+3. diameter from a blurred Beer–Lambert cylinder fitted to the median perpendicular
+   profile on the full-resolution image, the blur estimated once per image
+   (:mod:`._profile`);
+4. exit end against cut end from what lies beyond each end: the shaft continues under the
+   translucent epidermis as a faint shadow and other hairs of the follicular unit
+   converge there, while the skin past a cut end is bare.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from hairtrial._validate import check_image, check_um_per_px
+from hairtrial.measure import _absorbance, _profile, _ridges
+from hairtrial.measure.config import MeasureConfig
+from hairtrial.records import HairRecord, summarize_hairs
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ImageMeasurement:
+    """Every hair found in one image and the per-image endpoints.
+
+    Parameters
+    ----------
+    hairs : tuple of HairRecord
+        All hairs found, counted ones (exit inside the field) and entering ones.
+    summary : dict
+        Output of :func:`hairtrial.records.summarize_hairs` (``hair_count``,
+        ``density_per_cm2`` in hairs/cm², ``mean_diameter_um`` in µm, ``terminal_fraction``,
+        ``cumulative_thickness_mm_per_cm2``, ``fraction_below_index``, ``class_counts``).
+    histogram_counts : tuple of int
+        Counted hairs per diameter bin.
+    histogram_edges_um : tuple of float, µm
+        Bin edges, one more than `histogram_counts`.
+    exit_confidence : tuple of float
+        Per hair, how sure the exit end is the exit and not the cut end, in [0, 1].
+    um_per_px : float, µm/px
+        Calibration used.
+    shape : (int, int)
+        Image height and width in pixels.
+    area_cm2 : float, cm²
+        Imaged area.
+    psf_sigma_um : float, µm
+        Blur (Gaussian σ) used for the diameter fit.
+    config_hash : str
+        :meth:`MeasureConfig.config_hash` of the parameters used.
+    extra : dict
+        Free-form additions by callers (not part of the JSON contract).
+    """
+
+    hairs: tuple[HairRecord, ...]
+    summary: dict[str, Any]
+    histogram_counts: tuple[int, ...]
+    histogram_edges_um: tuple[float, ...]
+    exit_confidence: tuple[float, ...]
+    um_per_px: float
+    shape: tuple[int, int]
+    area_cm2: float
+    psf_sigma_um: float
+    config_hash: str
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def hair_count(self) -> int:
+        """Number of counted hairs (exit inside the image)."""
+        return int(self.summary["hair_count"])
+
+    def to_json(self, image_name: str) -> dict[str, Any]:
+        """Return the DESIGN.md JSON Lines object for this image.
+
+        Parameters
+        ----------
+        image_name : str
+            Value of the ``image`` key (file name as given by the caller).
+
+        Returns
+        -------
+        dict
+            ``image, um_per_px, area_cm2, hair_count, density_per_cm2, mean_diameter_um,
+            terminal_fraction, cumulative_thickness_mm_per_cm2, hairs``.
+        """
+        s = self.summary
+
+        def rnd(v: float | None, nd: int = 4) -> float | None:
+            return None if v is None else round(float(v), nd)
+
+        return {
+            "image": str(image_name),
+            "um_per_px": float(self.um_per_px),
+            "area_cm2": round(self.area_cm2, 6),
+            "hair_count": int(s["hair_count"]),
+            "density_per_cm2": rnd(s["density_per_cm2"], 2),
+            "mean_diameter_um": rnd(s["mean_diameter_um"], 2),
+            "terminal_fraction": rnd(s["terminal_fraction"]),
+            "cumulative_thickness_mm_per_cm2": rnd(s["cumulative_thickness_mm_per_cm2"]),
+            "hairs": [h.to_json() for h in self.hairs],
+        }
+
+
+#: Logistic gain per unit of red-minus-blue absorptance difference between the two ends.
+_BLUE_GAIN = 40.0
+#: Red-minus-blue absorptance past an end above which it reads as a sub-surface shaft.
+_BLUE_MIN = 0.02
+#: Shortest visible shaft, in units of its own diameter (a shaft is elongated).
+_MIN_ASPECT = 1.5
+#: Share of a trace lying on an accepted one above which it is a duplicate.
+_DUPLICATE_SHARE = 0.6
+#: Width of an accepted trace's footprint, per unit of its shaft diameter.
+_DUPLICATE_WIDTH = 1.0
+#: Share of the shaft's median absorptance that marks where the visible shaft ends (the
+#: shaft under the skin is seen through it and is far fainter; a cut end is a sharp step).
+_END_LEVEL = 0.75
+#: Smallest ratio of weakest to strongest channel absorptance along a hair (melanin
+#: absorbs all visible light; ink is selective).
+_BROADBAND_SHARE = 0.3
+#: Logistic gain per converging neighbour end (a follicular unit).
+_NEAR_GAIN = 0.7
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A traced shaft before measurement (working-resolution pixel-centre coordinates)."""
+
+    points: F64
+    diameter_px: float
+    strength: float
+
+
+def _detect(
+    od_work: F32, exclude: NDArray[np.bool_] | None, work_um: float, config: MeasureConfig
+) -> list[_Candidate]:
+    """Ridges → crest → pieces → linked shafts, at the working resolution."""
+    diam_um = np.geomspace(config.min_diameter_um, config.max_diameter_um, config.n_scales)
+    ridges = _ridges.ridge_map(od_work, diam_um / work_um, low=config.ridge_low_od)
+    crest = _ridges.hysteresis(ridges, high=config.ridge_high_od, exclude=exclude)
+    pieces = _ridges.crest_segments(crest, ridges.dx, ridges.dy)
+    linked = _ridges.link_segments(
+        pieces,
+        max_gap=max(4.0, config.link_gap_um / work_um),
+        max_angle_deg=config.link_max_angle_deg,
+    )
+    min_len = config.min_length_um / work_um
+    m, n = od_work.shape
+    out: list[_Candidate] = []
+    # longest first; a trace lying along an accepted one (a second crest on the same wide
+    # shaft) is dropped, while a neighbour a shaft-width away is kept
+    linked.sort(key=_ridges.polyline_length, reverse=True)
+    footprint = np.zeros((m, n), dtype=np.uint8)
+    for pts in linked:
+        if _ridges.polyline_length(pts) < min_len:
+            continue
+        ip = np.round(pts).astype(np.int32)
+        cols = np.clip(ip[:, 0], 0, n - 1)
+        rows = np.clip(ip[:, 1], 0, m - 1)
+        if footprint[rows, cols].mean() >= _DUPLICATE_SHARE:
+            continue
+        cols = np.clip(np.round(pts[:, 0]).astype(int), 0, n - 1)
+        rows = np.clip(np.round(pts[:, 1]).astype(int), 0, m - 1)
+        diam = ridges.diameter_px[rows, cols]
+        strength = ridges.strength[rows, cols]
+        on = strength > 0
+        if not on.any():
+            continue
+        cand = _Candidate(
+            points=pts,
+            diameter_px=float(np.median(diam[on])),
+            strength=float(np.median(strength[on])),
+        )
+        if _ridges.polyline_length(pts) < _MIN_ASPECT * cand.diameter_px:
+            continue  # a blob (opening, flake, dot), not a shaft
+        out.append(cand)
+        width = max(3, round(_DUPLICATE_WIDTH * cand.diameter_px))
+        cv2.polylines(footprint, [ip.reshape(-1, 1, 2)], False, 1, thickness=width)
+    return out
+
+
+def _beyond_end(od: F32, pts: F64, at_start: bool, diameter: float, reach: float) -> float:
+    """Mean of `od` in a strip past one end of a shaft (px units of `od`), NaN outside."""
+    seq = pts if at_start else pts[::-1]
+    direction = _ridges.end_direction(seq, True, max(4.0, 2 * diameter))
+    normal = np.array([-direction[1], direction[0]])
+    start = 0.5 * diameter + 1.5
+    along = np.linspace(start, start + reach, 8)
+    across = np.linspace(-0.5, 0.5, 5) * max(diameter, 2.0)
+    px = seq[0, 0] + along[:, None] * direction[0] + across[None, :] * normal[0]
+    py = seq[0, 1] + along[:, None] * direction[1] + across[None, :] * normal[1]
+    m, n = od.shape
+    inside = (px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)
+    if inside.mean() < 0.5:
+        return math.nan
+    vals = cv2.remap(od, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR)
+    return float(np.mean(vals[inside]))
+
+
+def _exit_scores(
+    cands: list[_Candidate], blue: F32, work_um: float
+) -> list[tuple[float, float, float, float]]:
+    """Evidence per end: blue (sub-surface) shadow past it and converging neighbours.
+
+    Returns, per shaft, ``(blue_start, blue_end, near_start, near_end)``; a blue value is
+    NaN when that end's strip leaves the image.
+    """
+    from scipy.spatial import cKDTree
+
+    ends = np.array([[c.points[0], c.points[-1]] for c in cands]).reshape(-1, 2)
+    tree = cKDTree(ends)
+    out = []
+    for i, c in enumerate(cands):
+        reach = max(2.0 * c.diameter_px, 150.0 / work_um)
+        # hairs of one unit nearly touch where they leave the skin; their cut tips spread
+        radius = max(1.5 * c.diameter_px, 50.0 / work_um)
+        shade = []
+        near = []
+        for j, at_start in enumerate((True, False)):
+            shade.append(_beyond_end(blue, c.points, at_start, c.diameter_px, reach))
+            hits = tree.query_ball_point(ends[2 * i + j], r=radius)
+            near.append(float(sum(1 for k in hits if k // 2 != i)))
+        out.append((shade[0], shade[1], near[0], near[1]))
+    return out
+
+
+def measure_image(
+    image: NDArray[Any], *, um_per_px: float, config: MeasureConfig | None = None
+) -> ImageMeasurement:
+    """Find, trace and measure every hair in a trichoscopy image.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        Greyscale or RGB pixels, any integer dtype or float in [0, 1]; not modified.
+    um_per_px : float, µm/px
+        Calibration of the image (no default: a missing calibration is an error).
+    config : MeasureConfig, optional
+        Parameters; the defaults suit clipped scalp hair at 3–8 µm/px.
+
+    Returns
+    -------
+    ImageMeasurement
+        Hairs with exit, tip, sub-pixel centreline (px, origin at the top-left pixel's
+        corner), diameter and length (µm), class and confidence, and per-image endpoints.
+
+    Raises
+    ------
+    InputError
+        If the image is not a finite 2-D/3-D array or `um_per_px` is not positive.
+    """
+    arr = check_image(image)
+    um = check_um_per_px(um_per_px)
+    config = config or MeasureConfig()
+    m, n = arr.shape[:2]
+    overlay: NDArray[np.bool_] | None = None
+    factor = config.work_um_per_px / um
+    factor = factor if factor > 1.25 else 1.0
+    work_um = um * factor
+    wm, wn = max(2, round(m / factor)), max(2, round(n / factor))
+    polarities = (True, False) if config.light_hairs else (True,)
+    records: list[HairRecord] = []
+    exit_conf: list[float] = []
+    psf_um = math.nan
+    for dark in polarities:
+        # the float copy and the full-size background live only until the absorptance is
+        # made: a 12-Mpx image must stay within the memory budget
+        channels = _absorbance.to_float_channels(arr)
+        if overlay is None:
+            overlay = _absorbance.overlay_mask(channels)
+        bg = _absorbance.skin_background(
+            channels,
+            size_px=config.background_um / um,
+            hair_px=config.max_diameter_um / um,
+            dark=dark,
+        )
+        od = _absorbance.absorptance(channels, bg, dark=dark)
+        od[overlay] = 0.0
+        blue = _absorbance.blue_shift(channels, bg) if dark else np.zeros_like(od)
+        del channels
+        bg_scale = 8.0
+        bg_small = np.asarray(
+            cv2.resize(
+                bg,
+                (max(2, round(n / bg_scale)), max(2, round(m / bg_scale))),
+                interpolation=cv2.INTER_AREA,
+            ),
+            np.float32,
+        ).reshape(max(2, round(m / bg_scale)), max(2, round(n / bg_scale)), -1)
+        del bg
+        if factor > 1.0:
+            blue = np.asarray(cv2.resize(blue, (wn, wm), interpolation=cv2.INTER_AREA), np.float32)
+            od_work = np.asarray(cv2.resize(od, (wn, wm), interpolation=cv2.INTER_AREA), np.float32)
+            excl = (
+                cv2.resize(overlay.astype(np.uint8), (wn, wm), interpolation=cv2.INTER_NEAREST) > 0
+            )
+        else:
+            od_work, excl = od, overlay
+        cands = _detect(od_work, excl if excl.any() else None, work_um, config)
+        if cands and arr.ndim == 3:
+            cands = [c for c in cands if _broadband(c.points, arr, bg_small, (m, n), factor, dark)]
+        if not cands:
+            continue
+        hairs, conf, psf = _measure_candidates(
+            cands, od, blue, factor, um, (m, n), config, len(records)
+        )
+        records.extend(hairs)
+        exit_conf.extend(conf)
+        if dark or math.isnan(psf_um):
+            psf_um = psf
+    area_cm2 = (m * um) * (n * um) * 1e-8
+    summary = summarize_hairs(records, area_cm2=area_cm2, classes=config.classes)
+    edges = np.arange(
+        0.0, config.histogram_max_um + config.histogram_bin_um / 2, config.histogram_bin_um
+    )
+    diam = np.array([h.diameter_um for h in records if h.exit_px is not None])
+    counts, _ = np.histogram(np.clip(diam, 0, edges[-1] - 1e-9), bins=edges)
+    log.debug("measure_image: %d hairs (%d counted)", len(records), summary["hair_count"])
+    return ImageMeasurement(
+        hairs=tuple(records),
+        summary=summary,
+        histogram_counts=tuple(int(c) for c in counts),
+        histogram_edges_um=tuple(float(e) for e in edges),
+        exit_confidence=tuple(exit_conf),
+        um_per_px=um,
+        shape=(m, n),
+        area_cm2=area_cm2,
+        psf_sigma_um=0.0 if math.isnan(psf_um) else psf_um,
+        config_hash=config.config_hash(),
+    )
+
+
+def _measure_candidates(
+    cands: list[_Candidate],
+    od: F32,
+    blue_work: F32,
+    factor: float,
+    um: float,
+    shape: tuple[int, int],
+    config: MeasureConfig,
+    first_id: int,
+) -> tuple[list[HairRecord], list[float], float]:
+    """Diameters, ends, records for traced shafts."""
+    m, n = shape
+    to_full = [_trim_ends((c.points + 0.5) * factor - 0.5, od) for c in cands]
+    guess = np.array([c.diameter_px for c in cands]) * factor
+    psf_given = None if config.psf_sigma_um is None else config.psf_sigma_um / um
+    half = np.maximum(1.6 * guess + 4.0, 6.0)
+    transmittance = (1.0 - od).astype(np.float32)
+    offsets, profiles = _profile.sample_profiles(
+        transmittance, to_full, half, trim_px=0.5 * half + 2
+    )
+    del transmittance
+    diam_px, quality, psf_px = _profile.fit_diameters(
+        offsets, profiles, guess, psf_sigma_px=psf_given
+    )
+    bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
+    diam_px = np.where(bad, guess, diam_px)
+    diam_um = diam_px * um
+    single = diam_um[(diam_um >= 0.3 * config.bundle_min_um) & (diam_um < config.bundle_min_um)]
+    typical_um = float(np.median(single)) if single.size >= 3 else 0.65 * config.bundle_min_um
+    scores = _exit_scores(cands, blue_work, um * factor)
+    border = config.border_um / um
+    records: list[HairRecord] = []
+    confidences: list[float] = []
+    for i, c in enumerate(cands):
+        pts = to_full[i]
+        b_start, b_end, near_start, near_end = scores[i]
+        start_in = _inside(pts[0], m, n, border)
+        end_in = _inside(pts[-1], m, n, border)
+        near = _NEAR_GAIN * (near_start - near_end)
+        if math.isnan(b_start) and math.isnan(b_end):
+            evidence = near
+        elif math.isnan(b_start) or math.isnan(b_end):
+            # one end's surroundings leave the field: the interior end is the exit if it
+            # shows the sub-surface shadow
+            blue_in = _BLUE_GAIN * ((b_end if math.isnan(b_start) else b_start) - _BLUE_MIN)
+            evidence = near + (blue_in if math.isnan(b_end) else -blue_in)
+        else:
+            evidence = _BLUE_GAIN * (b_start - b_end) + near
+        p_start = 1.0 / (1.0 + math.exp(-max(min(evidence, 30.0), -30.0)))
+        if p_start < 0.5:
+            pts = pts[::-1]
+            start_in, end_in = end_in, start_in
+        conf_exit = max(p_start, 1.0 - p_start)
+        exit_px = (float(pts[0, 0] + 0.5), float(pts[0, 1] + 0.5)) if start_in else None
+        line = _ridges.resample(pts, max(2.0, factor))
+        d_um = float(diam_um[i])
+        det = 1.0 - math.exp(-c.strength / max(config.ridge_high_od, 1e-6))
+        conf = float(np.clip(det * (0.5 + 0.5 * quality[i]), 0.0, 1.0))
+        parts = 1
+        if d_um >= config.bundle_min_um:
+            parts = int(np.clip(round(d_um / typical_um), 2, 4))
+        sub_um = d_um / parts
+        for shift in _bundle_offsets(line, parts, sub_um / um):
+            moved = line + shift
+            exit_moved = (
+                None if exit_px is None else (exit_px[0] + shift[0, 0], exit_px[1] + shift[0, 1])
+            )
+            records.append(
+                HairRecord(
+                    id=first_id + len(records) + 1,
+                    exit_px=exit_moved,
+                    tip_px=(float(moved[-1, 0] + 0.5), float(moved[-1, 1] + 0.5)),
+                    centerline_px=tuple((float(x + 0.5), float(y + 0.5)) for x, y in moved),
+                    diameter_um=sub_um,
+                    length_um=_ridges.polyline_length(pts) * um,
+                    hair_class=config.classes.classify(sub_um),
+                    confidence=conf if parts == 1 else 0.8 * conf,
+                )
+            )
+            confidences.append(float(conf_exit))
+    return records, confidences, float(psf_px * um)
+
+
+def _bundle_offsets(line: F64, parts: int, spacing_px: float) -> list[F64]:
+    """Per-point shifts that spread `parts` side-by-side shafts across a traced band."""
+    if parts == 1:
+        return [np.zeros_like(line)]
+    tangent = np.gradient(line, axis=0)
+    norm = np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]]) / norm
+    return [normal * ((j - (parts - 1) / 2.0) * spacing_px) for j in range(parts)]
+
+
+def _inside(p: F64, m: int, n: int, border: float) -> bool:
+    """Whether pixel-centre point `p` lies at least `border` px inside the image."""
+    return bool(border <= p[0] <= n - 1 - border and border <= p[1] <= m - 1 - border)
+
+
+def _broadband(
+    pts: F64,
+    image: NDArray[Any],
+    bg_small: F32,
+    shape: tuple[int, int],
+    factor: float,
+    dark: bool,
+) -> bool:
+    """Whether a trace absorbs in every colour channel, as pigment does (ink does not).
+
+    A red or blue pen line or measuring circle absorbs strongly in one or two channels
+    and hardly at all in the other; melanin absorbs in all three. `image` is the caller's
+    RGB array (read, never written); `bg_small` the skin background at reduced size.
+    """
+    m, n = shape
+    full = _ridges.resample((pts + 0.5) * factor - 0.5, 2.0)
+    cols = np.clip(np.round(full[:, 0]).astype(np.intp), 0, n - 1)
+    rows = np.clip(np.round(full[:, 1]).astype(np.intp), 0, m - 1)
+    level = _absorbance.to_float_channels(image[rows, cols][None, :, :])[0].astype(np.float64)
+    sm, sn = bg_small.shape[:2]
+    mx = ((full[:, 0] + 0.5) * sn / n - 0.5).astype(np.float32).reshape(-1, 1)
+    my = ((full[:, 1] + 0.5) * sm / m - 0.5).astype(np.float32).reshape(-1, 1)
+    skin = np.asarray(
+        cv2.remap(bg_small, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+        np.float64,
+    ).reshape(-1, level.shape[1])
+    ratio = level / np.maximum(skin, 1e-6)
+    absorb = np.median(1.0 - ratio if dark else ratio - 1.0, axis=0)
+    strongest = float(absorb.max())
+    return strongest <= 0 or float(absorb.min()) >= _BROADBAND_SHARE * strongest
+
+
+def _trim_ends(pts: F64, od: F32) -> F64:
+    """Cut each end back to where the absorptance reaches most of the shaft's median.
+
+    The crest runs on into the blurred end of the shaft and into the fainter shaft under
+    the skin; the visible shaft ends where the absorptance falls clearly below that of its
+    middle. At most a third of the length is cut at each end.
+    """
+    line = _ridges.resample(pts, 1.0)
+    if len(line) < 8:
+        return pts
+    vals = cv2.remap(
+        od,
+        line[:, 0].astype(np.float32).reshape(-1, 1),
+        line[:, 1].astype(np.float32).reshape(-1, 1),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    ).ravel()
+    k = len(vals)
+    ref = float(np.median(vals[k // 5 : k - k // 5]))
+    if ref <= 0:
+        return pts
+    above = np.nonzero(vals >= _END_LEVEL * ref)[0]
+    if above.size < 2:
+        return pts
+    lo = min(int(above[0]), k // 3)
+    hi = max(int(above[-1]), k - 1 - k // 3)
+    return line[lo : hi + 1]

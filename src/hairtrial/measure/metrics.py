@@ -1,0 +1,413 @@
+"""Scoring a measurement against annotations, apart from the algorithm it scores.
+
+Detections are matched one to one to annotated hairs with the Hungarian algorithm
+(:func:`scipy.optimize.linear_sum_assignment`) on exit-point distance, or on a symmetric
+centreline distance where exits are not annotated; a pair further apart than the tolerance
+never matches. From the matching come precision, recall, F1, the count error, the diameter
+error of matched hairs and the terminal-fraction error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import linear_sum_assignment
+
+from hairtrial._validate import InputError, check_positive
+from hairtrial.records import DEFAULT_CLASSES, TERMINAL_MIN_UM, HairClasses, HairRecord
+
+F64 = NDArray[np.float64]
+Pair = tuple[int, int]
+
+_FORBIDDEN = 1e12
+
+
+def _as_points(points: ArrayLike, name: str) -> F64:
+    arr = np.asarray(points, dtype=float).reshape(-1, 2) if np.size(points) else np.zeros((0, 2))
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name}: points must be finite")
+    return arr
+
+
+def _assign(cost: F64, allowed: NDArray[np.bool_]) -> list[Pair]:
+    """Minimum-cost one-to-one assignment restricted to `allowed` pairs."""
+    if cost.size == 0 or not allowed.any():
+        return []
+    c = np.where(allowed, cost, _FORBIDDEN)
+    rows, cols = linear_sum_assignment(c)
+    return sorted((int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j])
+
+
+def match_points(detected: ArrayLike, truth: ArrayLike, *, max_distance: float) -> list[Pair]:
+    """Match detected points to true points one to one, minimising total distance.
+
+    Parameters
+    ----------
+    detected : (N, 2) array_like, px
+        Detected points (x, y), e.g. exits.
+    truth : (M, 2) array_like, px
+        True points.
+    max_distance : float, px
+        Pairs further apart never match.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(detected index, truth index)`` pairs, sorted.
+    """
+    check_positive(max_distance, name="max_distance")
+    d = _as_points(detected, "detected")
+    t = _as_points(truth, "truth")
+    dist = np.hypot(d[:, None, 0] - t[None, :, 0], d[:, None, 1] - t[None, :, 1])
+    return _assign(dist, dist <= max_distance)
+
+
+def match_boxes(detected: ArrayLike, boxes: ArrayLike, *, centre_tolerance: float) -> list[Pair]:
+    """Match detected points to annotation boxes one to one.
+
+    A point may match a box when it lies inside the box or within `centre_tolerance` of
+    its centre; among allowed pairs the total distance to box centres is minimised.
+
+    Parameters
+    ----------
+    detected : (N, 2) array_like, px
+        Detected points (x, y).
+    boxes : (M, 4) array_like, px
+        Boxes as ``(xmin, ymin, xmax, ymax)`` (corners in any order).
+    centre_tolerance : float, px
+        Distance to the box centre that always allows a match.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(detected index, box index)`` pairs, sorted.
+    """
+    check_positive(centre_tolerance, name="centre_tolerance")
+    d = _as_points(detected, "detected")
+    b = np.asarray(boxes, dtype=float).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
+    x0 = np.minimum(b[:, 0], b[:, 2])
+    x1 = np.maximum(b[:, 0], b[:, 2])
+    y0 = np.minimum(b[:, 1], b[:, 3])
+    y1 = np.maximum(b[:, 1], b[:, 3])
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    dist = np.hypot(d[:, None, 0] - cx[None, :], d[:, None, 1] - cy[None, :])
+    inside = (
+        (d[:, None, 0] >= x0[None, :])
+        & (d[:, None, 0] <= x1[None, :])
+        & (d[:, None, 1] >= y0[None, :])
+        & (d[:, None, 1] <= y1[None, :])
+    )
+    return _assign(dist, inside | (dist <= centre_tolerance))
+
+
+def _resample(line: F64, step: float) -> F64:
+    if len(line) < 2:
+        return line
+    seg = np.hypot(*np.diff(line, axis=0).T)
+    dist = np.r_[0.0, np.cumsum(seg)]
+    count = max(2, math.ceil(dist[-1] / step) + 1)
+    s = np.linspace(0.0, dist[-1], count)
+    return np.column_stack([np.interp(s, dist, line[:, 0]), np.interp(s, dist, line[:, 1])])
+
+
+def centreline_distance(a: ArrayLike, b: ArrayLike) -> float:
+    """Symmetric mean distance between two polylines (px).
+
+    The mean, over points sampled every pixel along each line, of the distance to the
+    nearest sample of the other line, averaged over both directions.
+
+    Parameters
+    ----------
+    a, b : (P, 2) array_like, px
+        Polylines (x, y).
+
+    Returns
+    -------
+    float, px
+        Distance; ``inf`` when either line is empty.
+    """
+    pa = _resample(_as_points(a, "a"), 1.0)
+    pb = _resample(_as_points(b, "b"), 1.0)
+    if len(pa) == 0 or len(pb) == 0:
+        return math.inf
+    d = np.hypot(pa[:, None, 0] - pb[None, :, 0], pa[:, None, 1] - pb[None, :, 1])
+    return float(0.5 * (d.min(axis=1).mean() + d.min(axis=0).mean()))
+
+
+def match_centrelines(
+    detected: Sequence[ArrayLike], truth: Sequence[ArrayLike], *, max_distance: float
+) -> list[Pair]:
+    """Match detected centrelines to true ones one to one by :func:`centreline_distance`.
+
+    Parameters
+    ----------
+    detected, truth : sequence of (P, 2) array_like, px
+        Polylines.
+    max_distance : float, px
+        Pairs with a larger symmetric mean distance never match.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(detected index, truth index)`` pairs, sorted.
+    """
+    from scipy.spatial import cKDTree
+
+    check_positive(max_distance, name="max_distance")
+    det = [_resample(_as_points(x, "detected"), 1.0) for x in detected]
+    tru = [_resample(_as_points(x, "truth"), 1.0) for x in truth]
+    cost = np.full((len(det), len(tru)), math.inf)
+    if not det or not tru:
+        return []
+    det_trees = [cKDTree(a) if len(a) else None for a in det]
+    tru_trees = [cKDTree(b) if len(b) else None for b in tru]
+    # candidate pairs: truth lines with any point near the detection
+    all_t = np.concatenate([b for b in tru if len(b)]) if any(len(b) for b in tru) else None
+    owner = np.concatenate([np.full(len(b), j) for j, b in enumerate(tru) if len(b)])
+    if all_t is None:
+        return []
+    big = cKDTree(all_t)
+    for i, a in enumerate(det):
+        tree_a = det_trees[i]
+        if tree_a is None:
+            continue
+        near = big.query_ball_point(a, r=max_distance)
+        cands = np.unique(owner[np.concatenate([np.asarray(n, dtype=int) for n in near])])
+        for j in cands:
+            tree_b = tru_trees[j]
+            if tree_b is None:
+                continue
+            d_ab = tree_b.query(a)[0].mean()
+            d_ba = tree_a.query(tru[j])[0].mean()
+            cost[i, j] = 0.5 * (d_ab + d_ba)
+    finite = np.isfinite(cost)
+    return _assign(np.where(finite, cost, _FORBIDDEN), finite & (cost <= max_distance))
+
+
+@dataclass(frozen=True)
+class DetectionScore:
+    """Detection accuracy of one image or a pooled set.
+
+    Parameters
+    ----------
+    n_detected, n_true, n_matched : int
+        Detections, annotated hairs, one-to-one matches.
+    precision, recall, f1 : float
+        In [0, 1]; precision is 1 with no detections, recall 1 with no true hairs.
+    count_error : float
+        ``(n_detected - n_true) / n_true`` (signed, a fraction; NaN when ``n_true`` is 0).
+    """
+
+    n_detected: int
+    n_true: int
+    n_matched: int
+    precision: float
+    recall: float
+    f1: float
+    count_error: float
+
+
+def detection_score(n_detected: int, n_true: int, n_matched: int) -> DetectionScore:
+    """Precision, recall, F1 and count error from match counts.
+
+    Parameters
+    ----------
+    n_detected, n_true, n_matched : int
+        Counts; ``n_matched`` cannot exceed either of the others.
+
+    Returns
+    -------
+    DetectionScore
+    """
+    if min(n_detected, n_true, n_matched) < 0 or n_matched > min(n_detected, n_true):
+        raise InputError(
+            f"detection_score: inconsistent counts detected={n_detected}, true={n_true}, "
+            f"matched={n_matched}"
+        )
+    precision = n_matched / n_detected if n_detected else 1.0
+    recall = n_matched / n_true if n_true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    count_error = (n_detected - n_true) / n_true if n_true else math.nan
+    return DetectionScore(n_detected, n_true, n_matched, precision, recall, f1, count_error)
+
+
+@dataclass(frozen=True)
+class HairScore:
+    """Accuracy of one measured image against its truth.
+
+    Parameters
+    ----------
+    detection : DetectionScore
+        Detection of counted hairs.
+    diameter_mae_um : float, µm
+        Mean absolute diameter error over matched hairs (NaN without matches).
+    diameter_bias_um : float, µm
+        Mean signed diameter error (measured - true) over matched hairs.
+    mean_diameter_error_um : float, µm
+        Per-image mean diameter, measured minus true (NaN if either is empty).
+    terminal_fraction_error : float
+        Terminal fraction, measured minus true (NaN if either is empty).
+    matches : tuple of (int, int)
+        ``(detected index, truth index)`` into the counted-hair lists.
+    """
+
+    detection: DetectionScore
+    diameter_mae_um: float
+    diameter_bias_um: float
+    mean_diameter_error_um: float
+    terminal_fraction_error: float
+    matches: tuple[Pair, ...]
+
+
+def terminal_fraction(
+    diameters_um: ArrayLike, *, terminal_min_um: float = TERMINAL_MIN_UM
+) -> float:
+    """Share of hairs with diameter ≥ `terminal_min_um` (NaN for no hairs).
+
+    Parameters
+    ----------
+    diameters_um : (N,) array_like, µm
+        Shaft diameters.
+    terminal_min_um : float, µm
+        Terminal threshold.
+
+    Returns
+    -------
+    float
+    """
+    d = np.asarray(diameters_um, dtype=float).ravel()
+    return float(np.mean(d >= terminal_min_um)) if d.size else math.nan
+
+
+def score_hairs(
+    detected: Sequence[HairRecord],
+    truth: Sequence[HairRecord],
+    *,
+    max_distance_px: float,
+    by: str = "exit",
+    terminal_min_um: float = TERMINAL_MIN_UM,
+) -> HairScore:
+    """Score measured hairs against true hairs of the same image.
+
+    Only counted hairs (exit inside the image) take part.
+
+    Parameters
+    ----------
+    detected, truth : sequence of HairRecord
+        Measured and true hairs.
+    max_distance_px : float, px
+        Match tolerance (exit distance, or symmetric centreline distance).
+    by : {'exit', 'centreline'}
+        What to match on.
+    terminal_min_um : float, µm
+        Terminal threshold for the terminal fraction.
+
+    Returns
+    -------
+    HairScore
+    """
+    if by not in ("exit", "centreline"):
+        raise InputError(f"by: {by!r} is not one of {{exit, centreline}}")
+    det = [h for h in detected if h.exit_px is not None]
+    tru = [h for h in truth if h.exit_px is not None]
+    if by == "exit":
+        matches = match_points(
+            [h.exit_px for h in det if h.exit_px is not None],
+            [h.exit_px for h in tru if h.exit_px is not None],
+            max_distance=max_distance_px,
+        )
+    else:
+        matches = match_centrelines(
+            [h.centerline_px for h in det],
+            [h.centerline_px for h in tru],
+            max_distance=max_distance_px,
+        )
+    # annotations without a diameter (points only) carry NaN and drop out of diameter errors
+    err = np.array([det[i].diameter_um - tru[j].diameter_um for i, j in matches])
+    err = err[np.isfinite(err)]
+    dd = [h.diameter_um for h in det]
+    td = [h.diameter_um for h in tru if math.isfinite(h.diameter_um)]
+    return HairScore(
+        detection=detection_score(len(det), len(tru), len(matches)),
+        diameter_mae_um=float(np.mean(np.abs(err))) if err.size else math.nan,
+        diameter_bias_um=float(np.mean(err)) if err.size else math.nan,
+        mean_diameter_error_um=float(np.mean(dd) - np.mean(td)) if dd and td else math.nan,
+        terminal_fraction_error=terminal_fraction(dd, terminal_min_um=terminal_min_um)
+        - terminal_fraction(td, terminal_min_um=terminal_min_um),
+        matches=tuple(matches),
+    )
+
+
+def truth_from_json(
+    obj: dict[str, Any], *, um_per_px: float | None = None, classes: HairClasses = DEFAULT_CLASSES
+) -> list[HairRecord]:
+    """Read annotated hairs: simulator truth or the simple hand-annotation format.
+
+    Two shapes are accepted (see ``docs/measure.md``):
+
+    * the DESIGN.md measurement / simulator-truth object: ``{"hairs": [HairRecord JSON]}``;
+    * hand annotation: ``{"um_per_px": F, "hairs": [{"exit_px": [x, y],
+      "centerline_px": [[x, y], ...], "diameter_um": D | "width_px": W}]}`` where everything
+      but one of ``exit_px`` / ``centerline_px`` is optional (points-only annotation is
+      fine; a missing exit is the centreline's first point; a missing diameter is NaN and
+      takes no part in diameter errors).
+
+    Parameters
+    ----------
+    obj : dict
+        Parsed JSON.
+    um_per_px : float, optional, µm/px
+        Calibration for ``width_px`` (defaults to the object's ``um_per_px``).
+    classes : HairClasses
+        Class limits for hairs whose class is not given.
+
+    Returns
+    -------
+    list of HairRecord
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("hairs"), list):
+        raise InputError('truth: expected a JSON object with a "hairs" list')
+    scale = um_per_px if um_per_px is not None else obj.get("um_per_px")
+    out: list[HairRecord] = []
+    for i, h in enumerate(obj["hairs"]):
+        if not isinstance(h, dict):
+            raise InputError(f"truth: hair {i} is not an object")
+        if {"tip_px", "class", "length_um"} <= set(h):
+            out.append(HairRecord.from_json(h))
+            continue
+        line = h.get("centerline_px") or h.get("polyline") or []
+        pts = [(float(x), float(y)) for x, y in line]
+        exit_raw = h.get("exit_px", pts[0] if pts else None)
+        if exit_raw is None and "exit_px" not in h:
+            raise InputError(f"truth: hair {i} has neither exit_px nor centerline_px")
+        exit_px = None if exit_raw is None else (float(exit_raw[0]), float(exit_raw[1]))
+        if not pts:
+            pts = [exit_px] if exit_px is not None else []
+        if "diameter_um" in h:
+            diameter = float(h["diameter_um"])
+        elif "width_px" in h and scale is not None:
+            diameter = float(h["width_px"]) * check_positive(scale, name="um_per_px")
+        else:
+            diameter = math.nan
+        length_px = (
+            float(np.sum(np.hypot(*np.diff(np.asarray(pts), axis=0).T))) if len(pts) > 1 else 0.0
+        )
+        out.append(
+            HairRecord(
+                id=int(h.get("id", i + 1)),
+                exit_px=exit_px,
+                tip_px=pts[-1] if pts else (math.nan, math.nan),
+                centerline_px=tuple(pts),
+                diameter_um=diameter,
+                length_um=length_px * float(scale) if scale is not None else math.nan,
+                hair_class=classes.classify(diameter)
+                if math.isfinite(diameter)
+                else "intermediate",
+            )
+        )
+    return out

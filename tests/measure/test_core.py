@@ -1,0 +1,226 @@
+"""measure_image against hairs drawn with known geometry (independent of the simulator)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hairtrial._validate import InputError
+from hairtrial.measure import ImageMeasurement, MeasureConfig, measure_image
+from tests.measure import _draw as draw
+
+JSON_KEYS = {
+    "image",
+    "um_per_px",
+    "area_cm2",
+    "hair_count",
+    "density_per_cm2",
+    "mean_diameter_um",
+    "terminal_fraction",
+    "cumulative_thickness_mm_per_cm2",
+    "hairs",
+}
+HAIR_KEYS = {
+    "id",
+    "exit_px",
+    "tip_px",
+    "centerline_px",
+    "diameter_um",
+    "length_um",
+    "class",
+    "confidence",
+}
+
+
+def _one_hair(d_um, um, *, blur=1.0, seed=1, angle=10.0, with_root=True):
+    img = draw.skin((300, 420), seed=seed)
+    length = 220.0
+    exit_xy = (90.0, 150.0)
+    pts = draw.straight(*exit_xy, angle, length)
+    if with_root:
+        root = draw.straight(*exit_xy, angle + 180.0, 60.0)
+        draw.draw_subsurface(img, root, diameter_px=d_um / um)
+    draw.draw_hair(img, pts, diameter_px=d_um / um, absorb=1.5)
+    return draw.finish(img, blur_px=blur, seed=seed), np.array(exit_xy) + 0.5, pts
+
+
+def test_blank_image_gives_zero_hairs():
+    img = draw.finish(draw.skin((200, 260), seed=3), blur_px=1.0)
+    res = measure_image(img, um_per_px=5.0)
+    assert res.hair_count == 0
+    assert res.hairs == ()
+    out = res.to_json("blank.png")
+    assert set(out) == JSON_KEYS
+    assert out["mean_diameter_um"] is None and out["terminal_fraction"] is None
+    assert out["density_per_cm2"] == 0
+
+
+def test_uniform_image_gives_zero_hairs():
+    res = measure_image(np.full((64, 80), 128, np.uint8), um_per_px=5.0)
+    assert res.hair_count == 0
+
+
+@pytest.mark.parametrize("um", [4.0, 6.0])
+@pytest.mark.parametrize("d_um", [20.0, 40.0, 60.0, 90.0, 120.0])
+def test_single_hair_count_exit_and_diameter(d_um, um):
+    img, exit_xy, _ = _one_hair(d_um, um)
+    res = measure_image(img, um_per_px=um)
+    assert res.hair_count == 1
+    hair = res.hairs[0]
+    assert abs(hair.diameter_um - d_um) <= max(5.0, 0.1 * d_um)
+    assert hair.exit_px is not None
+    assert np.hypot(*(np.array(hair.exit_px) - exit_xy)) <= max(8.0, d_um / um)
+    assert abs(hair.length_um - 220 * um) <= 0.1 * 220 * um
+    assert hair.hair_class == MeasureConfig().classes.classify(hair.diameter_um)
+    assert 0 < hair.confidence <= 1
+
+
+@pytest.mark.parametrize("d_um", [40.0, 80.0])
+def test_diameter_does_not_grow_with_blur(d_um):
+    um = 5.0
+    sharp = measure_image(_one_hair(d_um, um, blur=0.7)[0], um_per_px=um)
+    blurred = measure_image(_one_hair(d_um, um, blur=2.0)[0], um_per_px=um)
+    assert sharp.hair_count == blurred.hair_count == 1
+    a, b = sharp.hairs[0].diameter_um, blurred.hairs[0].diameter_um
+    assert abs(a - b) <= max(4.0, 0.08 * d_um)
+    assert abs(b - d_um) <= max(5.0, 0.1 * d_um)
+    assert blurred.psf_sigma_um > sharp.psf_sigma_um
+
+
+def test_curved_hair_is_one_hair_with_its_length():
+    um = 5.0
+    img = draw.skin((400, 420), seed=5)
+    pts = draw.curved(60, 300, -30, 300, 90)
+    draw.draw_hair(img, pts, diameter_px=12, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=um)
+    assert res.hair_count == 1
+    assert abs(res.hairs[0].diameter_um - 60) <= 6
+    assert abs(res.hairs[0].length_um - 300 * um) <= 0.1 * 300 * um
+
+
+@pytest.mark.parametrize("angle", [45.0, 60.0, 90.0])
+def test_crossing_hairs_are_two(angle):
+    img = draw.skin((400, 400), seed=3)
+    draw.draw_hair(img, draw.straight(60, 200, 0, 280), diameter_px=15, absorb=1.5)
+    start = (200 - 130 * np.cos(np.deg2rad(angle)), 200 - 130 * np.sin(np.deg2rad(angle)))
+    draw.draw_hair(img, draw.straight(*start, angle, 260), diameter_px=15, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=5.0)
+    assert res.hair_count == 2
+    assert all(h.length_um > 0.8 * 260 * 5 for h in res.hairs)
+
+
+def test_follicular_unit_of_three_is_three_hairs():
+    img = draw.skin((400, 400), seed=4)
+    for a in (-20.0, 0.0, 20.0):
+        draw.draw_hair(img, draw.straight(100, 200, a, 200), diameter_px=14, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=5.0)
+    assert res.hair_count == 3
+    for h in res.hairs:
+        assert h.exit_px is not None
+        assert np.hypot(h.exit_px[0] - 100.5, h.exit_px[1] - 200.5) <= 35
+
+
+def test_mixed_field_summary_and_histogram():
+    um = 5.0
+    img = draw.skin((420, 520), seed=8)
+    truth = [
+        (30.0, (60, 60, 20)),
+        (70.0, (60, 200, 5)),
+        (90.0, (250, 120, 35)),
+        (50.0, (260, 330, -15)),
+    ]
+    for d_um, (x, y, a) in truth:
+        draw.draw_hair(img, draw.straight(x, y, a, 180), diameter_px=d_um / um, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=um)
+    assert res.hair_count == 4
+    found = sorted(h.diameter_um for h in res.hairs)
+    assert np.allclose(found, sorted(d for d, _ in truth), atol=6)
+    assert sum(res.histogram_counts) == 4
+    assert len(res.histogram_edges_um) == len(res.histogram_counts) + 1
+    assert res.summary["terminal_fraction"] == pytest.approx(0.5)
+    area = 420 * 520 * um * um * 1e-8
+    assert res.area_cm2 == pytest.approx(area)
+    assert res.summary["density_per_cm2"] == pytest.approx(4 / area)
+    out = json.loads(json.dumps(res.to_json("field.png")))
+    assert set(out) == JSON_KEYS
+    assert out["image"] == "field.png" and out["hair_count"] == 4
+    for h in out["hairs"]:
+        assert set(h) == HAIR_KEYS
+        assert h["class"] in {"vellus", "intermediate", "terminal"}
+        assert all(len(p) == 2 for p in h["centerline_px"])
+
+
+def test_hair_entering_from_outside_is_not_counted():
+    um = 5.0
+    img = draw.skin((300, 400), seed=9)
+    # exit outside the field, to the left; the shaft runs into the image
+    draw.draw_hair(img, draw.straight(-80, 150, 0, 260), diameter_px=14, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=um)
+    assert len(res.hairs) == 1
+    assert res.hairs[0].exit_px is None
+    assert res.hair_count == 0
+
+
+def test_caller_array_is_not_modified_and_result_is_deterministic():
+    img, _, _ = _one_hair(60.0, 5.0)
+    before = img.copy()
+    first = measure_image(img, um_per_px=5.0)
+    np.testing.assert_array_equal(img, before)
+    second = measure_image(img, um_per_px=5.0)
+    assert first.to_json("a") == second.to_json("a")
+    as_float = img.astype(np.float64) / 255.0
+    before_f = as_float.copy()
+    measure_image(as_float, um_per_px=5.0)
+    np.testing.assert_array_equal(as_float, before_f)
+
+
+def test_greyscale_and_uint16_are_measured():
+    img, _, _ = _one_hair(60.0, 5.0)
+    grey = img.mean(axis=2).astype(np.uint8)
+    assert measure_image(grey, um_per_px=5.0).hair_count == 1
+    wide = img.astype(np.uint16) * 257
+    assert measure_image(wide, um_per_px=5.0).hair_count == 1
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.full((40, 40, 3), np.nan),
+        np.zeros((4, 40, 40, 3)),
+        np.zeros((40, 40, 4)),
+        np.zeros(40),
+        np.zeros((40, 40), dtype=bool),
+    ],
+    ids=["nan", "4d", "rgba", "1d", "bool"],
+)
+def test_bad_image_is_input_error(image):
+    with pytest.raises(InputError, match="image"):
+        measure_image(image, um_per_px=5.0)
+
+
+@pytest.mark.parametrize("um", [0.0, -1.0, float("nan"), None, "x"])
+def test_bad_calibration_is_input_error(um):
+    with pytest.raises(InputError, match="um_per_px"):
+        measure_image(np.zeros((40, 40), np.uint8), um_per_px=um)
+
+
+def test_result_is_frozen():
+    res = measure_image(np.zeros((40, 40), np.uint8), um_per_px=5.0)
+    assert isinstance(res, ImageMeasurement)
+    with pytest.raises(AttributeError):
+        res.um_per_px = 3.0  # type: ignore[misc]
+
+
+def test_light_hair_on_dark_skin_needs_light_pass():
+    um = 5.0
+    img = draw.skin((300, 400), seed=11, tone=(0.35, 0.22, 0.15))
+    pts = draw.straight(90, 150, 15, 220)
+    # a grey shaft scatters light back: brighter than dark skin (draw as negative absorption)
+    draw.draw_hair(img, pts, diameter_px=14, absorb=-0.35)
+    img = np.clip(img, 0, 1)
+    u8 = draw.finish(img, blur_px=1.0)
+    assert measure_image(u8, um_per_px=um).hair_count == 0
+    res = measure_image(u8, um_per_px=um, config=MeasureConfig(light_hairs=True))
+    assert res.hair_count == 1
+    # a bright (scattering) shaft is not a Beer-Lambert absorber: the width is approximate
+    assert abs(res.hairs[0].diameter_um - 70) <= 0.25 * 70

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from hairtrial.measure.overlay import CLASS_COLOURS, draw_overlay, save_overlay, scale_bar_um
+from hairtrial.records import HairRecord
+
+
+def hair(i, d, cls, exit_px, line):
+    return HairRecord(
+        id=i,
+        exit_px=exit_px,
+        tip_px=line[-1],
+        centerline_px=tuple(line),
+        diameter_um=d,
+        length_um=500.0,
+        hair_class=cls,
+    )
+
+
+def test_overlay_draws_classes_and_leaves_the_input_alone(tmp_path):
+    image = np.full((400, 600, 3), 200, np.uint8)
+    before = image.copy()
+    hairs = [
+        hair(0, 80.0, "terminal", (300.5, 100.5), [(300.5, 100.5), (300.5, 250.5)]),
+        hair(1, 20.0, "vellus", (400.5, 100.5), [(400.5, 100.5), (400.5, 250.5)]),
+        hair(2, 70.0, "terminal", None, [(0.5, 50.5), (120.5, 50.5)]),  # enters from outside
+    ]
+    out = draw_overlay(image, hairs, um_per_px=5.0)
+    np.testing.assert_array_equal(image, before)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    for x, cls in ((300, "terminal"), (400, "vellus")):
+        along = out[150:200, x - 1 : x + 2].reshape(-1, 3).astype(int)
+        distance = np.abs(along - np.array(CLASS_COLOURS[cls])).sum(axis=1)
+        assert distance.min() < 40  # the line is drawn in the class colour
+    grey = out[50, 60]
+    assert grey[0] == grey[1] == grey[2] != 200  # not counted: drawn grey
+    assert (out[340:395, 5:200] != 200).any()  # legend and scale bar
+    path = save_overlay(tmp_path / "o.png", image, hairs, um_per_px=5.0)
+    assert path.stat().st_size > 0
+
+
+def test_overlay_of_greyscale_16_bit_and_tiny_images():
+    grey = np.full((40, 30), 30000, np.uint16)
+    out = draw_overlay(grey, [], um_per_px=5.0)
+    assert out.shape == (40, 30, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("width", "um", "expected"), [(1000, 5.0, 1000), (1280, 2.0, 500), (200, 5.0, 200)]
+)
+def test_scale_bar_is_round_and_about_15_percent(width, um, expected):
+    assert scale_bar_um(width, um) == expected
