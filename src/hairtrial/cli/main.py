@@ -15,6 +15,7 @@ from rich.console import Console
 
 from hairtrial import __version__
 from hairtrial._validate import InputError
+from hairtrial.cli import measure_cmds
 
 app = typer.Typer(
     help="hairtrial: hair-growth clinical trials, from trichoscopy images to the trial's answer.",
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+measure_cmds.register(app)
 presets_app = typer.Typer(help="List and print the packaged trial presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
 

@@ -1,0 +1,376 @@
+"""Commands over images: measure, validate, calibrate, phototrichogram, track.
+
+Each command parses its arguments and calls the library; a bad image is reported with its
+file name and the others still run (the exit code says some failed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import tomllib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hairtrial._validate import InputError, check_um_per_px
+
+if TYPE_CHECKING:
+    from hairtrial.io.image import ImageData
+    from hairtrial.measure import ImageMeasurement, MeasureConfig
+
+console = Console(stderr=True)
+stdout = Console(width=None if sys.stdout.isatty() else 160)
+
+ImagesArg = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF).")]
+UmPerPxOption = Annotated[
+    float | None,
+    typer.Option(
+        "--um-per-px",
+        help="Calibration in µm per pixel (else the image's sidecar or TIFF tags).",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Measurement parameters (JSON or TOML).")
+]
+
+_HAIR_COLUMNS = (
+    "image", "hair_id", "exit_x_px", "exit_y_px", "tip_x_px", "tip_y_px",
+    "diameter_um", "length_um", "class", "confidence",
+)  # fmt: skip
+
+
+def _error(path: Path | str, exc: Exception) -> None:
+    message = str(exc)
+    if str(path) not in message:
+        message = f"{path}: {message}"
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+
+
+def load_config(path: Path | None) -> MeasureConfig:
+    """Read measurement parameters from a JSON or TOML file (defaults without a file)."""
+    from hairtrial.measure import MeasureConfig
+
+    if path is None:
+        return MeasureConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read measurement config ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: measurement config must be a table of parameters")
+    try:
+        return MeasureConfig.from_dict(data)
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _calibrated(path: Path, um_per_px: float | None) -> tuple[ImageData, float]:
+    from hairtrial.io import read_image
+
+    data = read_image(path)
+    um = um_per_px if um_per_px is not None else data.um_per_px
+    return data, check_um_per_px(um, path=path)
+
+
+def _measure_each(
+    images: Sequence[Path], um_per_px: float | None, config: MeasureConfig
+) -> Iterator[tuple[Path, ImageData, ImageMeasurement] | tuple[Path, None, None]]:
+    """Measure images one by one; a failed one yields ``(path, None, None)``."""
+    from hairtrial.measure import measure_image
+
+    for path in images:
+        try:
+            data, um = _calibrated(path, um_per_px)
+            yield path, data, measure_image(data.pixels, um_per_px=um, config=config)
+        except (InputError, MemoryError) as exc:
+            _error(path, exc)
+            yield path, None, None
+
+
+def _hair_rows(name: str, result: ImageMeasurement) -> Iterator[dict[str, Any]]:
+    for h in result.hairs:
+        exit_x, exit_y = (None, None) if h.exit_px is None else h.exit_px
+        yield {
+            "image": name, "hair_id": h.id, "exit_x_px": exit_x, "exit_y_px": exit_y,
+            "tip_x_px": h.tip_px[0], "tip_y_px": h.tip_px[1],
+            "diameter_um": round(h.diameter_um, 2), "length_um": round(h.length_um, 1),
+            "class": h.hair_class, "confidence": round(h.confidence, 3),
+        }  # fmt: skip
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def measure(
+    images: ImagesArg,
+    um_per_px: UmPerPxOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[
+        Literal["json", "csv", "table"],
+        typer.Option("--format", help="json: JSON Lines per image; csv: a row per hair."),
+    ] = "json",
+    overlay: Annotated[
+        Path | None, typer.Option("--overlay", help="Write an overlay PNG per image here.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to a file, not stdout.")] = None,
+) -> None:
+    """Find, trace and measure every hair in each image."""
+    from hairtrial.measure.overlay import save_overlay
+
+    try:
+        params = load_config(config)
+        if um_per_px is not None:
+            check_um_per_px(um_per_px)
+    except InputError as exc:
+        _error(config or "--um-per-px", exc)
+        raise typer.Exit(code=2) from None
+    if overlay is not None:
+        overlay.mkdir(parents=True, exist_ok=True)
+    sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    writer = csv.DictWriter(sink, fieldnames=_HAIR_COLUMNS, lineterminator="\n")
+    if fmt == "csv":
+        writer.writeheader()
+    table = Table("image", "hairs", "density /cm²", "mean Ø µm", "terminal", "< 60 µm")
+    failed = 0
+    try:
+        for path, data, result in _measure_each(images, um_per_px, params):
+            if data is None or result is None:
+                failed += 1
+                continue
+            if fmt == "json":
+                sink.write(json.dumps(result.to_json(path.name)) + "\n")
+            elif fmt == "csv":
+                writer.writerows(_hair_rows(path.name, result))
+            else:
+                s = result.summary
+                table.add_row(
+                    path.name, str(s["hair_count"]), _fmt(s["density_per_cm2"], 1),
+                    _fmt(s["mean_diameter_um"], 1), _fmt(s["terminal_fraction"]),
+                    _fmt(s["fraction_below_index"]),
+                )  # fmt: skip
+            if overlay is not None:
+                target = overlay / f"{path.stem}.overlay.png"
+                save_overlay(target, data.pixels, result.hairs, um_per_px=result.um_per_px)
+    finally:
+        if out:
+            sink.close()
+    if fmt == "table":
+        stdout.print(table)
+    if failed:
+        console.print(f"{failed} of {len(images)} image(s) failed")
+        raise typer.Exit(code=1)
+
+
+def _truth_path(image: Path, truth: Path | None) -> Path:
+    if truth is not None and truth.is_file():
+        return truth
+    folder = truth if truth is not None else image.parent
+    for name in (f"{image.stem}.truth.json", f"{image.stem}.json", f"{image.name}.json"):
+        if (folder / name).is_file():
+            return folder / name
+    raise InputError(f"{image}: no truth file found in {folder} ({image.stem}.truth.json)")
+
+
+def validate(
+    images: ImagesArg,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Truth JSON (one image), or a folder of <image stem>.truth.json files; "
+            "default: beside each image.",
+        ),
+    ] = None,
+    um_per_px: UmPerPxOption = None,
+    config: ConfigOption = None,
+    by: Annotated[
+        Literal["exit", "centreline"], typer.Option("--by", help="How hairs are matched.")
+    ] = "centreline",
+    max_distance_px: Annotated[
+        float, typer.Option("--max-distance-px", help="Largest distance for a match (px).")
+    ] = 10.0,
+) -> None:
+    """Score measurement against annotations: detection, count, diameter, terminal fraction."""
+    from hairtrial.measure.metrics import detection_score, score_hairs, truth_from_json
+
+    try:
+        params = load_config(config)
+    except InputError as exc:
+        _error(config or "--config", exc)
+        raise typer.Exit(code=2) from None
+    table = Table("image", "true", "found", "precision", "recall", "F1", "count err",
+                  "Ø MAE µm", "TF err")  # fmt: skip
+    pooled = [0, 0, 0]
+    failed = 0
+    for path, _, result in _measure_each(images, um_per_px, params):
+        if result is None:
+            failed += 1
+            continue
+        try:
+            truth_file = _truth_path(path, truth)
+            annotated = truth_from_json(
+                json.loads(truth_file.read_text(encoding="utf-8")), um_per_px=result.um_per_px
+            )
+        except (InputError, OSError, ValueError) as exc:
+            _error(path, exc)
+            failed += 1
+            continue
+        score = score_hairs(result.hairs, annotated, max_distance_px=max_distance_px, by=by)
+        d = score.detection
+        pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
+        table.add_row(
+            path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
+            _fmt(d.f1), _fmt(d.count_error), _fmt(score.diameter_mae_um, 1),
+            _fmt(score.terminal_fraction_error),
+        )  # fmt: skip
+    if pooled[1] or pooled[0]:
+        p = detection_score(*pooled)
+        table.add_row("all", str(p.n_true), str(p.n_detected), _fmt(p.precision),
+                      _fmt(p.recall), _fmt(p.f1), _fmt(p.count_error), "", "")  # fmt: skip
+    stdout.print(table)
+    if failed:
+        console.print(f"{failed} of {len(images)} image(s) failed")
+        raise typer.Exit(code=1)
+
+
+def calibrate(
+    slide: Annotated[Path, typer.Argument(help="Image of a stage micrometer or grid.")],
+    spacing_um: Annotated[
+        float, typer.Option("--spacing-um", help="Distance between ruling lines (µm).")
+    ] = 100.0,
+    sidecar: Annotated[
+        list[Path] | None,
+        typer.Option("--sidecar", help="Write the calibration beside these images."),
+    ] = None,
+) -> None:
+    """Measure µm per pixel from an image of a calibration slide."""
+    from hairtrial.io import read_image
+    from hairtrial.io.image import calibration_sidecar
+    from hairtrial.measure import calibrate_from_grid
+
+    try:
+        result = calibrate_from_grid(read_image(slide).pixels, spacing_um=spacing_um)
+    except InputError as exc:
+        _error(slide, exc)
+        raise typer.Exit(code=2) from None
+    typer.echo(
+        f"{result.um_per_px:.5f} µm/px  (line spacing {result.spacing_px:.3f} px, "
+        f"angle {result.angle_deg:.1f}°, contrast {result.contrast:.1f})"
+    )
+    for image in sidecar or []:
+        target = calibration_sidecar(image)
+        target.write_text(json.dumps({"um_per_px": result.um_per_px}) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {target}")
+
+
+def phototrichogram(
+    first: Annotated[Path, typer.Argument(help="Image just after clipping (day 0).")],
+    second: Annotated[Path, typer.Argument(help="The same field days later.")],
+    days: Annotated[float, typer.Option("--days", help="Days between the two images.")],
+    um_per_px: UmPerPxOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[Literal["table", "json"], typer.Option("--format")] = "table",
+) -> None:
+    """Register a phototrichogram pair, match hairs, give growth and the anagen fraction."""
+    from hairtrial.measure.phototrichogram import phototrichogram as pair_growth
+
+    try:
+        params = load_config(config)
+        results = list(_measure_each([first, second], um_per_px, params))
+        a, b = results[0][2], results[1][2]
+        if a is None or b is None:
+            raise typer.Exit(code=1)
+        result = pair_growth(a, b, days=days)
+    except InputError as exc:
+        _error(f"{first}, {second}", exc)
+        raise typer.Exit(code=2) from None
+    if fmt == "json":
+        payload = {
+            "first": first.name, "second": second.name, "days": days,
+            "n_anagen": result.n_anagen, "n_telogen": result.n_telogen,
+            "anagen_fraction": result.anagen_fraction,
+            "unmatched_first": result.n_unmatched_first,
+            "unmatched_second": result.n_unmatched_second,
+            "hairs": [
+                {"id_first": h.id_first, "id_second": h.id_second, "phase": h.phase,
+                 "growth_um_per_day": round(h.growth_um_per_day, 2)}
+                for h in result.hairs
+            ],
+        }  # fmt: skip
+        typer.echo(json.dumps(payload))
+        return
+    table = Table("hair (day 0)", "hair (later)", "growth µm/day", "phase")
+    for h in result.hairs:
+        table.add_row(str(h.id_first), str(h.id_second), f"{h.growth_um_per_day:.0f}", h.phase)
+    stdout.print(table)
+    stdout.print(
+        f"anagen {result.n_anagen}, telogen {result.n_telogen}, anagen fraction "
+        f"{_fmt(result.anagen_fraction)}; unmatched {result.n_unmatched_first} / "
+        f"{result.n_unmatched_second}"
+    )
+
+
+def track(
+    images: ImagesArg,
+    days: Annotated[str, typer.Option("--days", help="Visit days of the images, comma-separated.")],
+    um_per_px: UmPerPxOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[
+        Literal["json", "csv"],
+        typer.Option("--format", help="json: transforms and follicles; csv: trajectories."),
+    ] = "json",
+) -> None:
+    """Follow one site's follicles across visits (images in visit order)."""
+    from hairtrial.track import track_site
+
+    try:
+        visit_days = [int(d) for d in days.split(",") if d.strip()]
+    except ValueError:
+        _error("--days", InputError(f"--days must be whole days separated by commas: {days!r}"))
+        raise typer.Exit(code=2) from None
+    if len(visit_days) != len(images):
+        _error("--days", InputError(f"{len(visit_days)} day(s) for {len(images)} image(s)"))
+        raise typer.Exit(code=2)
+    try:
+        params = load_config(config)
+    except InputError as exc:
+        _error(config or "--config", exc)
+        raise typer.Exit(code=2) from None
+    measured = list(_measure_each(images, um_per_px, params))
+    if any(result is None for _, _, result in measured):
+        raise typer.Exit(code=1)
+    try:
+        tracks = track_site(
+            [r.hairs for _, _, r in measured if r is not None],
+            visit_days=visit_days,
+            um_per_px=[r.um_per_px for _, _, r in measured if r is not None],
+            images=[d.pixels for _, d, _ in measured if d is not None],
+            image_names=[p.name for p, _, _ in measured],
+        )
+    except InputError as exc:
+        _error("track", exc)
+        raise typer.Exit(code=2) from None
+    if fmt == "json":
+        typer.echo(json.dumps(tracks.to_json()))
+    else:
+        buffer = io.StringIO()
+        tracks.to_table().to_csv(buffer, index=False)
+        typer.echo(buffer.getvalue(), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the image commands to the ``hairtrial`` application."""
+    for command in (measure, validate, calibrate, phototrichogram, track):
+        app.command()(command)

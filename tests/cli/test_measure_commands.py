@@ -1,0 +1,117 @@
+"""measure, validate, calibrate, phototrichogram and track through the command line."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hairtrial.cli.main import app
+from hairtrial.io import write_image
+from hairtrial.io.image import calibration_sidecar
+from hairtrial.simulate.trial import write_trial
+from tests.factories import small_preset
+
+runner = CliRunner()
+CONTRACT = {
+    "image", "um_per_px", "area_cm2", "hair_count", "density_per_cm2", "mean_diameter_um",
+    "terminal_fraction", "cumulative_thickness_mm_per_cm2", "hairs",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trial")
+    write_trial(
+        small_preset(subjects=1, visit_days=(0, 30), field_cm2=0.06), out, seed=5,
+        phototrichogram=True,
+    )  # fmt: skip
+    return out / "images"
+
+
+def test_measure_json_lines_and_a_bad_file_does_not_stop_the_others(trial, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    good = sorted(trial.glob("*_d000.jpg"))[0]
+    result = runner.invoke(app, ["measure", str(bad), str(good), "--um-per-px", "5"])
+    assert result.exit_code == 1
+    assert "broken.jpg" in result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert len(lines) == 1 and CONTRACT <= set(lines[0])
+    assert lines[0]["image"] == good.name
+
+
+def test_measure_csv_overlay_and_table(trial, tmp_path):
+    image = sorted(trial.glob("*_d030.jpg"))[0]
+    out = tmp_path / "hairs.csv"
+    overlays = tmp_path / "overlays"
+    result = runner.invoke(
+        app, ["measure", str(image), "--um-per-px", "5", "--format", "csv", "--out", str(out),
+              "--overlay", str(overlays)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines()[0].startswith("image,hair_id,exit_x_px")
+    assert (overlays / f"{image.stem}.overlay.png").stat().st_size > 0
+    table = runner.invoke(app, ["measure", str(image), "--um-per-px", "5", "--format", "table"])
+    assert table.exit_code == 0 and image.name in table.output
+
+
+def test_measure_without_calibration_names_the_file(trial):
+    image = sorted(trial.glob("*_d000.jpg"))[0]
+    result = runner.invoke(app, ["measure", str(image)])
+    assert result.exit_code == 1
+    assert image.name in result.output and "calibration" in result.output
+
+
+def test_bad_config_file(trial, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text('{"no_such_parameter": 3}')
+    image = sorted(trial.glob("*_d000.jpg"))[0]
+    result = runner.invoke(
+        app, ["measure", str(image), "--um-per-px", "5", "--config", str(config)]
+    )
+    assert result.exit_code == 2 and "c.json" in result.output
+
+
+def test_validate_against_truth_beside_the_images(trial):
+    images = [str(p) for p in sorted(trial.glob("*_d0[03]0.jpg"))]
+    result = runner.invoke(app, ["validate", *images, "--um-per-px", "5"])
+    assert result.exit_code == 0, result.output
+    assert "all" in result.output and "precision" in result.output
+
+
+def test_calibrate_a_ruling(tmp_path):
+    x = np.arange(400)
+    ruling = (128 + 100 * np.cos(2 * np.pi * x / 20.0))[None, :].repeat(300, axis=0)
+    slide = write_image(tmp_path / "slide.png", ruling.astype(np.uint8))
+    target = tmp_path / "field.jpg"
+    result = runner.invoke(
+        app, ["calibrate", str(slide), "--spacing-um", "100", "--sidecar", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert float(result.output.split()[0]) == pytest.approx(5.0, rel=0.01)
+    assert json.loads(calibration_sidecar(target).read_text())["um_per_px"] == pytest.approx(
+        5.0, rel=0.01
+    )
+
+
+def test_phototrichogram_pair(trial):
+    first = sorted(trial.glob("*-L_d000.jpg"))[0]
+    second = first.with_name(first.stem.replace("_d000", "_d003_regrowth") + ".jpg")
+    result = runner.invoke(
+        app, ["phototrichogram", str(first), str(second), "--days", "3", "--um-per-px", "5",
+              "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert {"n_anagen", "n_telogen", "anagen_fraction", "hairs"} <= set(payload)
+
+
+def test_track_two_visits(trial):
+    images = [str(p) for p in sorted(trial.glob("*-L_d0[03]0.jpg"))]
+    result = runner.invoke(app, ["track", *images, "--um-per-px", "5", "--days", "0,30"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["images"]) == 2 and "follicles" in payload
+    mismatch = runner.invoke(app, ["track", *images, "--um-per-px", "5", "--days", "0"])
+    assert mismatch.exit_code == 2 and "1 day(s) for 2 image(s)" in mismatch.output
