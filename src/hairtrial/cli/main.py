@@ -265,3 +265,45 @@ def status(
             typer.echo(f"  {problem}")
         if bad_files:
             raise typer.Exit(code=1)
+
+
+@app.command()
+def run(
+    db: DbOption = "sqlite:///trial.db",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Local worker processes (default: one per core)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Use an existing Dask scheduler, tcp://HOST:PORT."),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Measure images that failed before again.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Measurement parameters (JSON or TOML).")
+    ] = None,
+    image_root: ImageRootOption = None,
+    lease_s: Annotated[
+        float, typer.Option("--lease-s", min=10.0, help="Seconds a worker holds an image.")
+    ] = 300.0,
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="Track sites whose visits are measured.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Measure every pending image and track every measured site, on Dask; resumable."""
+    from hairtrial.batch import run_batch
+
+    try:
+        summary = run_batch(
+            db_url=db, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
+            config=measure_cmds.load_config(config), image_root=image_root,
+            progress=not quiet, lease_s=lease_s, track=track,
+        )  # fmt: skip
+    except InputError as exc:
+        raise _fail(exc) from None
+    typer.echo(summary.describe())
+    if summary.failed or summary.unfinished or summary.track_failures:
+        raise typer.Exit(code=1)
