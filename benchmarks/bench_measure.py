@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_measure.py [--huashan N] [--sim N] [--workers W]
+    .venv/bin/python benchmarks/bench_measure.py [--huashan N] [--sim N] [--trial N]
+        [--seed S] [--workers W] [--skip speed huashan widths trial sim]
 
 Prints ms per megapixel (one core) and, on the real sets in ``../shared/realdata`` (skipped
 when absent) and on simulated images (when :mod:`hairtrial.simulate.render` is available),
@@ -21,7 +22,13 @@ Scoring rules
   (``tune``: the half anything was looked at on; ``held``: the other half).
 * Widths set: measured at 4.4 µm/px (the tool's default assumption); centrelines match one
   to one when their symmetric mean distance is under 6 px; widths are compared in pixels.
-* Simulated: clipped hair at 5 µm/px, standard random style, follicular units of 1-4
+* Simulated trial (the issue's test bed): ``write_trial`` on the ``nanfang-2023`` preset,
+  3 subjects, seeded (``--seed``), standard style, clipped, ~5 µm/px, JPEG, written to a
+  temporary folder; ``--trial`` images taken evenly over the manifest and measured at the
+  manifest's calibration. Truth is each image's ``*.truth.json``. Every detection is
+  matched one to one to every true hair by centreline (under 6 px); precision is the
+  share of counted detections matched, recall the share of counted true hairs matched.
+* Simulated crowded units: clipped hair at 5 µm/px, standard random style, follicular units of 1-4
   hairs fanning out from one opening (crowded: many overlaps); centrelines match one to
   one under 6 px symmetric mean distance; diameters in µm; for matched hairs, whether our
   exit is the true exit end and how far from it.

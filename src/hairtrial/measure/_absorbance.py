@@ -157,14 +157,15 @@ def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
         Bare-skin estimate from :func:`skin_background`.
     dark : bool
         True for shafts darker than skin, False for brighter shafts (``I / I_skin - 1``,
-        clipped to [0, 1]).
+        clipped to [0, 1], averaged over the channels).
 
     Returns
     -------
     (M, N) ndarray of float32, in [0, 1]
         Smallest per-channel absorptance, the part common to all channels: broadband
         absorbers (melanin) keep most of theirs, narrow-band ink (red circles, blue text)
-        and the blue Tyndall shadow of the shaft under the skin drop out.
+        and the blue Tyndall shadow of the shaft under the skin drop out. For bright
+        shafts (`dark` False), the mean per-channel brightening.
     """
     # per channel, in place on one plane at a time: a 12-Mpx RGB image stays within budget
     out: F32 | None = None
@@ -175,8 +176,16 @@ def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
         else:
             a -= 1.0
         np.clip(a, 0.0, 1.0, out=a)
-        out = a if out is None else np.minimum(out, a, out=out)
+        if dark:
+            out = a if out is None else np.minimum(out, a, out=out)
+        else:
+            out = a if out is None else np.add(out, a, out=out)
     assert out is not None
+    if not dark:
+        # a white shaft brightens most the channels the skin absorbs most (blue on
+        # fair skin), so the smallest-channel rule would lose it: average instead, and
+        # let the caller reject coloured (ink) traces by their own colour
+        out *= np.float32(1.0 / channels.shape[2])
     return out.astype(np.float32, copy=False)
 
 

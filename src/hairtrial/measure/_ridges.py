@@ -31,6 +31,8 @@ _UNIT_RESPONSE = 0.4
 _NEAR_BEST = 0.8
 #: Weight of the scale-normalised slope subtracted from the ridge strength.
 _EDGE_PENALTY = 1.0
+#: Share of the fainter piece's absorptance a linking bridge must keep all along.
+_BRIDGE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -414,11 +416,29 @@ def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F
     return v / norm if norm > 0 else np.array([1.0, 0.0])
 
 
-def link_segments(segments: list[F64], *, max_gap: float, max_angle_deg: float) -> list[F64]:
+def _bridge_dark(od: F32, a: F64, b: F64) -> float:
+    """Lowest absorptance along the straight bridge from `a` to `b` (3-sample running mean)."""
+    count = max(3, math.ceil(float(np.hypot(*(b - a)))) + 1)
+    t = np.linspace(0.0, 1.0, count)
+    vals = _bilinear(od, a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])).astype(np.float64)
+    smooth = np.convolve(vals, np.ones(3) / 3.0, mode="valid") if count >= 3 else vals
+    return float(smooth.min())
+
+
+def link_segments(
+    segments: list[F64],
+    *,
+    max_gap: float,
+    max_angle_deg: float,
+    od: F32 | None = None,
+) -> list[F64]:
     """Join pieces end to end where the direction continues (crossings, gaps).
 
     Each end is joined at most once; candidate joins are taken best first, the cost being
-    the change of direction across the join.
+    the change of direction across the join. With `od`, a join must also be dark along
+    its whole bridge: where one hair crosses another the gap is covered by the crossing
+    shaft, while between two separate hairs lying end to end (common in clipped hair)
+    there is bare skin.
 
     Parameters
     ----------
@@ -477,6 +497,19 @@ def link_segments(segments: list[F64], *, max_gap: float, max_angle_deg: float) 
         cand = [
             (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
         ]
+        if od is not None and cand:
+            level: dict[int, float] = {}
+            for _, a, b in cand:
+                for k in (a // 2, b // 2):
+                    if k not in level:
+                        level[k] = _shaft_level(od, segments[k])
+            cand = [
+                (c, a, b)
+                for c, a, b in cand
+                if float(np.hypot(*(pts[b] - pts[a]))) <= 2.0
+                or _bridge_dark(od, pts[a], pts[b])
+                >= _BRIDGE_SHARE * min(level[a // 2], level[b // 2])
+            ]
     cand.sort()
     partner = [-1] * len(ends)
     for _, a, b in cand:
@@ -511,6 +544,103 @@ def link_segments(segments: list[F64], *, max_gap: float, max_angle_deg: float) 
         if not used[i]:
             chains.append(walk(i, 2 * i))
     return chains
+
+
+def split_at_corners(pts: F64, *, chord: float, max_turn_deg: float) -> list[F64]:
+    """Cut a traced polyline where it turns sharply (a corner between two hairs).
+
+    A hair shaft is stiff: over a few tens of µm it bends by a few degrees at most, so
+    a turn larger than `max_turn_deg` between the chords `chord` px before and after a
+    point is where the crest ran from one hair into another that touches it (a clipped
+    hair's end against a neighbour, two hairs leaving one opening).
+
+    Parameters
+    ----------
+    pts : (P, 2) ndarray, px
+        Ordered polyline.
+    chord : float, px
+        Length of the chords compared on each side of a point.
+    max_turn_deg : float, degrees
+        Largest turn kept within one hair.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        The pieces (the input alone when it has no corner).
+    """
+    line = resample(pts, 1.0)
+    k = max(2, round(chord))
+    if len(line) < 2 * k + 1:
+        return [pts]
+    before = line[k:-k] - line[: -2 * k]
+    after = line[2 * k :] - line[k:-k]
+    cos = np.sum(before * after, axis=1) / (
+        np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1]) + 1e-12
+    )
+    sharp = cos < math.cos(math.radians(max_turn_deg))
+    if not sharp.any():
+        return [pts]
+    # one cut per run of sharp points, at its sharpest
+    cuts = []
+    idx = np.flatnonzero(sharp)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    for run in runs:
+        cuts.append(int(run[np.argmin(cos[run])]) + k)
+    out = []
+    lo = 0
+    for c in cuts:
+        out.append(line[lo : c + 1])
+        lo = c
+    out.append(line[lo:])
+    return [p for p in out if len(p) >= 2]
+
+
+def split_at_gaps(pts: F64, od: F32, *, share: float) -> list[F64]:
+    """Cut a trace where the absorptance along it falls to bare skin.
+
+    A shaft absorbs all along its length; the large detection scales can carry a crest
+    across a short stretch of bare skin between two hairs lying in line, which this
+    undoes. A stretch is bare where the absorptance (3-sample running mean) stays below
+    `share` of the trace's median; it is removed and the trace cut there.
+
+    Parameters
+    ----------
+    pts : (P, 2) ndarray, px
+        Ordered polyline at the resolution of `od`.
+    od : (M, N) ndarray of float32
+        Absorptance.
+    share : float
+        Share of the trace's median absorptance below which a sample is bare skin.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        Pieces with at least two points (the input alone when it has no gap).
+    """
+    # crest traces are chains of neighbouring pixels: about one sample per pixel already
+    line = pts if len(pts) >= 2 * polyline_length(pts) / 3 else resample(pts, 1.0)
+    if len(line) < 5:
+        return [pts]
+    vals = _bilinear(od, line[:, 0], line[:, 1]).astype(np.float64)
+    vals = np.convolve(np.pad(vals, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
+    ref = float(np.median(vals))
+    bare = vals < share * ref
+    if ref <= 0 or not bare[1:-1].any():
+        return [pts]
+    # cut only at interior stretches; a faint end is left to the end trimming
+    keep = ~bare
+    idx = np.flatnonzero(keep)
+    if idx.size < 2:
+        return [pts]
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    if len(runs) == 1:
+        return [pts]
+    return [line[r[0] : r[-1] + 1] for r in runs if len(r) >= 2]
+
+
+def _shaft_level(od: F32, seg: F64) -> float:
+    """Median absorptance along a crest piece."""
+    return float(np.median(_bilinear(od, seg[:, 0], seg[:, 1])))
 
 
 def polyline_length(pts: F64) -> float:

@@ -5,8 +5,8 @@ Pipeline (each step physically motivated, see the private modules):
 1. optical density against a robust skin-background estimate, device overlays masked
    (:mod:`._absorbance`);
 2. multi-scale, scale-normalised Hessian ridges matched to 10–150 µm shafts, sub-pixel
-   crest, hysteresis, pieces re-linked through crossings by direction continuity
-   (:mod:`._ridges`);
+   crest, hysteresis, pieces re-linked through crossings by direction continuity where
+   the bridge is dark, traces cut at bare-skin gaps and at corners (:mod:`._ridges`);
 3. diameter from a blurred Beer–Lambert cylinder fitted to the median perpendicular
    profile on the full-resolution image, the blur estimated once per image
    (:mod:`._profile`);
@@ -134,6 +134,20 @@ _END_LEVEL = 0.75
 #: Smallest ratio of weakest to strongest channel absorptance along a hair (melanin
 #: absorbs all visible light; ink is selective).
 _BROADBAND_SHARE = 0.3
+#: Share of a trace's median absorptance below which a stretch along it is bare skin.
+_GAP_SHARE = 0.2
+#: Shortest chord (µm) and largest turn (degrees) between the chords before and after a
+#: point of a trace; a sharper turn is a corner between two touching hairs. With chords of
+#: two shaft widths (~150 µm for a terminal hair) a 30° turn means a radius of curvature of
+#: about 0.3 mm, tighter than scalp hair curls (millimetres).
+_CORNER_CHORD_UM = 30.0
+_CORNER_TURN_DEG = 30.0
+#: The crest of a shaft rounds a corner off over about its width: the chords compared
+#: are at least this many shaft widths long.
+_CORNER_WIDTHS = 2.0
+#: Smallest ratio of weakest to strongest channel of a light (unpigmented) shaft's own
+#: colour: white, grey and blond hair are near neutral, coloured ink is not.
+_NEUTRAL_SHARE = 0.5
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
 
@@ -159,8 +173,33 @@ def _detect(
         pieces,
         max_gap=max(4.0, config.link_gap_um / work_um),
         max_angle_deg=config.link_max_angle_deg,
+        od=od_work,
     )
+    corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
+    traces = []
+    for pts in linked:
+        if _ridges.polyline_length(pts) < min_len:
+            continue  # too short to be reported, whatever its pieces
+        for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE):
+            # the crest of a wide shaft rounds a corner off over about its width
+            ip = np.round(piece).astype(np.intp)
+            width = float(
+                np.median(
+                    ridges.diameter_px[
+                        np.clip(ip[:, 1], 0, od_work.shape[0] - 1),
+                        np.clip(ip[:, 0], 0, od_work.shape[1] - 1),
+                    ]
+                )
+            )
+            traces.extend(
+                _ridges.split_at_corners(
+                    piece,
+                    chord=max(corner_chord, _CORNER_WIDTHS * width),
+                    max_turn_deg=_CORNER_TURN_DEG,
+                )
+            )
+    linked = traces
     m, n = od_work.shape
     out: list[_Candidate] = []
     # longest first; a trace lying along an accepted one (a second crest on the same wide
@@ -455,7 +494,8 @@ def _broadband(
     """Whether a trace absorbs in every colour channel, as pigment does (ink does not).
 
     A red or blue pen line or measuring circle absorbs strongly in one or two channels
-    and hardly at all in the other; melanin absorbs in all three. `image` is the caller's
+    and hardly at all in the other; melanin absorbs in all three. A light shaft
+    (`dark` False) must instead be near neutral in colour. `image` is the caller's
     RGB array (read, never written); `bg_small` the skin background at reduced size.
     """
     m, n = shape
@@ -473,7 +513,15 @@ def _broadband(
     ratio = level / np.maximum(skin, 1e-6)
     absorb = np.median(1.0 - ratio if dark else ratio - 1.0, axis=0)
     strongest = float(absorb.max())
-    return strongest <= 0 or float(absorb.min()) >= _BROADBAND_SHARE * strongest
+    if strongest <= 0 or float(absorb.min()) >= _BROADBAND_SHARE * strongest:
+        return True
+    if dark:
+        return False
+    # an unpigmented shaft scatters all wavelengths alike: over skin it looks white,
+    # grey or pale yellow, its own colour near neutral, while its contrast is largest
+    # where the skin absorbs most (blue on fair skin)
+    colour = np.median(level, axis=0)
+    return float(colour.min()) >= _NEUTRAL_SHARE * float(colour.max())
 
 
 def _trim_ends(pts: F64, od: F32) -> F64:
