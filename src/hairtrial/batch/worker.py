@@ -123,6 +123,24 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:4000]
 
 
+def _record_failure(
+    store: Store, claim: ClaimedImage, *, error: str, timings: dict[str, float], owner: str
+) -> None:
+    """Mark the claimed image's run failed with `error` (raises LeaseLostError if not ours)."""
+    from hairtrial.store import mark_failed
+
+    with store.session() as session:
+        mark_failed(
+            session=session,
+            image_id=claim.image_id,
+            version=claim.package_version,
+            config_hash=claim.config_hash,
+            error=error,
+            timings=timings,
+            owner=owner,
+        )
+
+
 def _measure_one(
     store: Store,
     claim: ClaimedImage,
@@ -132,7 +150,7 @@ def _measure_one(
 ) -> tuple[str, dict[str, float], str | None]:
     """Measure and save one claimed image; return (outcome, timings, error)."""
     from hairtrial.measure import measure_image
-    from hairtrial.store import LeaseLostError, mark_failed, read_stored_image, save_measurement
+    from hairtrial.store import LeaseLostError, read_stored_image, save_measurement
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -146,16 +164,7 @@ def _measure_one(
         error = _describe(exc)
         log.warning("image %d failed: %s", claim.image_id, error)
         try:
-            with store.session() as session:
-                mark_failed(
-                    session=session,
-                    image_id=claim.image_id,
-                    version=claim.package_version,
-                    config_hash=claim.config_hash,
-                    error=error,
-                    timings=timings,
-                    owner=owner,
-                )
+            _record_failure(store, claim, error=error, timings=timings, owner=owner)
         except LeaseLostError:
             return "lease_lost", timings, None
         return "failed", timings, error
@@ -182,16 +191,7 @@ def _measure_one(
         error = f"result not saved: {_describe(exc)}"
         log.warning("image %d failed: %s", claim.image_id, error)
         try:
-            with store.session() as session:
-                mark_failed(
-                    session=session,
-                    image_id=claim.image_id,
-                    version=claim.package_version,
-                    config_hash=claim.config_hash,
-                    error=error,
-                    timings=timings,
-                    owner=owner,
-                )
+            _record_failure(store, claim, error=error, timings=timings, owner=owner)
         except LeaseLostError:
             return "lease_lost", timings, None
         except Exception:

@@ -65,6 +65,41 @@ def check_manifest_row(row: Mapping[str, str], line: int) -> list[str]:
     return problems
 
 
+def read_manifest_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Read a manifest CSV's header and raw rows, checking the required columns.
+
+    Parameters
+    ----------
+    path : Path
+        The manifest file.
+
+    Returns
+    -------
+    header : list of str
+        Column names, stripped.
+    rows : list of (int, dict)
+        ``(line number, cells by column)`` per data row, cells stripped; the header is line 1.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or lacks a required column.
+    """
+    if not path.is_file():
+        raise InputError(f"{path}: manifest not found")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in MANIFEST_COLUMNS if c not in header]
+        if missing:
+            raise InputError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+        rows = [
+            (line_no, {(k or "").strip(): (v or "").strip() for k, v in raw.items()})
+            for line_no, raw in enumerate(reader, start=2)
+        ]
+    return header, rows
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read and check a manifest CSV.
 
@@ -87,23 +122,14 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         non-positive values, unknown image kinds.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: manifest not found")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in MANIFEST_COLUMNS if c not in header]
-        if missing:
-            raise InputError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
-        rows: list[dict[str, Any]] = []
-        problems: list[str] = []
-        for line_no, raw in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            found = check_manifest_row(row, line_no)
-            problems.extend(found)
-            if not found:
-                row["line"] = line_no
-                rows.append(row)
+    header, raw_rows = read_manifest_rows(path)
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for line_no, row in raw_rows:
+        found = check_manifest_row(row, line_no)
+        problems.extend(found)
+        if not found:
+            rows.append({**row, "line": line_no})
     if problems:
         raise InputError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     columns = [*MANIFEST_COLUMNS, *[c for c in OPTIONAL_COLUMNS if c in header], "line"]

@@ -13,7 +13,6 @@ site, day and kind) are left as they are, so ingesting a manifest twice changes 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import logging
 import math
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError
 from hairtrial.io.image import read_image
-from hairtrial.io.manifest import MANIFEST_COLUMNS, check_manifest_row
+from hairtrial.io.manifest import check_manifest_row, read_manifest_rows
 from hairtrial.store.engine import Store, open_store
 from hairtrial.store.images import copy_into_store, sha256_file
 from hairtrial.store.models import Image, Site, Subject, Trial, Visit
@@ -163,18 +162,7 @@ def _parse_time(text: str) -> dt.datetime:
 
 
 def _read_rows(path: Path) -> list[_Row]:
-    if not path.is_file():
-        raise InputError(f"{path}: manifest not found")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in MANIFEST_COLUMNS if c not in header]
-        if missing:
-            raise InputError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
-        raw_rows = [
-            (line_no, {(k or "").strip(): (v or "").strip() for k, v in raw.items()})
-            for line_no, raw in enumerate(reader, start=2)
-        ]
+    _, raw_rows = read_manifest_rows(path)
     base = path.parent.resolve()
     rows = []
     for line_no, raw in raw_rows:
