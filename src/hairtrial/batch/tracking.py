@@ -11,41 +11,22 @@ The tracking key stored as the follicles' ``config_hash`` is the SHA-256 of the
 measurement config hash and the :class:`~hairtrial.track.TrackConfig` hash together:
 tracks depend on both, so changing either gives new tracks, never a silent mix.
 
-The read queries here (sites ready for tracking, hairs of a done run) are read-only
-selects over the store's ORM models; they belong in :mod:`hairtrial.store` and move
-there when that module gains such readers.
+The reads (visit images per site, sites already tracked, hairs of a done run) are the
+store's data functions in :mod:`hairtrial.store.tracks`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from hairtrial.measure import MeasureConfig
-    from hairtrial.records import HairRecord
     from hairtrial.store import Store
     from hairtrial.track import SiteTracks, TrackConfig
 
 log = logging.getLogger(__name__)
-
-#: Images of this kind re-image a visit's field days later; they are not visits.
-_NOT_A_VISIT = "clipped-regrowth"
-
-
-@dataclass(frozen=True)
-class _VisitImage:
-    image_id: int
-    day: int
-    um_per_px: float
-    shape: tuple[int, int]
-    run_id: int | None
-    name: str
 
 
 def tracking_key(measure_hash: str, track_config: TrackConfig) -> str:
@@ -65,79 +46,6 @@ def tracking_key(measure_hash: str, track_config: TrackConfig) -> str:
     """
     text = f"measure={measure_hash};track={track_config.config_hash()}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _site_visits(session: Session, version: str, measure_hash: str) -> dict[int, list[_VisitImage]]:
-    from sqlalchemy import and_, select
-
-    from hairtrial.store.models import Image, MeasurementRun, Visit
-
-    done = and_(
-        MeasurementRun.image_id == Image.id,
-        MeasurementRun.status == "done",
-        MeasurementRun.package_version == version,
-        MeasurementRun.config_hash == measure_hash,
-    )
-    rows = session.execute(
-        select(
-            Visit.site_id,
-            Image.id,
-            Visit.day,
-            Image.um_per_px,
-            Image.height,
-            Image.width,
-            MeasurementRun.id,
-            Image.source_path,
-            Image.kind,
-        )
-        .join(Visit, Visit.id == Image.visit_id)
-        .outerjoin(MeasurementRun, done)
-        .order_by(Visit.site_id, Visit.day, Image.id)
-    ).all()
-    sites: dict[int, list[_VisitImage]] = defaultdict(list)
-    for site_id, image_id, day, um, height, width, run_id, source, kind in rows:
-        if kind == _NOT_A_VISIT:
-            continue
-        sites[site_id].append(
-            _VisitImage(image_id, day, um, (height, width), run_id, source.rsplit("/", 1)[-1])
-        )
-    return sites
-
-
-def _tracked_sites(session: Session, version: str, key: str) -> set[int]:
-    from sqlalchemy import select
-
-    from hairtrial.store.models import Follicle
-
-    query = select(Follicle.site_id).where(
-        Follicle.package_version == version, Follicle.config_hash == key
-    )
-    return set(session.scalars(query.distinct()))
-
-
-def _hairs_of_run(session: Session, run_id: int) -> list[HairRecord]:
-    from sqlalchemy import select
-
-    from hairtrial.records import HairRecord
-    from hairtrial.store.models import Hair
-
-    hairs = []
-    for h in session.scalars(select(Hair).where(Hair.run_id == run_id).order_by(Hair.hair_id)):
-        exit_px = None if h.exit_x_px is None or h.exit_y_px is None else (h.exit_x_px, h.exit_y_px)
-        hairs.append(
-            HairRecord(
-                id=h.hair_id,
-                exit_px=exit_px,
-                tip_px=(h.tip_x_px, h.tip_y_px),
-                centerline_px=tuple((float(x), float(y)) for x, y in h.centerline_px),
-                diameter_um=h.diameter_um,
-                length_um=h.length_um,
-                hair_class=h.hair_class,  # type: ignore[arg-type]
-                confidence=h.confidence,
-                extra=dict(h.extra or {}),
-            )
-        )
-    return hairs
 
 
 def observations(tracks: SiteTracks, image_ids: list[int]) -> list[dict[str, Any]]:
@@ -204,14 +112,19 @@ def track_site_from_store(
     """
     from hairtrial._validate import InputError
     from hairtrial.store import save_tracks
+    from hairtrial.store.tracks import hairs_of_run, site_visit_images
     from hairtrial.track import track_site
 
     with store.session() as session:
-        visits = _site_visits(session, version, measure_hash).get(site_id, [])
+        visits = site_visit_images(session=session, version=version, config_hash=measure_hash).get(
+            site_id, []
+        )
         missing = [v.image_id for v in visits if v.run_id is None]
         if not visits or missing:
             raise InputError(f"site {site_id}: images {missing} have no done run to track")
-        hairs = [_hairs_of_run(session, v.run_id) for v in visits if v.run_id is not None]
+        hairs = [
+            hairs_of_run(session=session, run_id=v.run_id) for v in visits if v.run_id is not None
+        ]
     tracks = track_site(
         hairs,
         visit_days=[v.day for v in visits],
@@ -251,13 +164,16 @@ def ready_sites(
     list of int
         Site row ids, ascending.
     """
+    from hairtrial.store.tracks import site_visit_images, tracked_site_ids
     from hairtrial.track import TrackConfig
 
     cfg = config if config is not None else TrackConfig()
     measure_hash = measure_config.config_hash()
     with store.session() as session:
-        sites = _site_visits(session, version, measure_hash)
-        done = _tracked_sites(session, version, tracking_key(measure_hash, cfg))
+        sites = site_visit_images(session=session, version=version, config_hash=measure_hash)
+        done = tracked_site_ids(
+            session=session, version=version, config_hash=tracking_key(measure_hash, cfg)
+        )
     return [
         site_id
         for site_id, visits in sorted(sites.items())

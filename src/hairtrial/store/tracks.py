@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError
+from hairtrial.records import HairRecord
 from hairtrial.store.models import Follicle, FollicleObservation, Hair, Image, MeasurementRun, Visit
 
 log = logging.getLogger(__name__)
@@ -136,3 +139,144 @@ def save_tracks(
         "site %d: stored %d follicle(s), %d observation(s)", site_id, len(follicles), len(rows)
     )
     return len(follicles)
+
+
+#: Images of this kind re-image a visit's field days later; they are not visits.
+_NOT_A_VISIT = "clipped-regrowth"
+
+
+@dataclass(frozen=True)
+class VisitImage:
+    """One visit image of a site, as the tracking step needs it.
+
+    Parameters
+    ----------
+    image_id : int
+        Image row id.
+    day : int, days
+        Visit day.
+    um_per_px : float, µm/px
+        Calibration.
+    shape : (int, int)
+        Height and width in pixels.
+    run_id : int or None
+        Done measurement run for the version and config asked (``None``: not measured).
+    name : str
+        File name of the source image.
+    """
+
+    image_id: int
+    day: int
+    um_per_px: float
+    shape: tuple[int, int]
+    run_id: int | None
+    name: str
+
+
+def site_visit_images(
+    *, session: Session, version: str, config_hash: str
+) -> dict[int, list[VisitImage]]:
+    """Return the visit images of every site, in visit order, with their done run if any.
+
+    Phototrichogram regrowth images (kind ``clipped-regrowth``) are not visits and are left
+    out.
+
+    Parameters
+    ----------
+    session : Session
+        Open session (read only).
+    version : str
+        Package version of the measurement runs.
+    config_hash : str
+        Measurement config hash of the runs.
+
+    Returns
+    -------
+    dict of int to list of VisitImage
+        Keyed by site id.
+    """
+    done = and_(
+        MeasurementRun.image_id == Image.id,
+        MeasurementRun.status == "done",
+        MeasurementRun.package_version == version,
+        MeasurementRun.config_hash == config_hash,
+    )
+    rows = session.execute(
+        select(
+            Visit.site_id,
+            Image.id,
+            Visit.day,
+            Image.um_per_px,
+            Image.height,
+            Image.width,
+            MeasurementRun.id,
+            Image.source_path,
+            Image.kind,
+        )
+        .join(Visit, Visit.id == Image.visit_id)
+        .outerjoin(MeasurementRun, done)
+        .order_by(Visit.site_id, Visit.day, Image.id)
+    ).all()
+    sites: dict[int, list[VisitImage]] = defaultdict(list)
+    for site_id, image_id, day, um, height, width, run_id, source, kind in rows:
+        if kind == _NOT_A_VISIT:
+            continue
+        sites[site_id].append(
+            VisitImage(image_id, day, um, (height, width), run_id, source.rsplit("/", 1)[-1])
+        )
+    return dict(sites)
+
+
+def tracked_site_ids(*, session: Session, version: str, config_hash: str) -> set[int]:
+    """Return the ids of the sites already tracked for this version and tracking key.
+
+    Parameters
+    ----------
+    session : Session
+        Open session (read only).
+    version : str
+        Package version of the tracks.
+    config_hash : str
+        Tracking key stored with the follicles.
+
+    Returns
+    -------
+    set of int
+    """
+    query = select(Follicle.site_id).where(
+        Follicle.package_version == version, Follicle.config_hash == config_hash
+    )
+    return set(session.scalars(query.distinct()))
+
+
+def hairs_of_run(*, session: Session, run_id: int) -> list[HairRecord]:
+    """Return the hair records saved by one measurement run, in hair-id order.
+
+    Parameters
+    ----------
+    session : Session
+        Open session (read only).
+    run_id : int
+        Measurement run id.
+
+    Returns
+    -------
+    list of HairRecord
+    """
+    hairs = []
+    for h in session.scalars(select(Hair).where(Hair.run_id == run_id).order_by(Hair.hair_id)):
+        exit_px = None if h.exit_x_px is None or h.exit_y_px is None else (h.exit_x_px, h.exit_y_px)
+        hairs.append(
+            HairRecord(
+                id=h.hair_id,
+                exit_px=exit_px,
+                tip_px=(h.tip_x_px, h.tip_y_px),
+                centerline_px=tuple((float(x), float(y)) for x, y in h.centerline_px),
+                diameter_um=h.diameter_um,
+                length_um=h.length_um,
+                hair_class=h.hair_class,  # type: ignore[arg-type]
+                confidence=h.confidence,
+                extra=dict(h.extra or {}),
+            )
+        )
+    return hairs
