@@ -95,16 +95,41 @@ def test_calibrate_a_ruling(tmp_path):
     )
 
 
-def test_phototrichogram_pair(trial):
-    first = sorted(trial.glob("*-L_d000.jpg"))[0]
-    second = first.with_name(first.stem.replace("_d000", "_d003_regrowth") + ".jpg")
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A phototrichogram pair with enough hairs to register (the small trial has ~9)."""
+    out = tmp_path_factory.mktemp("pair")
+    write_trial(
+        small_preset(subjects=1, visit_days=(0,), field_cm2=0.25), out, seed=8,
+        phototrichogram=True,
+    )  # fmt: skip
+    first = sorted((out / "images").glob("*-L_d000.jpg"))[0]
+    return first, first.with_name(first.stem.replace("_d000", "_d003_regrowth") + ".jpg")
+
+
+def test_phototrichogram_pair(pair):
+    first, second = pair
     result = runner.invoke(
         app, ["phototrichogram", str(first), str(second), "--days", "3", "--um-per-px", "5",
               "--format", "json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert {"n_anagen", "n_telogen", "anagen_fraction", "hairs"} <= set(payload)
+    assert payload["registered"] and payload["registration"]["score"] > 0.5
+    assert payload["n_anagen"] + payload["n_telogen"] == len(payload["hairs"]) > 10
+    assert 0.0 < payload["anagen_fraction"] < 1.0
+    # anagen hairs grew; telogen hairs did not
+    growth = {h["phase"]: h["growth_um_per_day"] for h in payload["hairs"]}
+    assert growth.get("anagen", 100.0) >= 100.0 > growth.get("telogen", 0.0)
+
+
+def test_phototrichogram_refuses_unrelated_fields(pair, trial):
+    other = sorted(trial.glob("*_d000.jpg"))[0]
+    result = runner.invoke(
+        app, ["phototrichogram", str(pair[0]), str(other), "--days", "3", "--um-per-px", "5"]
+    )
+    assert result.exit_code == 1
+    assert "could not register" in result.output
 
 
 def test_track_two_visits(trial):

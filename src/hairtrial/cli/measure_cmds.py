@@ -284,42 +284,35 @@ def phototrichogram(
     fmt: Annotated[Literal["table", "json"], typer.Option("--format")] = "table",
 ) -> None:
     """Register a phototrichogram pair, match hairs, give growth and the anagen fraction."""
-    from hairtrial.measure.phototrichogram import phototrichogram as pair_growth
+    from hairtrial.track.phototrichogram import phototrichogram as pair_growth
 
     try:
         params = load_config(config)
         results = list(_measure_each([first, second], um_per_px, params))
-        a, b = results[0][2], results[1][2]
-        if a is None or b is None:
+        (_, image_a, a), (_, image_b, b) = results
+        if a is None or b is None or image_a is None or image_b is None:
             raise typer.Exit(code=1)
-        result = pair_growth(a, b, days=days)
+        result = pair_growth(a, b, days=days, images=(image_a.pixels, image_b.pixels))
     except InputError as exc:
         _error(f"{first}, {second}", exc)
         raise typer.Exit(code=2) from None
+    reg = result.registration
     if fmt == "json":
-        payload = {
-            "first": first.name, "second": second.name, "days": days,
-            "n_anagen": result.n_anagen, "n_telogen": result.n_telogen,
-            "anagen_fraction": result.anagen_fraction,
-            "unmatched_first": result.n_unmatched_first,
-            "unmatched_second": result.n_unmatched_second,
-            "hairs": [
-                {"id_first": h.id_first, "id_second": h.id_second, "phase": h.phase,
-                 "growth_um_per_day": round(h.growth_um_per_day, 2)}
-                for h in result.hairs
-            ],
-        }  # fmt: skip
-        typer.echo(json.dumps(payload))
-        return
-    table = Table("hair (day 0)", "hair (later)", "growth µm/day", "phase")
-    for h in result.hairs:
-        table.add_row(str(h.id_first), str(h.id_second), f"{h.growth_um_per_day:.0f}", h.phase)
-    stdout.print(table)
-    stdout.print(
-        f"anagen {result.n_anagen}, telogen {result.n_telogen}, anagen fraction "
-        f"{_fmt(result.anagen_fraction)}; unmatched {result.n_unmatched_first} / "
-        f"{result.n_unmatched_second}"
-    )
+        typer.echo(json.dumps({"first": first.name, "second": second.name, **result.to_json()}))
+    else:
+        table = Table("hair (day 0)", "hair (later)", "growth µm/day", "phase")
+        for h in result.hairs:
+            table.add_row(str(h.id_first), str(h.id_second), f"{h.growth_um_per_day:.0f}", h.phase)
+        stdout.print(table)
+        stdout.print(
+            f"registration score {reg.score:.2f}; anagen {result.n_anagen}, telogen "
+            f"{result.n_telogen}, anagen fraction {_fmt(result.anagen_fraction)}; "
+            f"unmatched {result.n_unmatched_first} / {result.n_unmatched_second}"
+        )
+    if not reg.ok:
+        problem = f"could not register (score {reg.score:.2f}): {reg.reason}"
+        _error(f"{first}, {second}", InputError(problem))
+        raise typer.Exit(code=1)
 
 
 def track(

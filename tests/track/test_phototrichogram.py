@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from hairtrial.measure import ImageMeasurement
-from hairtrial.measure.phototrichogram import phototrichogram
 from hairtrial.records import HairRecord, summarize_hairs
+from hairtrial.track.phototrichogram import phototrichogram
 
 
 def _measurement(exits, lengths_um, um=5.0):
@@ -59,14 +59,29 @@ def test_registration_matching_and_growth():
         assert g.id_second == i  # hair i+1 of the first is hair i of the second
         assert g.phase == ("anagen" if anagen[i] else "telogen")
     assert res.anagen_fraction == pytest.approx(anagen[1:].mean())
-    assert res.transform[:, 2] == pytest.approx([14.0, -9.0], abs=3)
+    assert res.registration.ok
+    # the registration maps second-image pixels back onto the first image
+    m = res.registration.matrix
+    back = moved[1:] @ m[:, :2].T + m[:, 2]
+    assert np.median(np.hypot(*(back - exits[1:]).T)) < 1.5
+    payload = res.to_json()
+    assert payload["registered"] and payload["n_anagen"] == res.n_anagen
+    assert len(payload["hairs"]) == n - 1
 
 
-def test_empty_and_mismatched_calibration():
+def test_unregistrable_pair_gives_no_matches():
+    rng = np.random.default_rng(5)
+    a = rng.uniform([50, 50], [750, 550], size=(30, 2))
+    b = rng.uniform([50, 50], [750, 550], size=(30, 2))  # unrelated fields
+    res = phototrichogram(_measurement(a, [600] * 30), _measurement(b, [900] * 30), days=3)
+    assert not res.registration.ok and res.registration.reason
+    assert res.hairs == () and res.anagen_fraction is None
+    assert res.n_unmatched_first == 30 and res.n_unmatched_second == 30
+
+
+def test_empty_pair_and_bad_days():
     empty = _measurement(np.zeros((0, 2)), [])
     res = phototrichogram(empty, empty, days=2)
     assert res.anagen_fraction is None and res.hairs == ()
-    with pytest.raises(ValueError, match="calibrations"):
-        phototrichogram(
-            _measurement([(1, 1)], [500]), _measurement([(1, 1)], [500], um=3.0), days=2
-        )
+    with pytest.raises(ValueError, match="days"):
+        phototrichogram(empty, empty, days=0)
