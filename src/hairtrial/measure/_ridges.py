@@ -33,6 +33,13 @@ _NEAR_BEST = 0.8
 _EDGE_PENALTY = 1.0
 #: Share of the fainter piece's absorptance a linking bridge must keep all along.
 _BRIDGE_SHARE = 0.5
+#: Longest bridge, in shaft diameters, across a crossing (``1 / sin 10°`` ≈ 5.8).
+_CROSSING_WIDTHS = 6.0
+#: Link cost per shaft width of bridge (0.01 per px for a 5-px shaft, as before).
+_GAP_COST = 0.01
+#: Share of the darker piece's absorptance a bridge longer than the ordinary link gap
+#: must keep all along (two shafts stacked absorb more than either alone).
+_CROSSING_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -425,12 +432,30 @@ def _bridge_dark(od: F32, a: F64, b: F64) -> float:
     return float(smooth.min())
 
 
+def _bridge_ok(od: F32, pa: F64, pb: F64, level: dict[int, float], a: int, b: int) -> bool:
+    """Whether the bridge between ends `a` and `b` stays dark enough to be one shaft.
+
+    Up to `max_gap` the bridge must keep half the fainter piece's absorptance; a longer
+    one (across a shallow crossing) must be at least as dark as the darker piece all
+    along: there two shafts lie on top of each other.
+    """
+    gap = float(np.hypot(*(pb - pa)))
+    if gap <= 2.0:
+        return True
+    low = _bridge_dark(od, pa, pb)
+    la, lb = level[a // 2], level[b // 2]
+    if gap <= level.get(-1, math.inf):
+        return low >= _BRIDGE_SHARE * min(la, lb)
+    return low >= _CROSSING_SHARE * max(la, lb)
+
+
 def link_segments(
     segments: list[F64],
     *,
     max_gap: float,
     max_angle_deg: float,
     od: F32 | None = None,
+    widths: F64 | None = None,
 ) -> list[F64]:
     """Join pieces end to end where the direction continues (crossings, gaps).
 
@@ -448,6 +473,13 @@ def link_segments(
         Largest distance bridged between two ends.
     max_angle_deg : float, degrees
         Largest direction change accepted.
+    od : (M, N) ndarray of float32, optional
+        Absorptance; when given, every bridge longer than 2 px must stay dark.
+    widths : (len(segments),) ndarray, px, optional
+        Shaft diameter per piece. Two shafts of diameter `d` crossing at an angle `θ`
+        share a dark patch about ``d / sin θ`` long, over which the crest of either is
+        lost: with `od` given, a bridge may be up to :data:`_CROSSING_WIDTHS` diameters
+        long (crossings down to ~10°), still only where it stays dark all along.
 
     Returns
     -------
@@ -467,14 +499,24 @@ def link_segments(
             ends.append((i, at_start, p, end_direction(seg, at_start, span, skip)))
     pts = np.array([e[2] for e in ends])
     dirs = np.array([e[3] for e in ends])
+    widths_end = (
+        np.repeat(np.maximum(np.asarray(widths, float), 1.0), 2)
+        if widths is not None
+        else np.full(len(ends), 5.0)
+    )
     cos_max = math.cos(math.radians(max_angle_deg))
     from scipy.spatial import cKDTree
 
-    pairs = cKDTree(pts).query_pairs(max_gap, output_type="ndarray")
+    reach = np.full(len(ends), float(max_gap))
+    if od is not None and widths is not None:
+        reach = np.maximum(reach, _CROSSING_WIDTHS * np.repeat(np.asarray(widths, float), 2))
+    pairs = cKDTree(pts).query_pairs(float(reach.max()), output_type="ndarray")
     cand: list[tuple[float, int, int]] = []
     if len(pairs):
         ia, ib = pairs[:, 0], pairs[:, 1]
         keep = (ia // 2) != (ib // 2)  # not the two ends of one piece
+        gap = np.hypot(*(pts[ib] - pts[ia]).T)
+        keep &= gap <= np.minimum(reach[ia], reach[ib])
         ia, ib = ia[keep], ib[keep]
         da, db = dirs[ia], dirs[ib]
         vec = pts[ib] - pts[ia]  # from end a to end b
@@ -491,25 +533,22 @@ def link_segments(
         ok = (turn >= cos_max) & (
             ~far | ((np.minimum(ahead_a, ahead_b) >= -2.0) & (np.maximum(side_a, side_b) <= slack))
         )
+        # a longer bridge costs more only per shaft width: jumping a crossing straight
+        # through is cheaper than turning into the crest the two shafts share there
+        per_width = d / np.minimum(widths_end[ia], widths_end[ib])
         cost = 3.0 * (1.0 - turn) + np.where(
-            far, (side_a + side_b) / (4.0 * slack) + 0.002 * d, 0.0
+            far, (side_a + side_b) / (4.0 * slack) + _GAP_COST * per_width, 0.0
         )
         cand = [
             (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
         ]
         if od is not None and cand:
-            level: dict[int, float] = {}
+            level: dict[int, float] = {-1: float(max_gap)}
             for _, a, b in cand:
                 for k in (a // 2, b // 2):
                     if k not in level:
                         level[k] = _shaft_level(od, segments[k])
-            cand = [
-                (c, a, b)
-                for c, a, b in cand
-                if float(np.hypot(*(pts[b] - pts[a]))) <= 2.0
-                or _bridge_dark(od, pts[a], pts[b])
-                >= _BRIDGE_SHARE * min(level[a // 2], level[b // 2])
-            ]
+            cand = [(c, a, b) for c, a, b in cand if _bridge_ok(od, pts[a], pts[b], level, a, b)]
     cand.sort()
     partner = [-1] * len(ends)
     for _, a, b in cand:

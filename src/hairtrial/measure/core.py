@@ -148,6 +148,14 @@ _CORNER_WIDTHS = 2.0
 #: Smallest ratio of weakest to strongest channel of a light (unpigmented) shaft's own
 #: colour: white, grey and blond hair are near neutral, coloured ink is not.
 _NEUTRAL_SHARE = 0.5
+#: Logistic gain per unit of grey shadow past an end (absorptance as a share of the
+#: shaft's own), and the share above which it reads as the shaft under the skin: the
+#: skin past a cut end is bare (share ~0), past an exit the buried shaft shows through.
+_GREY_GAIN = 40.0
+_GREY_MIN = 0.1
+#: Offset, in shaft diameters, of the strips beside the axis that the shadow past an end
+#: is compared with (the shadow of the buried shaft is diffused to a few widths).
+_SIDE_WIDTHS = 3.0
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
 
@@ -174,6 +182,7 @@ def _detect(
         max_gap=max(4.0, config.link_gap_um / work_um),
         max_angle_deg=config.link_max_angle_deg,
         od=od_work,
+        widths=np.array([_piece_width(p, ridges.diameter_px) for p in pieces]),
     )
     corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
@@ -234,14 +243,28 @@ def _detect(
     return out
 
 
-def _beyond_end(od: F32, pts: F64, at_start: bool, diameter: float, reach: float) -> float:
-    """Mean of `od` in a strip past one end of a shaft (px units of `od`), NaN outside."""
+def _piece_width(pts: F64, diameter_px: F32) -> float:
+    """Median detection-scale diameter (px) under a crest piece."""
+    m, n = diameter_px.shape
+    ip = np.round(pts).astype(np.intp)
+    rows = np.clip(ip[:, 1], 0, m - 1)
+    cols = np.clip(ip[:, 0], 0, n - 1)
+    return float(np.median(diameter_px[rows, cols]))
+
+
+def _beyond_end(
+    od: F32, pts: F64, at_start: bool, diameter: float, reach: float, side: float = 0.0
+) -> float:
+    """Mean of `od` in a strip past one end of a shaft (px units of `od`), NaN outside.
+
+    `side` shifts the strip sideways (px) to sample the surroundings of the axis.
+    """
     seq = pts if at_start else pts[::-1]
     direction = _ridges.end_direction(seq, True, max(4.0, 2 * diameter))
     normal = np.array([-direction[1], direction[0]])
     start = 0.5 * diameter + 1.5
     along = np.linspace(start, start + reach, 8)
-    across = np.linspace(-0.5, 0.5, 5) * max(diameter, 2.0)
+    across = np.linspace(-0.5, 0.5, 5) * max(diameter, 2.0) + side
     px = seq[0, 0] + along[:, None] * direction[0] + across[None, :] * normal[0]
     py = seq[0, 1] + along[:, None] * direction[1] + across[None, :] * normal[1]
     m, n = od.shape
@@ -253,30 +276,72 @@ def _beyond_end(od: F32, pts: F64, at_start: bool, diameter: float, reach: float
 
 
 def _exit_scores(
-    cands: list[_Candidate], blue: F32, work_um: float
-) -> list[tuple[float, float, float, float]]:
-    """Evidence per end: blue (sub-surface) shadow past it and converging neighbours.
+    cands: list[_Candidate], lines: list[F64], blue: F32, od: F32, work_um: float
+) -> list[tuple[float, float, float, float, float, float]]:
+    """Evidence per end: sub-surface shadow past it and converging neighbours.
 
-    Returns, per shaft, ``(blue_start, blue_end, near_start, near_end)``; a blue value is
-    NaN when that end's strip leaves the image.
+    The shaft goes on under the translucent epidermis past its exit: there the skin is
+    darker in every channel (a grey shadow, a few tenths of the shaft's own absorptance)
+    and bluer (Tyndall); past a cut end the skin is bare.
+
+    Returns, per shaft, ``(blue_start, blue_end, near_start, near_end, grey_start,
+    grey_end)``; grey is the absorptance past the end as a share of the shaft's median
+    absorptance. A blue or grey value is NaN when that end's strip leaves the image.
+    `lines` are the shafts' trimmed centrelines (the visible shaft, at the resolution of
+    `blue` and `od`): the crest may run on into the shadow itself.
     """
     from scipy.spatial import cKDTree
 
-    ends = np.array([[c.points[0], c.points[-1]] for c in cands]).reshape(-1, 2)
+    ends = np.array([[p[0], p[-1]] for p in lines]).reshape(-1, 2)
     tree = cKDTree(ends)
     out = []
     for i, c in enumerate(cands):
+        pts = lines[i]
         reach = max(2.0 * c.diameter_px, 150.0 / work_um)
         # hairs of one unit nearly touch where they leave the skin; their cut tips spread
         radius = max(1.5 * c.diameter_px, 50.0 / work_um)
         shade = []
         near = []
+        grey = []
+        level = max(_shaft_level(od, pts), 1e-3)
         for j, at_start in enumerate((True, False)):
-            shade.append(_beyond_end(blue, c.points, at_start, c.diameter_px, reach))
+            shade.append(_beyond_end(blue, pts, at_start, c.diameter_px, reach))
+            grey.append(_axial_shadow(od, pts, at_start, c.diameter_px, reach) / level)
             hits = tree.query_ball_point(ends[2 * i + j], r=radius)
             near.append(float(sum(1 for k in hits if k // 2 != i)))
-        out.append((shade[0], shade[1], near[0], near[1]))
+        out.append((shade[0], shade[1], near[0], near[1], grey[0], grey[1]))
     return out
+
+
+def _axial_shadow(od: F32, pts: F64, at_start: bool, diameter: float, reach: float) -> float:
+    """Absorptance past one end on the shaft's axis, less that well beside the axis.
+
+    The buried shaft is a shadow on the line of the visible one, diffused by the tissue
+    to a few shaft widths. Another hair lying across the strip, or darker skin, darkens
+    the strips :data:`_SIDE_WIDTHS` diameters to both sides as well: the fainter side is
+    subtracted (a neighbour of the same unit on one side only is not). NaN when the strip
+    on the axis leaves the image.
+    """
+    centre = _beyond_end(od, pts, at_start, diameter, reach)
+    if math.isnan(centre):
+        return math.nan
+    offset = _SIDE_WIDTHS * max(diameter, 2.0) + 2.0
+    sides = [_beyond_end(od, pts, at_start, diameter, reach, side=s) for s in (-offset, offset)]
+    sides = [v for v in sides if not math.isnan(v)]
+    return centre - (max(0.0, min(sides)) if sides else 0.0)
+
+
+def _shaft_level(od: F32, pts: F64) -> float:
+    """Median absorptance along a trace (px units of `od`)."""
+    line = _ridges.resample(pts, 1.0)
+    vals = cv2.remap(
+        od,
+        line[:, 0].astype(np.float32).reshape(-1, 1),
+        line[:, 1].astype(np.float32).reshape(-1, 1),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return float(np.median(vals))
 
 
 def measure_image(
@@ -357,7 +422,7 @@ def measure_image(
         if not cands:
             continue
         hairs, conf, psf = _measure_candidates(
-            cands, od, blue, factor, um, (m, n), config, len(records)
+            cands, od, blue, od_work, factor, um, (m, n), config, len(records)
         )
         records.extend(hairs)
         exit_conf.extend(conf)
@@ -389,6 +454,7 @@ def _measure_candidates(
     cands: list[_Candidate],
     od: F32,
     blue_work: F32,
+    od_work: F32,
     factor: float,
     um: float,
     shape: tuple[int, int],
@@ -414,25 +480,19 @@ def _measure_candidates(
     diam_um = diam_px * um
     single = diam_um[(diam_um >= 0.3 * config.bundle_min_um) & (diam_um < config.bundle_min_um)]
     typical_um = float(np.median(single)) if single.size >= 3 else 0.65 * config.bundle_min_um
-    scores = _exit_scores(cands, blue_work, um * factor)
+    trimmed = [(p + 0.5) / factor - 0.5 for p in to_full]
+    scores = _exit_scores(cands, trimmed, blue_work, od_work, um * factor)
     border = config.border_um / um
     records: list[HairRecord] = []
     confidences: list[float] = []
     for i, c in enumerate(cands):
         pts = to_full[i]
-        b_start, b_end, near_start, near_end = scores[i]
+        b_start, b_end, near_start, near_end, g_start, g_end = scores[i]
         start_in = _inside(pts[0], m, n, border)
         end_in = _inside(pts[-1], m, n, border)
-        near = _NEAR_GAIN * (near_start - near_end)
-        if math.isnan(b_start) and math.isnan(b_end):
-            evidence = near
-        elif math.isnan(b_start) or math.isnan(b_end):
-            # one end's surroundings leave the field: the interior end is the exit if it
-            # shows the sub-surface shadow
-            blue_in = _BLUE_GAIN * ((b_end if math.isnan(b_start) else b_start) - _BLUE_MIN)
-            evidence = near + (blue_in if math.isnan(b_end) else -blue_in)
-        else:
-            evidence = _BLUE_GAIN * (b_start - b_end) + near
+        evidence = _NEAR_GAIN * (near_start - near_end)
+        evidence += _end_evidence(b_start, b_end, _BLUE_GAIN, _BLUE_MIN)
+        evidence += _end_evidence(g_start, g_end, _GREY_GAIN, _GREY_MIN)
         p_start = 1.0 / (1.0 + math.exp(-max(min(evidence, 30.0), -30.0)))
         if p_start < 0.5:
             pts = pts[::-1]
@@ -466,6 +526,21 @@ def _measure_candidates(
             )
             confidences.append(float(conf_exit))
     return records, confidences, float(psf_px * um)
+
+
+def _end_evidence(start: float, end: float, gain: float, floor: float) -> float:
+    """Log-odds that the start is the exit from one shadow measure past the two ends.
+
+    With both ends measured the larger shadow wins; when one end's strip leaves the
+    field, the interior end is the exit if its shadow exceeds `floor`.
+    """
+    if math.isnan(start) and math.isnan(end):
+        return 0.0
+    if math.isnan(end):
+        return gain * (start - floor)
+    if math.isnan(start):
+        return -gain * (end - floor)
+    return gain * (start - end)
 
 
 def _bundle_offsets(line: F64, parts: int, spacing_px: float) -> list[F64]:

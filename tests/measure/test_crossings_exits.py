@@ -1,0 +1,84 @@
+"""Shallow crossings traced straight through; the exit of a hair cut by the border."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from hairtrial.measure import measure_image
+from hairtrial.measure._ridges import link_segments
+from tests.measure import _draw as draw
+
+UM = 5.0
+
+
+@pytest.mark.parametrize("angle", [15.0, 20.0, 30.0])
+def test_shallow_crossing_is_two_whole_hairs(angle):
+    # two 80 µm shafts crossing at a shallow angle share a dark patch d / sin(angle) long
+    # (up to ~310 µm), longer than the ordinary link gap: each must still be traced
+    # straight through, not swapped onto the other or cut into pieces
+    img = draw.skin((420, 460), seed=31)
+    length = 280.0
+    draw.draw_hair(img, draw.straight(90, 210, 0, length), diameter_px=16, absorb=1.5)
+    a = np.deg2rad(angle)
+    cx, cy = 90 + length / 2, 210.0
+    start = (cx - 0.5 * length * np.cos(a), cy - 0.5 * length * np.sin(a))
+    draw.draw_hair(img, draw.straight(*start, angle, length), diameter_px=16, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert res.hair_count == 2
+    for h in res.hairs:
+        assert abs(h.length_um - length * UM) <= 0.15 * length * UM
+        line = np.asarray(h.centerline_px)
+        # a swapped trace would turn by the crossing angle somewhere along it
+        first = line[len(line) // 4] - line[0]
+        last = line[-1] - line[3 * len(line) // 4]
+        cos = first @ last / (np.hypot(*first) * np.hypot(*last))
+        assert cos > np.cos(np.deg2rad(0.5 * angle))
+
+
+def test_long_link_needs_a_crossing_not_bare_skin():
+    # two pieces in line 60 px apart, diameter 14 px: bare skin between them is never
+    # bridged, however wide the shafts (the crossing allowance needs a dark bridge)
+    od = np.zeros((60, 200), np.float32)
+    od[25:35, 10:70] = 0.6
+    od[25:35, 130:190] = 0.6
+    a = draw.straight(10, 30, 0, 59, 30)
+    b = draw.straight(130, 30, 0, 59, 30)
+    widths = np.array([14.0, 14.0])
+    assert len(link_segments([a, b], max_gap=20, max_angle_deg=35, od=od, widths=widths)) == 2
+    od[28:32, 70:130] = 0.7  # another shaft lying over the gap, darker than either piece
+    assert len(link_segments([a, b], max_gap=20, max_angle_deg=35, od=od, widths=widths)) == 1
+
+
+def _border_hair(shadow: bool) -> np.ndarray:
+    img = draw.skin((300, 420), seed=32)
+    # the hair leaves the field on the left; its other end is at x = 220
+    draw.draw_hair(img, draw.straight(-30, 150, 0, 250), diameter_px=14, absorb=1.5)
+    if shadow:
+        # the shaft goes on under the translucent epidermis past its exit: a broad, faint
+        # shadow, grey (no colour cast), fading with depth
+        layer = np.ones(img.shape)
+        for k, x in enumerate(range(222, 300, 6)):
+            draw.draw_hair(
+                layer,
+                draw.straight(x, 150, 0, 6),
+                diameter_px=20,
+                absorb=0.1 * (1 - k / 20),
+            )
+        img *= ndimage.gaussian_filter(layer, (3, 3, 0))
+    return draw.finish(img, blur_px=1.0)
+
+
+def test_hair_cut_by_border_counted_when_its_exit_shows_inside():
+    res = measure_image(_border_hair(shadow=True), um_per_px=UM)
+    assert res.hair_count == 1
+    (hair,) = res.hairs
+    assert hair.exit_px is not None
+    assert abs(hair.exit_px[0] - 220) < 15
+
+
+def test_hair_cut_by_border_with_bare_skin_past_its_end_is_not_counted():
+    # bare skin past the interior end: that end is the cut tip, the exit lies outside
+    res = measure_image(_border_hair(shadow=False), um_per_px=UM)
+    assert len(res.hairs) == 1
+    assert res.hair_count == 0
+    assert res.hairs[0].exit_px is None
