@@ -9,6 +9,13 @@ a site's arm unless asked for it by name (the trial is assessor-blinded).
 Importing :mod:`hairtrial` does not import this package (SQLAlchemy loads only here).
 """
 
+from hairtrial.store.audit import (
+    AuditRecord,
+    ChainReport,
+    append_event,
+    list_events,
+    verify_audit_chain,
+)
 from hairtrial.store.engine import (
     DEFAULT_URL,
     Store,
@@ -32,6 +39,15 @@ from hairtrial.store.ingest import (
     RowProblem,
     ingest_manifest,
     validate_manifest,
+)
+from hairtrial.store.reviews import (
+    Progress,
+    RevisionInfo,
+    latest_approved_revision,
+    review_progress,
+    review_queue,
+    revision_history,
+    save_revision,
 )
 from hairtrial.store.runs import (
     ClaimedImage,
@@ -61,26 +77,42 @@ from hairtrial.store.trials import (
     record_event,
     site_arm,
 )
+from hairtrial.store.users import (
+    UserInfo,
+    authenticate,
+    create_user,
+    disable_user,
+    list_users,
+)
 
 __all__ = [
     "DEFAULT_ARMS",
     "DEFAULT_TRIAL",
     "DEFAULT_URL",
     "EXPORT_FORMATS",
+    "AuditRecord",
+    "ChainReport",
     "ClaimedImage",
     "FailedRun",
     "IngestError",
     "IngestReport",
     "LeaseLostError",
+    "Progress",
+    "RevisionInfo",
     "RowProblem",
     "RunStatus",
     "SiteInfo",
     "Store",
     "SubjectInfo",
     "TrialInfo",
+    "UserInfo",
     "add_trial",
+    "append_event",
+    "authenticate",
     "claim_pending_images",
+    "create_user",
     "current_revision",
+    "disable_user",
     "enqueue_runs",
     "export_tables",
     "get_or_create_site",
@@ -90,20 +122,28 @@ __all__ = [
     "get_trial",
     "head_revision",
     "ingest_manifest",
+    "latest_approved_revision",
+    "list_events",
     "list_trials",
+    "list_users",
     "make_engine",
     "mark_failed",
     "open_store",
     "parse_url",
     "read_stored_image",
     "record_event",
+    "review_progress",
+    "review_queue",
+    "revision_history",
     "run_status",
     "save_measurement",
+    "save_revision",
     "save_tracks",
     "sha256_file",
     "site_arm",
     "upgrade",
     "validate_manifest",
+    "verify_audit_chain",
     "verify_image_file",
     "verify_images",
 ]

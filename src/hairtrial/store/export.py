@@ -2,12 +2,14 @@
 
 Four tables, one row per observation, keyed in the trial's words:
 
-- ``endpoints``: one row per site × visit × image kind, from each image's latest done
-  measurement run: ``hair_count``, ``density_per_cm2`` (hairs/cm²), ``mean_diameter_um``
+- ``endpoints``: one row per site × visit × image kind, from each image's latest approved
+  review revision when there is one, else its latest done measurement run (``source``
+  says which: ``review`` with its ``revision_id``, or ``automatic``; ``unusable`` is the
+  reviewer's flag): ``hair_count``, ``density_per_cm2`` (hairs/cm²), ``mean_diameter_um``
   (µm), ``terminal_fraction``, ``cumulative_thickness_mm_per_cm2``,
   ``fraction_below_index``, with the run's version and config hash.
-- ``hairs``: one row per hair of those runs (pixel coordinates, µm sizes; the centreline
-  as JSON text).
+- ``hairs``: one row per hair of those revisions or runs (pixel coordinates, µm sizes;
+  the centreline as JSON text; ``source`` and ``revision_id`` as in ``endpoints``).
 - ``follicle_trajectories``: one row per follicle × image from tracking.
 - ``runs``: every measurement run with its status, attempts, error text and timings, so
   failures can be followed up.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import heapq
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,6 +39,7 @@ from hairtrial.store.models import (
     Hair,
     Image,
     MeasurementRun,
+    Review,
     Site,
     Subject,
     Trial,
@@ -127,6 +131,19 @@ def _latest_done_runs() -> Any:
     return ranked.subquery("ranked")
 
 
+def _latest_approved_revisions() -> Any:
+    """Subquery: the latest approved review revision of each image (by id)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=Review.image_id, order_by=Review.id.desc())
+        .label("rank")
+    )
+    ranked = select(Review.id.label("revision_id"), Review.image_id, rank).where(
+        Review.status == "approved"
+    )
+    return ranked.subquery("revisions")
+
+
 def _image_context(query: Select[*tuple[Any, ...]], include_arm: bool) -> Select[*tuple[Any, ...]]:
     query = query.add_columns(Trial.name, Subject.code, Site.code, Visit.day)
     if include_arm:
@@ -153,6 +170,7 @@ def _stream(store: Store, query: Select[*tuple[Any, ...]]) -> Iterator[Any]:
 
 def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
     ranked = _latest_done_runs()
+    revisions = _latest_approved_revisions()
     query = (
         select(
             Image.id,
@@ -167,9 +185,14 @@ def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
             MeasurementRun.config_hash,
             MeasurementRun.finished_at,
             MeasurementRun.summary,
+            Review.id,
+            Review.summary,
+            Review.unusable,
         )
         .join(MeasurementRun, MeasurementRun.image_id == Image.id)
         .join(ranked, (ranked.c.run_id == MeasurementRun.id) & (ranked.c.rank == 1))
+        .outerjoin(revisions, (revisions.c.image_id == Image.id) & (revisions.c.rank == 1))
+        .outerjoin(Review, Review.id == revisions.c.revision_id)
     )
     query = _image_context(query, include_arm).order_by(
         Subject.code, Site.code, Visit.day, Image.kind, Image.id
@@ -177,8 +200,11 @@ def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
     for row in _stream(store, query):
         image_id, kind, source, sha, um, width, height = row[:7]
         run_id, version, config_hash, finished, summary = row[7:12]
+        revision_id, revision_summary, unusable = row[12:15]
+        if revision_id is not None:
+            summary = revision_summary
         summary = summary or {}
-        out = _context(row[12:], include_arm)
+        out = _context(row[15:], include_arm)
         out.update(
             kind=kind,
             image_id=image_id,
@@ -192,6 +218,11 @@ def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
             finished_at=finished,
         )
         out.update({key: summary.get(key) for key, _ in SUMMARY_COLUMNS})
+        out.update(
+            source="automatic" if revision_id is None else "review",
+            revision_id=revision_id,
+            unusable=bool(unusable) if revision_id is not None else False,
+        )
         yield out
 
 
@@ -210,8 +241,10 @@ _HAIR_FIELDS = (
 )
 
 
-def _hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
+def _automatic_hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
+    """Hairs of the latest done run of images that have no approved revision."""
     ranked = _latest_done_runs()
+    revisions = _latest_approved_revisions()
     query = (
         select(
             Image.id,
@@ -221,6 +254,7 @@ def _hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
         .join(MeasurementRun, MeasurementRun.image_id == Image.id)
         .join(ranked, (ranked.c.run_id == MeasurementRun.id) & (ranked.c.rank == 1))
         .join(Hair, Hair.run_id == MeasurementRun.id)
+        .where(~select(revisions.c.image_id).where(revisions.c.image_id == Image.id).exists())
     )
     query = _image_context(query, include_arm).order_by(
         Subject.code, Site.code, Visit.day, Image.id, Hair.hair_id
@@ -231,7 +265,60 @@ def _hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
         out["image_id"] = row[0]
         out.update(zip(_HAIR_FIELDS, row[1:n], strict=True))
         out["counted"] = out["exit_x_px"] is not None
+        out.update(source="automatic", revision_id=None)
         yield out
+
+
+def _revision_hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
+    """Hairs of the latest approved revision of each image that has one."""
+    revisions = _latest_approved_revisions()
+    query = (
+        select(Image.id, Review.id, Review.run_id, Review.hairs)
+        .join(revisions, (revisions.c.image_id == Image.id) & (revisions.c.rank == 1))
+        .join(Review, Review.id == revisions.c.revision_id)
+    )
+    query = _image_context(query, include_arm).order_by(
+        Subject.code, Site.code, Visit.day, Image.id
+    )
+    with store.session() as session:
+        for row in session.execute(query.execution_options(yield_per=100)):
+            image_id, revision_id, run_id, hairs = row[:4]
+            context = _context(row[4:], include_arm)
+            for hair in sorted(hairs, key=lambda h: int(h["id"])):
+                exit_px = hair.get("exit_px")
+                tip = hair["tip_px"]
+                out = dict(context)
+                out.update(
+                    image_id=image_id,
+                    run_id=run_id,
+                    hair_id=int(hair["id"]),
+                    exit_x_px=None if exit_px is None else exit_px[0],
+                    exit_y_px=None if exit_px is None else exit_px[1],
+                    tip_x_px=tip[0],
+                    tip_y_px=tip[1],
+                    diameter_um=hair["diameter_um"],
+                    length_um=hair["length_um"],
+                    hair_class=hair["class"],
+                    confidence=hair.get("confidence", 1.0),
+                    centerline_px=json.dumps(hair["centerline_px"]),
+                    counted=exit_px is not None,
+                    source="review",
+                    revision_id=revision_id,
+                )
+                yield out
+
+
+def _hair_order(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["subject"], row["site"], row["visit_day"], row["image_id"], row["hair_id"])
+
+
+def _hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
+    """One row per hair: from the latest approved revision if any, else the automatic run."""
+    yield from heapq.merge(
+        _automatic_hair_rows(store, include_arm),
+        _revision_hair_rows(store, include_arm),
+        key=_hair_order,
+    )
 
 
 def _follicle_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
@@ -348,6 +435,9 @@ def export_tables(
                 ("config_hash", "str"),
                 ("finished_at", "time"),
                 *SUMMARY_COLUMNS,
+                ("source", "str"),
+                ("revision_id", "int"),
+                ("unusable", "bool"),
             ),
             _endpoint_rows,
         ),
@@ -367,6 +457,8 @@ def export_tables(
                 ("confidence", "float"),
                 ("counted", "bool"),
                 ("centerline_px", "str"),
+                ("source", "str"),
+                ("revision_id", "int"),
             ),
             _hair_rows,
         ),

@@ -39,10 +39,16 @@ from sqlalchemy.types import TypeDecorator
 RUN_STATUSES = ("pending", "running", "done", "failed")
 #: Where an image file lives: copied into the content-addressed store, or left in place.
 STORAGE_KINDS = ("store", "in_place")
-#: Roles of web-app users; all but ``unblinded`` are blinded to the arm.
-USER_ROLES = ("admin", "assessor", "monitor", "statistician", "unblinded")
-REVIEW_VERDICTS = ("approved", "rejected", "needs_correction")
+#: Roles of web-app users: admin (users, trials, unblinding), investigator (sees arms),
+#: assessor (blinded: never receives arm labels or visit dates), monitor (read-only, audit).
+USER_ROLES = ("admin", "investigator", "assessor", "monitor")
+#: Roles that may see a site's arm and the visit dates.
+UNBLINDED_ROLES = ("admin", "investigator")
+#: States of a review revision: a draft is work in progress, an approved one counts.
+REVISION_STATUSES = ("draft", "approved")
 CORRECTION_ACTIONS = ("add", "delete", "edit")
+#: ``prev_hash`` of the first audit event of a chain.
+GENESIS_HASH = "0" * 64
 
 # A 64-bit key on PostgreSQL; SQLite needs INTEGER for its rowid alias (autoincrement).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -284,7 +290,7 @@ class FollicleObservation(Base):
 
 
 class User(Base):
-    """A web-app user; every role except ``unblinded`` is blinded to the arm."""
+    """A web-app user; only ``admin`` and ``investigator`` may see the arm."""
 
     __tablename__ = "user_account"
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
@@ -298,42 +304,61 @@ class User(Base):
 
 
 class Review(Base):
-    """A reviewer's verdict on one measurement run."""
+    """One revision of an image's hair set by one reviewer.
+
+    The automatic run's hairs (``hair`` rows) are never modified: a correction is a new
+    revision holding the full corrected hair list (DESIGN.md JSON form) and its endpoints,
+    based on the run and on an earlier revision (``base_revision_id``), if any. A draft
+    is work in progress; endpoints use the latest approved revision of each image.
+    """
 
     __tablename__ = "review"
     __table_args__ = (
-        CheckConstraint(_in("verdict", REVIEW_VERDICTS), name="verdict"),
-        Index(None, "run_id"),
+        CheckConstraint(_in("status", REVISION_STATUSES), name="status"),
+        CheckConstraint("NOT unusable OR unusable_reason IS NOT NULL", name="unusable_reason"),
+        Index(None, "image_id", "status"),
+        Index(None, "author_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="RESTRICT"))
     run_id: Mapped[int] = mapped_column(ForeignKey("measurement_run.id", ondelete="RESTRICT"))
-    reviewer_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
-    verdict: Mapped[str] = mapped_column(String(32))
+    base_revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review.id", ondelete="RESTRICT")
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(16))
+    unusable: Mapped[bool] = mapped_column(Boolean, default=False)
+    unusable_reason: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
+    hairs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any]]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Correction(Base):
-    """A manual change to one hair of a run (or a hair added); measured rows stay as is."""
+    """One hair changed by a revision against its base (the diff, for the history)."""
 
     __tablename__ = "correction"
     __table_args__ = (
         CheckConstraint(_in("action", CORRECTION_ACTIONS), name="action"),
-        Index(None, "run_id"),
+        Index(None, "review_id"),
     )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("measurement_run.id", ondelete="RESTRICT"))
-    review_id: Mapped[int | None] = mapped_column(ForeignKey("review.id", ondelete="RESTRICT"))
-    hair_pk: Mapped[int | None] = mapped_column(ForeignKey("hair.id", ondelete="RESTRICT"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review.id", ondelete="RESTRICT"))
+    hair_id: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):
-    """An append-only record of who did what to which entity, and when (UTC)."""
+    """An append-only record of who did what to which entity, and when (UTC).
+
+    Each event carries the SHA-256 ``hash`` of its canonical JSON, which includes the
+    previous event's hash (``prev_hash``), so editing, deleting or reordering an event
+    breaks the chain (:func:`hairtrial.store.audit.verify_audit_chain`). On PostgreSQL a
+    trigger refuses UPDATE and DELETE on this table.
+    """
 
     __tablename__ = "audit_event"
     __table_args__ = (Index(None, "entity", "entity_id"), Index(None, "at"))
@@ -345,3 +370,7 @@ class AuditEvent(Base):
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None]
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError, check_positive
-from hairtrial.store.models import AuditEvent, Site, Subject, Trial, Visit
+from hairtrial.store.audit import append_event
+from hairtrial.store.models import Site, Subject, Trial, Visit
 
 #: Arm labels a new trial accepts unless told otherwise.
 DEFAULT_ARMS = ("cells", "saline", "untreated")
@@ -252,7 +253,10 @@ def record_event(
     detail: dict[str, object] | None = None,
     user_id: int | None = None,
 ) -> None:
-    """Append an audit event (flushed with the caller's transaction).
+    """Append an audit event to the hash chain (flushed with the caller's transaction).
+
+    A thin wrapper over :func:`hairtrial.store.audit.append_event`, the one path by which
+    audit rows are written.
 
     Parameters
     ----------
@@ -271,13 +275,12 @@ def record_event(
     user_id : int, optional
         Web-app user row id, when a user acted.
     """
-    session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=None if entity_id is None else str(entity_id),
-            detail=detail,
-            user_id=user_id,
-        )
+    append_event(
+        session=session,
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        detail=detail,
+        user_id=user_id,
     )

@@ -1,0 +1,727 @@
+"""Blinded review: the queue, revisions of an image's hair set, progress and agreement.
+
+A correction never touches the automatic result: each save is a new ``review`` row (a
+revision) holding the image's full corrected hair list (DESIGN.md JSON form), the
+endpoints recomputed from it (:func:`hairtrial.records.summarize_hairs`), its base (the
+automatic run and the revision it started from), author, time, status (``draft`` or
+``approved``) and an optional flag that the image is unusable, with a reason. Each
+revision's per-hair diff against its base is kept in ``correction`` rows, and every save
+is appended to the audit trail with the endpoints before and after.
+
+Endpoints use the latest approved revision of an image when there is one
+(:func:`latest_approved_revision`; :mod:`hairtrial.store.export` does the same in SQL).
+
+What these functions return never carries the arm or the visit day; an assessor's queue
+shows subjects under a keyed pseudonym (:func:`pseudonym`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from hairtrial._validate import InputError, check_choice
+from hairtrial.records import HairRecord, summarize_hairs
+from hairtrial.store.audit import append_event
+from hairtrial.store.models import (
+    REVISION_STATUSES,
+    Correction,
+    Image,
+    MeasurementRun,
+    Review,
+    Site,
+    Subject,
+    User,
+    Visit,
+)
+
+#: Largest number of hairs one revision may hold.
+MAX_HAIRS = 5000
+
+
+@dataclass(frozen=True)
+class ImageForReview:
+    """An image as the review pages see it: no arm, no visit day, subject pseudonymised.
+
+    Parameters
+    ----------
+    image_id, run_id : int
+        Image and its latest done automatic run.
+    subject : str
+        Keyed pseudonym of the subject (:func:`pseudonym`).
+    width, height : int, px
+        Image size.
+    um_per_px : float, µm/px
+        Calibration.
+    area_cm2 : float, cm²
+        Imaged area.
+    auto_summary : dict
+        Endpoints of the automatic run.
+    status : {'todo', 'draft', 'approved', 'unusable'}
+        The asking reviewer's state on this image.
+    """
+
+    image_id: int
+    run_id: int
+    subject: str
+    width: int
+    height: int
+    um_per_px: float
+    area_cm2: float
+    auto_summary: dict[str, Any]
+    status: str
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of an image's hair set (see the module docstring)."""
+
+    id: int
+    image_id: int
+    run_id: int
+    base_revision_id: int | None
+    author_id: int
+    author: str
+    status: str
+    unusable: bool
+    unusable_reason: str | None
+    comment: str | None
+    hairs: tuple[dict[str, Any], ...]
+    summary: dict[str, Any]
+    created_at: dt.datetime
+    n_added: int
+    n_deleted: int
+    n_edited: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Counts for the dashboard.
+
+    Images ingested, measured (a done run), reviewed (an approved revision), flagged
+    unusable (latest approved revision), and failed (a failed run and no done run).
+    """
+
+    ingested: int
+    measured: int
+    reviewed: int
+    flagged: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Agreement between two sets of per-image values (e.g. hair counts).
+
+    Parameters
+    ----------
+    n : int
+        Images compared.
+    mean_difference : float or None
+        Mean of second − first.
+    mean_abs_percent : float or None
+        Mean |second − first| / first in percent (images with first > 0).
+    icc : float or None
+        ICC(2,1), two-way random, absolute agreement, single rater (Shrout & Fleiss).
+    """
+
+    n: int
+    mean_difference: float | None
+    mean_abs_percent: float | None
+    icc: float | None
+
+
+def pseudonym(*, key: str | bytes, subject_id: int) -> str:
+    """Return a stable pseudonym for a subject, keyed so it cannot be reversed.
+
+    Parameters
+    ----------
+    key : str or bytes
+        Secret key (the web app's secret).
+    subject_id : int
+        Subject row id.
+
+    Returns
+    -------
+    str
+        ``"P-"`` and 8 hex digits of HMAC-SHA256(key, subject id).
+    """
+    raw = key.encode() if isinstance(key, str) else key
+    return "P-" + hmac.new(raw, f"subject:{subject_id}".encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def _order_key(reviewer_id: int, image_id: int) -> str:
+    return hashlib.sha256(f"queue:{reviewer_id}:{image_id}".encode()).hexdigest()
+
+
+def _latest_done_run(session: Session, image_id: int) -> MeasurementRun | None:
+    return session.scalar(
+        select(MeasurementRun)
+        .where(MeasurementRun.image_id == image_id, MeasurementRun.status == "done")
+        .order_by(MeasurementRun.finished_at.desc(), MeasurementRun.id.desc())
+        .limit(1)
+    )
+
+
+def _area_cm2(image: Image) -> float:
+    return image.width * image.height * image.um_per_px**2 / 1e8
+
+
+def _status_of(rows: Sequence[Review]) -> str:
+    if not rows:
+        return "todo"
+    latest = max(rows, key=lambda r: r.id)
+    if latest.unusable:
+        return "unusable"
+    return "approved" if latest.status == "approved" else "draft"
+
+
+def review_queue(
+    *, session: Session, reviewer_id: int, key: str | bytes, trial_id: int | None = None
+) -> list[ImageForReview]:
+    """Return the measured images in this reviewer's random but stable order.
+
+    Parameters
+    ----------
+    session : Session
+        Open session.
+    reviewer_id : int
+        User row id: fixes the order (each reviewer sees a different one) and the status.
+    key : str or bytes
+        Pseudonym key (:func:`pseudonym`).
+    trial_id : int, optional
+        Only this trial's images.
+
+    Returns
+    -------
+    list of ImageForReview
+    """
+    query = select(Image, Subject.id).join(Visit, Visit.id == Image.visit_id)
+    query = query.join(Site, Site.id == Visit.site_id).join(Subject, Subject.id == Site.subject_id)
+    if trial_id is not None:
+        query = query.where(Image.trial_id == trial_id)
+    mine: dict[int, list[Review]] = {}
+    for rev in session.scalars(select(Review).where(Review.author_id == reviewer_id)):
+        mine.setdefault(rev.image_id, []).append(rev)
+    out = []
+    for image, subject_id in session.execute(query):
+        run = _latest_done_run(session, image.id)
+        if run is None:
+            continue
+        out.append(
+            ImageForReview(
+                image_id=image.id,
+                run_id=run.id,
+                subject=pseudonym(key=key, subject_id=subject_id),
+                width=image.width,
+                height=image.height,
+                um_per_px=image.um_per_px,
+                area_cm2=_area_cm2(image),
+                auto_summary=dict(run.summary or {}),
+                status=_status_of(mine.get(image.id, [])),
+            )
+        )
+    out.sort(key=lambda item: _order_key(reviewer_id, item.image_id))
+    return out
+
+
+def image_for_review(
+    *, session: Session, image_id: int, reviewer_id: int, key: str | bytes
+) -> ImageForReview:
+    """Return one measured image for review (see :func:`review_queue`).
+
+    Raises
+    ------
+    InputError
+        If there is no such image or it has no done run.
+    """
+    image = session.get(Image, image_id)
+    run = None if image is None else _latest_done_run(session, image_id)
+    if image is None or run is None:
+        raise InputError(f"image_id {image_id}: no such measured image")
+    subject_id = session.scalar(
+        select(Site.subject_id)
+        .join(Visit, Visit.site_id == Site.id)
+        .where(Visit.id == image.visit_id)
+    )
+    mine = session.scalars(
+        select(Review).where(Review.image_id == image_id, Review.author_id == reviewer_id)
+    ).all()
+    return ImageForReview(
+        image_id=image.id,
+        run_id=run.id,
+        subject=pseudonym(key=key, subject_id=int(subject_id or 0)),
+        width=image.width,
+        height=image.height,
+        um_per_px=image.um_per_px,
+        area_cm2=_area_cm2(image),
+        auto_summary=dict(run.summary or {}),
+        status=_status_of(mine),
+    )
+
+
+def automatic_hairs(*, session: Session, run_id: int) -> list[dict[str, Any]]:
+    """Return the hairs of a measurement run in their DESIGN.md JSON form, by hair id."""
+    from hairtrial.store.models import Hair
+
+    columns = (
+        Hair.hair_id, Hair.exit_x_px, Hair.exit_y_px, Hair.tip_x_px, Hair.tip_y_px,
+        Hair.centerline_px, Hair.diameter_um, Hair.length_um, Hair.hair_class, Hair.confidence,
+    )  # fmt: skip
+    query = select(*columns).where(Hair.run_id == run_id).order_by(Hair.hair_id)
+    return [
+        {
+            "id": hid,
+            "exit_px": None if ex is None else [ex, ey],
+            "tip_px": [tx, ty],
+            "centerline_px": line,
+            "diameter_um": diameter,
+            "length_um": length,
+            "class": hair_class,
+            "confidence": confidence,
+        }
+        for hid, ex, ey, tx, ty, line, diameter, length, hair_class, confidence in session.execute(
+            query
+        )
+    ]
+
+
+def _check_hairs(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if len(hairs) > MAX_HAIRS:
+        raise InputError(f"hairs: at most {MAX_HAIRS} hairs per image, got {len(hairs)}")
+    out = []
+    seen: set[int] = set()
+    for i, raw in enumerate(hairs):
+        try:
+            record = HairRecord.from_json(dict(raw))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InputError(f"hairs[{i}]: not a hair record ({exc!r})") from None
+        where = f"hairs[{i}] (id {record.id})"
+        if record.id in seen:
+            raise InputError(f"{where}: hair id appears twice")
+        seen.add(record.id)
+        check_choice(
+            record.hair_class, name=f"{where}.class", choices=("vellus", "intermediate", "terminal")
+        )
+        numbers = [record.diameter_um, record.length_um, *record.tip_px]
+        numbers += [v for p in record.centerline_px for v in p]
+        numbers += [] if record.exit_px is None else list(record.exit_px)
+        if not all(math.isfinite(v) for v in numbers):
+            raise InputError(f"{where}: coordinates and sizes must be finite")
+        if not 0 <= record.diameter_um <= 1000 or not 0 <= record.confidence <= 1:
+            raise InputError(f"{where}: diameter_um must be in [0, 1000] µm, confidence in [0, 1]")
+        if not 1 <= len(record.centerline_px) <= 2000:
+            raise InputError(f"{where}: centerline_px needs 1 to 2000 points")
+        out.append(record.to_json(ndigits=2))
+    return sorted(out, key=lambda h: int(h["id"]))
+
+
+def _diff(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+) -> list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]]:
+    # The base is compared in the stored (rounded) form, so only real edits show.
+    old = {int(h["id"]): HairRecord.from_json(dict(h)).to_json(ndigits=2) for h in before}
+    new = {int(h["id"]): dict(h) for h in after}
+    out: list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    for hid in sorted(old.keys() | new.keys()):
+        a, b = old.get(hid), new.get(hid)
+        if a is None:
+            out.append((hid, "add", None, b))
+        elif b is None:
+            out.append((hid, "delete", a, None))
+        elif a != b:
+            out.append((hid, "edit", a, b))
+    return out
+
+
+def _info(row: Review, author: str, counts: Mapping[str, int]) -> RevisionInfo:
+    return RevisionInfo(
+        id=row.id,
+        image_id=row.image_id,
+        run_id=row.run_id,
+        base_revision_id=row.base_revision_id,
+        author_id=row.author_id,
+        author=author,
+        status=row.status,
+        unusable=row.unusable,
+        unusable_reason=row.unusable_reason,
+        comment=row.comment,
+        hairs=tuple(row.hairs),
+        summary=dict(row.summary),
+        created_at=row.created_at,
+        n_added=counts.get("add", 0),
+        n_deleted=counts.get("delete", 0),
+        n_edited=counts.get("edit", 0),
+    )
+
+
+def save_revision(
+    *,
+    session: Session,
+    image_id: int,
+    author_id: int,
+    hairs: Sequence[Mapping[str, Any]],
+    status: str = "draft",
+    base_revision_id: int | None = None,
+    unusable: bool = False,
+    unusable_reason: str | None = None,
+    comment: str | None = None,
+) -> RevisionInfo:
+    """Store a new revision of an image's hair set and audit it (flushed, not committed).
+
+    Parameters
+    ----------
+    session : Session
+        Open session.
+    image_id : int
+        Image row id; it must have a done measurement run.
+    author_id : int
+        Active user row id of the reviewer.
+    hairs : sequence of mapping
+        The full corrected hair list in DESIGN.md JSON form (``id``, ``exit_px``,
+        ``tip_px``, ``centerline_px`` in px; ``diameter_um``, ``length_um`` in µm;
+        ``class``; ``confidence``).
+    status : {'draft', 'approved'}
+        Approved revisions count for the endpoints.
+    base_revision_id : int, optional
+        Revision this one was edited from (same image); default the automatic run.
+    unusable : bool
+        Flag the image as unusable (then `unusable_reason` is required).
+    unusable_reason, comment : str, optional
+        Free text, stored as given (escaped when shown).
+
+    Returns
+    -------
+    RevisionInfo
+
+    Raises
+    ------
+    InputError
+        On a bad hair record, status, base, missing reason, unknown image or user.
+    """
+    status = check_choice(status, name="status", choices=REVISION_STATUSES)
+    author = session.get(User, author_id)
+    if author is None or not author.active:
+        raise InputError(f"author_id {author_id}: no such active user")
+    image = session.get(Image, image_id)
+    run = None if image is None else _latest_done_run(session, image_id)
+    if image is None or run is None:
+        raise InputError(f"image_id {image_id}: no such measured image")
+    for label, value in (("unusable_reason", unusable_reason), ("comment", comment)):
+        if value is not None and "\x00" in value:
+            raise InputError(f"{label}: must not contain NUL characters")
+    reason = (unusable_reason or "").strip() or None
+    if unusable and reason is None:
+        raise InputError("unusable_reason: required when the image is flagged unusable")
+    records = _check_hairs(hairs)
+    if base_revision_id is not None:
+        base = session.get(Review, base_revision_id)
+        if base is None or base.image_id != image_id:
+            raise InputError(f"base_revision_id {base_revision_id}: not a revision of this image")
+        base_hairs, base_summary = list(base.hairs), dict(base.summary)
+    else:
+        base_hairs = automatic_hairs(session=session, run_id=run.id)
+        base_summary = dict(run.summary or {})
+    summary = summarize_hairs([HairRecord.from_json(h) for h in records], area_cm2=_area_cm2(image))
+    row = Review(
+        image_id=image_id,
+        run_id=run.id,
+        base_revision_id=base_revision_id,
+        author_id=author_id,
+        status=status,
+        unusable=bool(unusable),
+        unusable_reason=reason if unusable else None,
+        comment=(comment or "").strip() or None,
+        hairs=records,
+        summary=summary,
+    )
+    session.add(row)
+    session.flush()
+    changes = _diff(base_hairs, records)
+    counts: dict[str, int] = {}
+    for _, action, _, _ in changes:
+        counts[action] = counts.get(action, 0) + 1
+    if changes:
+        session.execute(
+            insert(Correction),
+            [
+                {"review_id": row.id, "hair_id": h, "action": a, "before": b, "after": c}
+                for h, a, b, c in changes
+            ],
+        )
+    keys = ("hair_count", "mean_diameter_um", "terminal_fraction", "density_per_cm2")
+    append_event(
+        session=session,
+        actor=author.username,
+        user_id=author.id,
+        action="approve" if status == "approved" else "revise",
+        entity="review",
+        entity_id=row.id,
+        detail={
+            "image_id": image_id,
+            "base_revision_id": base_revision_id,
+            "run_id": run.id,
+            "unusable": bool(unusable),
+            "unusable_reason": row.unusable_reason,
+            "changes": counts,
+        },
+        before={k: base_summary.get(k) for k in keys},
+        after={k: summary.get(k) for k in keys},
+    )
+    session.flush()
+    return _info(row, author.username, counts)
+
+
+def _infos(session: Session, rows: Sequence[Review]) -> list[RevisionInfo]:
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    counts: dict[int, dict[str, int]] = {}
+    query = (
+        select(Correction.review_id, Correction.action, func.count())
+        .where(Correction.review_id.in_(ids))
+        .group_by(Correction.review_id, Correction.action)
+    )
+    for review_id, action, n in session.execute(query):
+        counts.setdefault(review_id, {})[action] = int(n)
+    names = {uid: name for uid, name in session.execute(select(User.id, User.username))}
+    return [_info(r, names.get(r.author_id, "?"), counts.get(r.id, {})) for r in rows]
+
+
+def revision_history(*, session: Session, image_id: int) -> list[RevisionInfo]:
+    """Return every revision of an image, oldest first."""
+    rows = session.scalars(
+        select(Review).where(Review.image_id == image_id).order_by(Review.id)
+    ).all()
+    return _infos(session, rows)
+
+
+def get_revision(*, session: Session, revision_id: int) -> RevisionInfo | None:
+    """Return one revision, or ``None``."""
+    row = session.get(Review, revision_id)
+    return None if row is None else _infos(session, [row])[0]
+
+
+def latest_revision(
+    *, session: Session, image_id: int, author_id: int | None = None, status: str | None = None
+) -> RevisionInfo | None:
+    """Return the newest revision of an image (by one author, of one status), or ``None``."""
+    query = select(Review).where(Review.image_id == image_id)
+    if author_id is not None:
+        query = query.where(Review.author_id == author_id)
+    if status is not None:
+        query = query.where(Review.status == status)
+    row = session.scalar(query.order_by(Review.id.desc()).limit(1))
+    return None if row is None else _infos(session, [row])[0]
+
+
+def latest_approved_revision(*, session: Session, image_id: int) -> RevisionInfo | None:
+    """Return the revision the endpoints use: the newest approved one, or ``None``."""
+    return latest_revision(session=session, image_id=image_id, status="approved")
+
+
+def corrections_of(*, session: Session, revision_id: int) -> list[dict[str, Any]]:
+    """Return a revision's per-hair diff: ``hair_id``, ``action``, ``before``, ``after``."""
+    rows = session.scalars(
+        select(Correction).where(Correction.review_id == revision_id).order_by(Correction.hair_id)
+    )
+    return [
+        {"hair_id": c.hair_id, "action": c.action, "before": c.before, "after": c.after}
+        for c in rows
+    ]
+
+
+def review_progress(*, session: Session, trial_id: int | None = None) -> Progress:
+    """Return the dashboard counts (see :class:`Progress`)."""
+    images = select(Image.id)
+    if trial_id is not None:
+        images = images.where(Image.trial_id == trial_id)
+    image_ids = images
+    ingested = session.scalar(select(func.count()).select_from(image_ids.subquery())) or 0
+    done = select(MeasurementRun.image_id).where(
+        MeasurementRun.status == "done", MeasurementRun.image_id.in_(image_ids)
+    )
+    done_q = done.subquery()
+    measured = session.scalar(select(func.count(func.distinct(done_q.c.image_id)))) or 0
+    failed_ids = select(MeasurementRun.image_id).where(
+        MeasurementRun.status == "failed",
+        MeasurementRun.image_id.in_(image_ids),
+        MeasurementRun.image_id.not_in(done),
+    )
+    failed_q = failed_ids.subquery()
+    failed = session.scalar(select(func.count(func.distinct(failed_q.c.image_id)))) or 0
+    latest = (
+        select(Review.image_id, func.max(Review.id).label("rid"))
+        .where(Review.status == "approved", Review.image_id.in_(image_ids))
+        .group_by(Review.image_id)
+        .subquery()
+    )
+    reviewed = session.scalar(select(func.count()).select_from(latest)) or 0
+    flagged = (
+        session.scalar(
+            select(func.count())
+            .select_from(latest)
+            .join(Review, Review.id == latest.c.rid)
+            .where(Review.unusable.is_(True))
+        )
+        or 0
+    )
+    return Progress(
+        ingested=int(ingested),
+        measured=int(measured),
+        reviewed=int(reviewed),
+        flagged=int(flagged),
+        failed=int(failed),
+    )
+
+
+def icc_2_1(values: ArrayLike) -> float:
+    """ICC(2,1): two-way random effects, absolute agreement, single rater.
+
+    Shrout & Fleiss (1979): ``(MSR − MSE) / (MSR + (k − 1) MSE + k (MSC − MSE) / n)``
+    over `n` targets rated by the same `k` raters.
+
+    Parameters
+    ----------
+    values : (n, k) array_like
+        One row per target (image), one column per rater; no missing values.
+
+    Returns
+    -------
+    float
+        NaN when undefined (fewer than 2 targets or raters, or no variance at all).
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 2:
+        raise InputError(f"values: expected an (n, k) table, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise InputError("values: must be finite (no missing ratings)")
+    n, k = x.shape
+    if n < 2 or k < 2:
+        return float("nan")
+    grand = x.mean()
+    ss_rows = k * float(((x.mean(axis=1) - grand) ** 2).sum())
+    ss_cols = n * float(((x.mean(axis=0) - grand) ** 2).sum())
+    ss_err = float(((x - grand) ** 2).sum()) - ss_rows - ss_cols
+    msr = ss_rows / (n - 1)
+    msc = ss_cols / (k - 1)
+    mse = ss_err / ((n - 1) * (k - 1))
+    denominator = msr + (k - 1) * mse + k * (msc - mse) / n
+    return float("nan") if denominator == 0 else float((msr - mse) / denominator)
+
+
+def _agreement(pairs: Sequence[tuple[float, float]]) -> Agreement:
+    if not pairs:
+        return Agreement(n=0, mean_difference=None, mean_abs_percent=None, icc=None)
+    a = np.array(pairs, dtype=float)
+    diff = a[:, 1] - a[:, 0]
+    positive = a[:, 0] > 0
+    pct = float(np.mean(np.abs(diff[positive]) / a[positive, 0]) * 100) if positive.any() else None
+    icc = icc_2_1(a) if len(a) >= 2 else float("nan")
+    return Agreement(
+        n=len(a),
+        mean_difference=float(diff.mean()),
+        mean_abs_percent=pct,
+        icc=None if math.isnan(icc) else icc,
+    )
+
+
+def _approved_by_author(session: Session, metric: str) -> dict[int, dict[int, float]]:
+    """Map image id → author id → metric of that author's latest approved usable revision."""
+    rows = session.scalars(
+        select(Review).where(Review.status == "approved").order_by(Review.id)
+    ).all()
+    out: dict[int, dict[int, float]] = {}
+    for r in rows:
+        value = r.summary.get(metric)
+        per_image = out.setdefault(r.image_id, {})
+        if r.unusable or value is None:
+            per_image.pop(r.author_id, None)
+        else:
+            per_image[r.author_id] = float(value)
+    return out
+
+
+def automatic_vs_corrected(*, session: Session, metric: str = "hair_count") -> Agreement:
+    """Agreement of the automatic run with the latest approved revision, per image.
+
+    Parameters
+    ----------
+    session : Session
+        Open session.
+    metric : str
+        Endpoint compared (a key of the summaries, e.g. ``hair_count``,
+        ``mean_diameter_um``).
+
+    Returns
+    -------
+    Agreement
+        First = automatic, second = corrected.
+    """
+    latest: dict[int, Review] = {}
+    for r in session.scalars(select(Review).where(Review.status == "approved").order_by(Review.id)):
+        latest[r.image_id] = r
+    pairs = []
+    for _, rev in sorted(latest.items()):
+        run = session.get(MeasurementRun, rev.run_id)
+        auto = None if run is None else (run.summary or {}).get(metric)
+        corrected = rev.summary.get(metric)
+        if auto is not None and corrected is not None and not rev.unusable:
+            pairs.append((float(auto), float(corrected)))
+    return _agreement(pairs)
+
+
+def assessor_agreement(*, session: Session, metric: str = "hair_count") -> Agreement:
+    """ICC between assessors who reviewed the same images.
+
+    Each image approved (and usable) by at least two authors contributes the latest
+    values of its first two authors (by user id) as rater 1 and rater 2.
+
+    Parameters
+    ----------
+    session : Session
+        Open session.
+    metric : str
+        Endpoint compared (see :func:`automatic_vs_corrected`).
+
+    Returns
+    -------
+    Agreement
+    """
+    pairs = []
+    for _, by_author in sorted(_approved_by_author(session, metric).items()):
+        if len(by_author) >= 2:
+            first, second = sorted(by_author)[:2]
+            pairs.append((by_author[first], by_author[second]))
+    return _agreement(pairs)
+
+
+def image_context(*, session: Session, image_id: int) -> dict[str, Any]:
+    """Return an image's subject code, site, arm and visit day: unblinded use only."""
+    row = session.execute(
+        select(Subject.code, Site.code, Site.arm, Visit.day, Image.acquired_at)
+        .join(Visit, Visit.id == Image.visit_id)
+        .join(Site, Site.id == Visit.site_id)
+        .join(Subject, Subject.id == Site.subject_id)
+        .where(Image.id == image_id)
+    ).first()
+    if row is None:
+        raise InputError(f"image_id {image_id}: no such image")
+    subject, site, arm, day, acquired = row
+    return {
+        "subject_code": subject,
+        "site": site,
+        "arm": arm,
+        "visit_day": day,
+        "acquired_at": None if acquired is None else acquired.isoformat(),
+    }

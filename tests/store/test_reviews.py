@@ -1,0 +1,191 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from hairtrial._validate import InputError
+from hairtrial.store import export_tables
+from hairtrial.store.audit import list_events, verify_audit_chain
+from hairtrial.store.models import Hair
+from hairtrial.store.reviews import (
+    assessor_agreement,
+    automatic_hairs,
+    automatic_vs_corrected,
+    corrections_of,
+    icc_2_1,
+    image_for_review,
+    latest_approved_revision,
+    pseudonym,
+    review_progress,
+    review_queue,
+    revision_history,
+    save_revision,
+)
+from hairtrial.store.users import create_user
+from tests.web.trialdata import measured_trial
+
+KEY = "test-key"
+
+
+@pytest.fixture
+def trial(store, tmp_path):
+    ids = measured_trial(store, tmp_path / "t", subjects=1, n_failed=1)
+    with store.begin() as session:
+        users = [
+            create_user(session=session, username=f"a{i}", password="x" * 12, role="assessor").id
+            for i in (1, 2)
+        ]
+    return ids, users
+
+
+def test_icc_matches_shrout_fleiss_table():
+    # Shrout & Fleiss (1979), Table 2: 6 targets × 4 judges; ICC(2,1) = 0.29.
+    ratings = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    assert icc_2_1(ratings) == pytest.approx(0.2898, abs=1e-3)
+    assert icc_2_1([[1, 1], [2, 2], [5, 5]]) == pytest.approx(1.0)
+    assert math.isnan(icc_2_1([[1, 2]]))
+    with pytest.raises(InputError, match="missing"):
+        icc_2_1([[1, np.nan], [2, 2]])
+
+
+def test_pseudonym_is_keyed_and_stable():
+    assert pseudonym(key=KEY, subject_id=1) == pseudonym(key=KEY, subject_id=1)
+    assert pseudonym(key=KEY, subject_id=1) != pseudonym(key="other", subject_id=1)
+    assert pseudonym(key=KEY, subject_id=1).startswith("P-")
+
+
+def test_queue_is_per_reviewer_stable_and_blind(store, trial):
+    ids, (a1, a2) = trial
+    with store.session() as session:
+        q1 = review_queue(session=session, reviewer_id=a1, key=KEY)
+        q2 = review_queue(session=session, reviewer_id=a2, key=KEY)
+        again = review_queue(session=session, reviewer_id=a1, key=KEY)
+    assert [i.image_id for i in q1] == [i.image_id for i in again]
+    assert sorted(i.image_id for i in q1) == sorted(ids[:-1])  # the failed image is not queued
+    assert sorted(i.image_id for i in q2) == sorted(i.image_id for i in q1)
+    assert all(i.status == "todo" and i.subject.startswith("P-") for i in q1)
+    assert not any(hasattr(i, "arm") or hasattr(i, "visit_day") for i in q1)
+
+
+def test_revision_keeps_automatic_result_and_is_audited(store, trial):
+    ids, (a1, _) = trial
+    image_id = ids[0]
+    with store.begin() as session:
+        n_hair_rows = session.scalar(select(func.count()).select_from(Hair))
+        auto = automatic_hairs(session=session, run_id=1)
+        assert [h["id"] for h in auto] == [1, 2, 3]
+        edited = [dict(h) for h in auto[1:]]  # delete hair 1
+        edited[0]["class"] = "vellus"
+        edited[0]["diameter_um"] = 20.0  # edit hair 2
+        edited.append(
+            {"id": 99, "exit_px": [3.0, 4.0], "tip_px": [10.0, 12.0],
+             "centerline_px": [[3.0, 4.0], [10.0, 12.0]], "diameter_um": 70.0,
+             "length_um": 300.0, "class": "terminal", "confidence": 1.0}
+        )  # fmt: skip
+        draft = save_revision(session=session, image_id=image_id, author_id=a1, hairs=edited)
+        assert (draft.n_added, draft.n_deleted, draft.n_edited) == (1, 1, 1)
+        assert draft.status == "draft"
+        assert latest_approved_revision(session=session, image_id=image_id) is None
+        approved = save_revision(
+            session=session, image_id=image_id, author_id=a1, hairs=edited,
+            status="approved", base_revision_id=draft.id,
+        )  # fmt: skip
+        assert (approved.n_added, approved.n_deleted, approved.n_edited) == (0, 0, 0)
+    with store.session() as session:
+        # The automatic hairs are untouched.
+        assert session.scalar(select(func.count()).select_from(Hair)) == n_hair_rows
+        assert automatic_hairs(session=session, run_id=1) == auto
+        history = revision_history(session=session, image_id=image_id)
+        assert [r.id for r in history] == [draft.id, approved.id]
+        assert history[1].base_revision_id == draft.id
+        diff = corrections_of(session=session, revision_id=draft.id)
+        assert [(d["hair_id"], d["action"]) for d in diff] == [
+            (1, "delete"),
+            (2, "edit"),
+            (99, "add"),
+        ]
+        latest = latest_approved_revision(session=session, image_id=image_id)
+        assert latest.id == approved.id
+        # Counted hairs: auto hair 1 had no exit; 2 and 3 remain, plus 99.
+        area = 24 * 32 * 25 / 1e8
+        assert latest.summary["hair_count"] == 3
+        assert latest.summary["density_per_cm2"] == pytest.approx(3 / area)
+        assert latest.summary["mean_diameter_um"] == pytest.approx(
+            (20.0 + auto[2]["diameter_um"] + 70.0) / 3, abs=0.01
+        )
+        item = image_for_review(session=session, image_id=image_id, reviewer_id=a1, key=KEY)
+        assert item.status == "approved"
+        events = [e for e in list_events(session=session) if e.entity == "review"][::-1]
+    assert [e.action for e in events] == ["revise", "approve"]
+    assert events[0].after["hair_count"] == 3 and events[0].detail["changes"] == {
+        "add": 1, "delete": 1, "edit": 1,
+    }  # fmt: skip
+    assert verify_audit_chain(store=store).ok
+
+
+def test_export_uses_latest_approved_revision(store, trial, tmp_path):
+    ids, (a1, _) = trial
+    with store.begin() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+        save_revision(
+            session=session, image_id=ids[0], author_id=a1, hairs=auto[:2], status="approved"
+        )
+        save_revision(session=session, image_id=ids[1], author_id=a1, hairs=[], status="draft")
+    paths = export_tables(store=store, out_dir=tmp_path / "out", fmt="csv")
+    ep = pd.read_csv(paths["endpoints"]).set_index("image_id")
+    assert ep.loc[ids[0], "source"] == "review" and ep.loc[ids[0], "hair_count"] == 1
+    assert ep.loc[ids[1], "source"] == "automatic" and ep.loc[ids[1], "hair_count"] == 3
+    assert pd.isna(ep.loc[ids[1], "revision_id"])
+    hairs = pd.read_csv(paths["hairs"])
+    first = hairs[hairs["image_id"] == ids[0]]
+    assert list(first["hair_id"]) == [1, 2] and set(first["source"]) == {"review"}
+    assert len(hairs[hairs["image_id"] == ids[1]]) == 4
+
+
+def test_flag_progress_and_agreement(store, trial):
+    ids, (a1, a2) = trial
+    with store.begin() as session:
+        with pytest.raises(InputError, match="unusable_reason"):
+            save_revision(session=session, image_id=ids[0], author_id=a1, hairs=[], unusable=True)
+        save_revision(
+            session=session, image_id=ids[0], author_id=a1, hairs=[], status="approved",
+            unusable=True, unusable_reason="out of focus",
+        )  # fmt: skip
+        for image_id in ids[1:3]:
+            auto = automatic_hairs(session=session, run_id=image_id)
+            save_revision(
+                session=session, image_id=image_id, author_id=a1, hairs=auto, status="approved"
+            )
+            save_revision(
+                session=session, image_id=image_id, author_id=a2, hairs=auto[:-1], status="approved"
+            )
+        progress = review_progress(session=session)
+        auto_vs = automatic_vs_corrected(session=session)
+        between = assessor_agreement(session=session)
+    assert (progress.ingested, progress.measured, progress.failed) == (4, 3, 1)
+    assert (progress.reviewed, progress.flagged) == (3, 1)
+    # Latest approved revisions of images 2 and 3 are a2's: one hair fewer than automatic.
+    assert auto_vs.n == 2 and auto_vs.mean_difference == pytest.approx(-1.0)
+    counts1 = [len(automatic_hairs(session=store.session(), run_id=i)) - 1 for i in ids[1:3]]
+    expected = icc_2_1([[c, c - 1] for c in counts1])
+    assert between.n == 2 and between.icc == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "hairs, match",
+    [
+        ([{"id": 1}], "not a hair record"),
+        ([{"id": 1, "exit_px": None, "tip_px": [0, 0], "centerline_px": [[0, 0]],
+           "diameter_um": 50, "length_um": 1, "class": "giant"}], "class"),
+        ([{"id": 1, "exit_px": None, "tip_px": [0, "nan"], "centerline_px": [[0, 0]],
+           "diameter_um": 50, "length_um": 1, "class": "terminal"}], "finite"),
+    ],
+)  # fmt: skip
+def test_bad_revisions_are_refused(store, trial, hairs, match):
+    ids, (a1, _) = trial
+    with store.session() as session, pytest.raises(InputError, match=match):
+        save_revision(session=session, image_id=ids[0], author_id=a1, hairs=hairs)
+    with store.session() as session, pytest.raises(InputError, match="no such measured"):
+        save_revision(session=session, image_id=ids[-1], author_id=a1, hairs=[])
