@@ -111,6 +111,15 @@ def test_written_trial_is_consistent(tmp_path):
         assert len(ids) == len(set(ids))
     summary = json.loads((tmp_path / "trial.json").read_text())
     assert summary["n_images"] == 4 and summary["seed"] == 2
+    # the truth of each imaged field, recomputed from its hairs
+    fields = pd.read_csv(out.image_endpoints)
+    assert len(fields) == 4 and set(fields["arm"]) == set(manifest["arm"])
+    for row in fields.itertuples():
+        truth = json.loads((tmp_path / row.image).with_suffix(".truth.json").read_text())
+        counted = [x["diameter_um"] for x in truth["hairs"] if x["exit_px"] is not None]
+        assert row.hair_count == len(counted)
+        assert row.mean_diameter_um == pytest.approx(np.mean(counted), abs=0.01)  # JSON rounding
+        assert row.terminal_fraction == pytest.approx(np.mean(np.array(counted) >= 60), rel=1e-5)
 
 
 def test_clipped_lengths_respect_the_clip_range(tmp_path):

@@ -11,6 +11,7 @@ truth tables. ``write_trial`` also renders every site at every visit
     follicles.parquet          follicle-level truth, one row per follicle per visit
     truth_endpoints.csv        site × visit truth endpoints (whole site)
     manifest.csv               the DESIGN.md manifest of the rendered images
+    image_truth_endpoints.csv  truth endpoints of each rendered field (one row per image)
     images/<site>_d<day>.jpg   one image per site × visit (+ ``_regrowth`` phototrichogram)
     images/<...>.truth.json    per-image truth in the ``hairtrial measure`` JSON shape
 
@@ -524,13 +525,43 @@ def render_trial(
 
 @dataclass(frozen=True)
 class TrialOutputs:
-    """Paths written by :func:`write_trial`."""
+    """Paths written by :func:`write_trial`.
+
+    ``image_endpoints`` is the truth of each rendered field (``None`` without rendering):
+    what a perfect measurement of the images would give, as opposed to ``endpoints``, the
+    truth over each whole site.
+    """
 
     out_dir: Path
     manifest: Path | None
     follicles: Path
     endpoints: Path
     n_images: int
+    image_endpoints: Path | None = None
+
+
+#: Summary keys of a truth JSON copied to ``image_truth_endpoints.csv``.
+_IMAGE_TRUTH_KEYS = (
+    "hair_count",
+    "density_per_cm2",
+    "mean_diameter_um",
+    "terminal_fraction",
+    "cumulative_thickness_mm_per_cm2",
+    "fraction_below_index",
+)
+
+
+def _image_truth_table(out: Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per rendered image: its manifest keys and its truth JSON's endpoints."""
+    records = []
+    for row in rows:
+        image = out / str(row["image"])
+        truth = json.loads(image.with_suffix(".truth.json").read_text(encoding="utf-8"))
+        record = {key: row[key] for key in ("image", "subject", "site", "arm", "visit_day")}
+        record["kind"] = row.get("kind", "clipped")
+        record.update({key: truth[key] for key in _IMAGE_TRUTH_KEYS})
+        records.append(record)
+    return pd.DataFrame(records)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -586,12 +617,14 @@ def write_trial(
     _write_parquet(trial.follicles, follicles_path)
     endpoints_path = out / "truth_endpoints.csv"
     trial.endpoints.to_csv(endpoints_path, index=False, float_format="%.6g")
-    manifest_path = None
+    manifest_path = image_endpoints = None
     n_images = 0
     if render:
         rows = render_trial(trial, out, phototrichogram=phototrichogram, workers=workers)
         manifest_path = write_manifest(out / "manifest.csv", rows)
         n_images = len(rows)
+        image_endpoints = out / "image_truth_endpoints.csv"
+        _image_truth_table(out, rows).to_csv(image_endpoints, index=False, float_format="%.6g")
     summary = {
         "hairtrial_version": __version__,
         "preset": preset.name,
@@ -617,6 +650,7 @@ def write_trial(
         follicles=follicles_path,
         endpoints=endpoints_path,
         n_images=n_images,
+        image_endpoints=image_endpoints,
     )
 
 
