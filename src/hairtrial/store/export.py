@@ -25,7 +25,7 @@ import datetime as dt
 import heapq
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -389,6 +389,86 @@ def _columns(include_arm: bool, *rest: tuple[str, str]) -> list[tuple[str, str]]
     return [*_KEYS, *(_ARM if include_arm else ()), ("visit_day", "int"), *rest]
 
 
+#: The exported tables: name → (columns after the trial/subject/site/[arm]/visit_day keys,
+#: as ``(name, type)``; the row source).
+TABLES: dict[
+    str, tuple[tuple[tuple[str, str], ...], Callable[[Store, bool], Iterator[dict[str, Any]]]]
+] = {
+    "endpoints": (
+        (
+            ("kind", "str"),
+            ("image_id", "int"),
+            ("image", "str"),
+            ("sha256", "str"),
+            ("um_per_px", "float"),
+            ("field_area_cm2", "float"),
+            ("run_id", "int"),
+            ("package_version", "str"),
+            ("config_hash", "str"),
+            ("finished_at", "time"),
+            *SUMMARY_COLUMNS,
+            ("source", "str"),
+            ("revision_id", "int"),
+            ("unusable", "bool"),
+        ),
+        _endpoint_rows,
+    ),
+    "hairs": (
+        (
+            ("image_id", "int"),
+            ("run_id", "int"),
+            ("hair_id", "int"),
+            ("exit_x_px", "float"),
+            ("exit_y_px", "float"),
+            ("tip_x_px", "float"),
+            ("tip_y_px", "float"),
+            ("diameter_um", "float"),
+            ("length_um", "float"),
+            ("hair_class", "str"),
+            ("confidence", "float"),
+            ("counted", "bool"),
+            ("centerline_px", "str"),
+            ("source", "str"),
+            ("revision_id", "int"),
+        ),
+        _hair_rows,
+    ),
+    "follicle_trajectories": (
+        (
+            ("follicle_id", "int"),
+            ("package_version", "str"),
+            ("config_hash", "str"),
+            ("image_id", "int"),
+            ("present", "bool"),
+            ("x_um", "float"),
+            ("y_um", "float"),
+            ("diameter_um", "float"),
+            ("length_um", "float"),
+            ("phase", "str"),
+        ),
+        _follicle_rows,
+    ),
+    "runs": (
+        (
+            ("image_id", "int"),
+            ("image", "str"),
+            ("run_id", "int"),
+            ("package_version", "str"),
+            ("config_hash", "str"),
+            ("status", "str"),
+            ("attempts", "int"),
+            ("error", "str"),
+            ("created_at", "time"),
+            ("started_at", "time"),
+            ("finished_at", "time"),
+            ("duration_s", "float"),
+            ("timings", "str"),
+        ),
+        _run_rows,
+    ),
+}
+
+
 def export_tables(
     *,
     store: Store,
@@ -420,88 +500,10 @@ def export_tables(
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: output path exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    tables = {
-        "endpoints": (
-            _columns(
-                include_arm,
-                ("kind", "str"),
-                ("image_id", "int"),
-                ("image", "str"),
-                ("sha256", "str"),
-                ("um_per_px", "float"),
-                ("field_area_cm2", "float"),
-                ("run_id", "int"),
-                ("package_version", "str"),
-                ("config_hash", "str"),
-                ("finished_at", "time"),
-                *SUMMARY_COLUMNS,
-                ("source", "str"),
-                ("revision_id", "int"),
-                ("unusable", "bool"),
-            ),
-            _endpoint_rows,
-        ),
-        "hairs": (
-            _columns(
-                include_arm,
-                ("image_id", "int"),
-                ("run_id", "int"),
-                ("hair_id", "int"),
-                ("exit_x_px", "float"),
-                ("exit_y_px", "float"),
-                ("tip_x_px", "float"),
-                ("tip_y_px", "float"),
-                ("diameter_um", "float"),
-                ("length_um", "float"),
-                ("hair_class", "str"),
-                ("confidence", "float"),
-                ("counted", "bool"),
-                ("centerline_px", "str"),
-                ("source", "str"),
-                ("revision_id", "int"),
-            ),
-            _hair_rows,
-        ),
-        "follicle_trajectories": (
-            _columns(
-                include_arm,
-                ("follicle_id", "int"),
-                ("package_version", "str"),
-                ("config_hash", "str"),
-                ("image_id", "int"),
-                ("present", "bool"),
-                ("x_um", "float"),
-                ("y_um", "float"),
-                ("diameter_um", "float"),
-                ("length_um", "float"),
-                ("phase", "str"),
-            ),
-            _follicle_rows,
-        ),
-        "runs": (
-            _columns(
-                include_arm,
-                ("image_id", "int"),
-                ("image", "str"),
-                ("run_id", "int"),
-                ("package_version", "str"),
-                ("config_hash", "str"),
-                ("status", "str"),
-                ("attempts", "int"),
-                ("error", "str"),
-                ("created_at", "time"),
-                ("started_at", "time"),
-                ("finished_at", "time"),
-                ("duration_s", "float"),
-                ("timings", "str"),
-            ),
-            _run_rows,
-        ),
-    }
     written: dict[str, Path] = {}
-    for name, (columns, rows) in tables.items():
+    for name, (columns, rows) in TABLES.items():
         path = out / f"{name}.{fmt}"
-        n = _write_table(path, columns, rows(store, include_arm), fmt)
+        n = _write_table(path, _columns(include_arm, *columns), rows(store, include_arm), fmt)
         log.info("wrote %s (%d rows)", path, n)
         written[name] = path
     return written

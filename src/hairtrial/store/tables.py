@@ -12,92 +12,15 @@ SQL. The arm is left out unless ``include_arm=True`` (unblinded use only).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hairtrial.store.engine import Store
-from hairtrial.store.export import (
-    SUMMARY_COLUMNS,
-    _columns,
-    _endpoint_rows,
-    _follicle_rows,
-    _hair_rows,
-    _run_rows,
-    _schema,
-)
+from hairtrial.store.export import TABLES, _columns, _schema
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_RowSource = Callable[[Store, bool], Iterator[dict[str, Any]]]
-
-_ENDPOINT_COLUMNS = (
-    ("kind", "str"),
-    ("image_id", "int"),
-    ("image", "str"),
-    ("sha256", "str"),
-    ("um_per_px", "float"),
-    ("field_area_cm2", "float"),
-    ("run_id", "int"),
-    ("package_version", "str"),
-    ("config_hash", "str"),
-    ("finished_at", "time"),
-    *SUMMARY_COLUMNS,
-    ("source", "str"),
-    ("revision_id", "int"),
-    ("unusable", "bool"),
-)
-_HAIR_COLUMNS = (
-    ("image_id", "int"),
-    ("run_id", "int"),
-    ("hair_id", "int"),
-    ("exit_x_px", "float"),
-    ("exit_y_px", "float"),
-    ("tip_x_px", "float"),
-    ("tip_y_px", "float"),
-    ("diameter_um", "float"),
-    ("length_um", "float"),
-    ("hair_class", "str"),
-    ("confidence", "float"),
-    ("counted", "bool"),
-    ("centerline_px", "str"),
-    ("source", "str"),
-    ("revision_id", "int"),
-)
-_FOLLICLE_COLUMNS = (
-    ("follicle_id", "int"),
-    ("package_version", "str"),
-    ("config_hash", "str"),
-    ("image_id", "int"),
-    ("present", "bool"),
-    ("x_um", "float"),
-    ("y_um", "float"),
-    ("diameter_um", "float"),
-    ("length_um", "float"),
-    ("phase", "str"),
-)
-_RUN_COLUMNS = (
-    ("image_id", "int"),
-    ("image", "str"),
-    ("run_id", "int"),
-    ("package_version", "str"),
-    ("config_hash", "str"),
-    ("status", "str"),
-    ("attempts", "int"),
-    ("error", "str"),
-    ("created_at", "time"),
-    ("started_at", "time"),
-    ("finished_at", "time"),
-    ("duration_s", "float"),
-    ("timings", "str"),
-)
-_TABLES: tuple[tuple[str, tuple[tuple[str, str], ...], _RowSource], ...] = (
-    ("endpoints", _ENDPOINT_COLUMNS, _endpoint_rows),
-    ("hairs", _HAIR_COLUMNS, _hair_rows),
-    ("follicle_trajectories", _FOLLICLE_COLUMNS, _follicle_rows),
-    ("runs", _RUN_COLUMNS, _run_rows),
-)
 
 
 def _frame(columns: Sequence[tuple[str, str]], rows: Iterator[dict[str, Any]]) -> pd.DataFrame:
@@ -137,13 +60,13 @@ def read_tables(*, store: Store, include_arm: bool = False) -> dict[str, pd.Data
         hair of those runs; ``centerline_px`` as JSON text), ``follicle_trajectories``
         (one row per follicle × image) and ``runs`` (every measurement run, failed ones
         with their error). Columns as :func:`~hairtrial.store.export_tables` writes them
-        (keys first; columns the export adds beyond those listed in this module come
-        last), with the dtypes ``pandas.read_parquet`` gives for an export. An empty
-        database gives empty tables with the known columns.
+        (keys first; columns a row source adds beyond ``export.TABLES`` come last), with
+        the dtypes ``pandas.read_parquet`` gives for an export. An empty database gives
+        empty tables with the known columns.
     """
     return {
         name: _frame(_columns(include_arm, *columns), rows(store, include_arm))
-        for name, columns, rows in _TABLES
+        for name, (columns, rows) in TABLES.items()
     }
 
 
