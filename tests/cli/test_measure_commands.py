@@ -80,6 +80,30 @@ def test_validate_against_truth_beside_the_images(trial):
     assert "all" in result.output and "precision" in result.output
 
 
+def test_validate_json_feeds_the_power_tool(trial, tmp_path):
+    from hairtrial.analyze import MeasurementError
+
+    images = sorted(trial.glob("*_d0[03]0.jpg"))
+    result = runner.invoke(
+        app, ["validate", *map(str, images), "--um-per-px", "5", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["image"] for x in lines] == [p.name for p in images] + ["all"]
+    for line in lines[:-1]:
+        assert line["count_error"] == pytest.approx(
+            (line["n_detected"] - line["n_true"]) / line["n_true"], abs=1e-4
+        )
+        assert {"mean_diameter_error_um", "terminal_fraction_error"} <= set(line)
+    pooled = lines[-1]
+    assert pooled["n_true"] == sum(x["n_true"] for x in lines[:-1])
+    path = tmp_path / "validation.jsonl"
+    path.write_text(result.stdout)
+    error = MeasurementError.from_validation(path)
+    counts = [x["count_error"] for x in lines[:-1]]
+    assert error.count_rel_sd == pytest.approx(np.std(counts, ddof=1), rel=1e-3)
+
+
 def test_calibrate_a_ruling(tmp_path):
     x = np.arange(400)
     ruling = (128 + 100 * np.cos(2 * np.pi * x / 20.0))[None, :].repeat(300, axis=0)

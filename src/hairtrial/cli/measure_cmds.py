@@ -107,6 +107,11 @@ def _hair_rows(name: str, result: ImageMeasurement) -> Iterator[dict[str, Any]]:
         }  # fmt: skip
 
 
+def _json_number(value: float) -> float | None:
+    """Round for JSON output; NaN (undefined, e.g. no true hairs) becomes null."""
+    return None if math.isnan(value) else round(float(value), 4)
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -201,6 +206,14 @@ def validate(
     max_distance_px: Annotated[
         float, typer.Option("--max-distance-px", help="Largest distance for a match (px).")
     ] = 10.0,
+    fmt: Annotated[
+        Literal["table", "json"],
+        typer.Option(
+            "--format",
+            help="table, or JSON Lines: one object per image and a pooled one (image 'all'); "
+            "what `hairtrial power --validation` reads.",
+        ),
+    ] = "table",
 ) -> None:
     """Score measurement against annotations: detection, count, diameter, terminal fraction."""
     from hairtrial.measure.metrics import detection_score, score_hairs, truth_from_json
@@ -230,6 +243,17 @@ def validate(
         score = score_hairs(result.hairs, annotated, max_distance_px=max_distance_px, by=by)
         d = score.detection
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
+        if fmt == "json":
+            typer.echo(json.dumps({
+                "image": path.name, "n_true": d.n_true, "n_detected": d.n_detected,
+                "n_matched": d.n_matched, "precision": _json_number(d.precision),
+                "recall": _json_number(d.recall), "f1": _json_number(d.f1),
+                "count_error": _json_number(d.count_error),
+                "diameter_mae_um": _json_number(score.diameter_mae_um),
+                "diameter_bias_um": _json_number(score.diameter_bias_um),
+                "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
+                "terminal_fraction_error": _json_number(score.terminal_fraction_error),
+            }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
             _fmt(d.f1), _fmt(d.count_error), _fmt(score.diameter_mae_um, 1),
@@ -239,7 +263,15 @@ def validate(
         p = detection_score(*pooled)
         table.add_row("all", str(p.n_true), str(p.n_detected), _fmt(p.precision),
                       _fmt(p.recall), _fmt(p.f1), _fmt(p.count_error), "", "")  # fmt: skip
-    stdout.print(table)
+        if fmt == "json":
+            typer.echo(json.dumps({
+                "image": "all", "n_true": p.n_true, "n_detected": p.n_detected,
+                "n_matched": p.n_matched, "precision": _json_number(p.precision),
+                "recall": _json_number(p.recall), "f1": _json_number(p.f1),
+                "count_error": _json_number(p.count_error),
+            }))  # fmt: skip
+    if fmt == "table":
+        stdout.print(table)
     if failed:
         console.print(f"{failed} of {len(images)} image(s) failed")
         raise typer.Exit(code=1)
