@@ -44,6 +44,12 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _quiet_dask(record: logging.LogRecord) -> bool:
+    """Let Dask's log records through only from WARNING up."""
+    name = record.name
+    return record.levelno >= logging.WARNING or not name.startswith(("distributed", "dask"))
+
+
 @app.callback()
 def main(
     version: Annotated[
@@ -55,14 +61,16 @@ def main(
     """Hair-growth clinical trials, from trichoscopy images to the trial's answer."""
     from rich.logging import RichHandler
 
+    handler = RichHandler(console=console, show_path=False)
+    if not verbose:
+        # Dask configures its own loggers at INFO when it is imported (after this runs);
+        # its cluster chatter is noise unless asked for, so filter it at the handler.
+        handler.addFilter(_quiet_dask)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
+        handlers=[handler],
     )
-    # Dask sets its own loggers to INFO; its cluster chatter is noise unless asked for.
-    for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 @presets_app.command("list")
