@@ -95,13 +95,17 @@ def test_sigkill_mid_batch_then_rerun_equals_an_uninterrupted_run(
     at_kill = run_counts(trial_db)
     assert 2 <= at_kill["done"] < N, at_kill  # killed in the middle of the batch
 
+    # The dead runner's leases were 2 s, so they expire quickly. The reruns take long
+    # leases: with 2 s ones, a measurement slowed by a loaded machine outlives its lease and
+    # is taken over and measured twice (leases are not renewed while measuring).
     resumed = run_batch(db_url=trial_db, image_root=image_root, scheduler=shared_cluster,
-                        progress=False, lease_s=2.0)  # fmt: skip
+                        progress=False, lease_s=60.0)  # fmt: skip
     copy_url, copy_root = database_copy
     whole = run_batch(db_url=copy_url, image_root=copy_root, scheduler=shared_cluster,
-                      progress=False, lease_s=2.0)  # fmt: skip
+                      progress=False, lease_s=60.0)  # fmt: skip
 
-    assert resumed.measured == N - at_kill["done"] and resumed.skipped == at_kill["done"]
+    assert resumed.measured == N - at_kill["done"], (resumed, at_kill)
+    assert resumed.skipped == at_kill["done"] and resumed.lease_lost == 0
     assert whole.measured == N
     assert run_counts(trial_db) == {"pending": 0, "running": 0, "done": N, "failed": 0}
     interrupted, uninterrupted = snapshot(trial_db), snapshot(copy_url)
