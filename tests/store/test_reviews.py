@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ from hairtrial.store.reviews import (
     icc_2_1,
     image_for_review,
     latest_approved_revision,
+    latest_revision_hairs_json,
     pseudonym,
     review_progress,
     review_queue,
@@ -189,3 +191,80 @@ def test_bad_revisions_are_refused(store, trial, hairs, match):
         save_revision(session=session, image_id=ids[0], author_id=a1, hairs=hairs)
     with store.session() as session, pytest.raises(InputError, match="no such measured"):
         save_revision(session=session, image_id=ids[-1], author_id=a1, hairs=[])
+
+
+class _CountingLock:
+    """A lock that records how often it was entered and whether it is held."""
+
+    def __init__(self):
+        self.entered = 0
+        self.held = False
+
+    def __enter__(self):
+        self.entered += 1
+        self.held = True
+        return self
+
+    def __exit__(self, *exc):
+        self.held = False
+
+
+def test_save_under_write_lock_commits_inside_it_and_rolls_back_on_error(store, trial, monkeypatch):
+    ids, (a1, _) = trial
+    lock = _CountingLock()
+    with store.session() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+        rev = save_revision(
+            session=session, image_id=ids[0], author_id=a1, hairs=auto[1:], status="draft",
+            write_lock=lock, commit=True,
+        )  # fmt: skip
+        assert lock.entered == 1 and not lock.held
+        # A base revision's stored hairs diff against the new ones without renormalising.
+        edited = [dict(h) for h in rev.hairs]
+        edited[0]["diameter_um"] = 99.0
+        again = save_revision(
+            session=session, image_id=ids[0], author_id=a1, hairs=edited,
+            base_revision_id=rev.id, write_lock=lock, commit=True,
+        )  # fmt: skip
+        assert (again.n_added, again.n_deleted, again.n_edited) == (0, 0, 1)
+
+        # A failure inside the lock (here in the audit append, after the revision row was
+        # flushed) rolls the session back there, so nothing of the failed save remains.
+        def broken_append(**kwargs):
+            raise InputError("detail: not JSON-serialisable")
+
+        monkeypatch.setattr("hairtrial.store.reviews.append_event", broken_append)
+        with pytest.raises(InputError, match="serialisable"):
+            save_revision(
+                session=session, image_id=ids[0], author_id=a1, hairs=[],
+                write_lock=lock, commit=True,
+            )  # fmt: skip
+        assert lock.entered == 3 and not lock.held
+        assert not session.in_transaction()  # rolled back before the lock was released
+    with store.session() as session:
+        history = revision_history(session=session, image_id=ids[0])
+        assert [r.id for r in history] == [rev.id, again.id]
+        assert history[0].n_deleted == 1 and history[0].author == "a1"
+        count = latest_revision_hairs_json(session=session, image_id=ids[0], author_id=a1)
+        assert count is not None and count[0] == again.id
+        assert json.loads(count[1]) == list(again.hairs)
+        assert latest_revision_hairs_json(session=session, image_id=ids[1], author_id=a1) is None
+    assert verify_audit_chain(store=store).ok
+
+
+def test_queue_statuses_and_runs_match_per_image_lookup(store, trial):
+    ids, (a1, a2) = trial
+    with store.begin() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+        save_revision(session=session, image_id=ids[0], author_id=a1, hairs=auto, status="draft")
+        save_revision(session=session, image_id=ids[1], author_id=a1, hairs=auto, status="approved")
+    with store.session() as session:
+        queue = review_queue(session=session, reviewer_id=a1, key=KEY)
+        for item in queue:
+            one = image_for_review(session=session, image_id=item.image_id, reviewer_id=a1, key=KEY)
+            assert one == item
+        status = {item.image_id: item.status for item in queue}
+        assert status[ids[0]] == "draft" and status[ids[1]] == "approved"
+        assert {i.status for i in review_queue(session=session, reviewer_id=a2, key=KEY)} == {
+            "todo"
+        }

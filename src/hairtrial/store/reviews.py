@@ -22,12 +22,13 @@ import hashlib
 import hmac
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, Select, Text, cast, func, insert, select
 from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError, check_choice
@@ -164,20 +165,41 @@ def _order_key(reviewer_id: int, image_id: int) -> str:
     return hashlib.sha256(f"queue:{reviewer_id}:{image_id}".encode()).hexdigest()
 
 
-def _latest_done_run(session: Session, image_id: int) -> MeasurementRun | None:
-    return session.scalar(
-        select(MeasurementRun)
+def _latest_done_run(session: Session, image_id: int) -> Row[tuple[int, Any]] | None:
+    # Only the id and the endpoints: loading the whole row would parse its other JSON.
+    return session.execute(
+        select(MeasurementRun.id, MeasurementRun.summary)
         .where(MeasurementRun.image_id == image_id, MeasurementRun.status == "done")
         .order_by(MeasurementRun.finished_at.desc(), MeasurementRun.id.desc())
         .limit(1)
+    ).first()
+
+
+def _latest_done_runs(session: Session) -> dict[int, Row[tuple[int, int, Any]]]:
+    """Map image id → (id, image id, summary) of its latest done run, in one query."""
+    rows = session.execute(
+        select(MeasurementRun.id, MeasurementRun.image_id, MeasurementRun.summary)
+        .where(MeasurementRun.status == "done")
+        .order_by(
+            MeasurementRun.image_id, MeasurementRun.finished_at.desc(), MeasurementRun.id.desc()
+        )
     )
+    out: dict[int, Row[tuple[int, int, Any]]] = {}
+    for row in rows:
+        out.setdefault(row.image_id, row)
+    return out
+
+
+def _review_states(*where: Any) -> Select[int, int, str, bool]:
+    # The state columns only: a revision's hair list is large JSON, not needed here.
+    return select(Review.id, Review.image_id, Review.status, Review.unusable).where(*where)
 
 
 def _area_cm2(image: Image) -> float:
     return image.width * image.height * image.um_per_px**2 / 1e8
 
 
-def _status_of(rows: Sequence[Review]) -> str:
+def _status_of(rows: Sequence[Any]) -> str:
     if not rows:
         return "todo"
     latest = max(rows, key=lambda r: r.id)
@@ -210,12 +232,13 @@ def review_queue(
     query = query.join(Site, Site.id == Visit.site_id).join(Subject, Subject.id == Site.subject_id)
     if trial_id is not None:
         query = query.where(Image.trial_id == trial_id)
-    mine: dict[int, list[Review]] = {}
-    for rev in session.scalars(select(Review).where(Review.author_id == reviewer_id)):
+    mine: dict[int, list[Any]] = {}
+    for rev in session.execute(_review_states(Review.author_id == reviewer_id)):
         mine.setdefault(rev.image_id, []).append(rev)
+    runs = _latest_done_runs(session)
     out = []
     for image, subject_id in session.execute(query):
-        run = _latest_done_run(session, image.id)
+        run = runs.get(image.id)
         if run is None:
             continue
         out.append(
@@ -254,8 +277,8 @@ def image_for_review(
         .join(Visit, Visit.site_id == Site.id)
         .where(Visit.id == image.visit_id)
     )
-    mine = session.scalars(
-        select(Review).where(Review.image_id == image_id, Review.author_id == reviewer_id)
+    mine = session.execute(
+        _review_states(Review.image_id == image_id, Review.author_id == reviewer_id)
     ).all()
     return ImageForReview(
         image_id=image.id,
@@ -327,10 +350,17 @@ def _check_hairs(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _diff(
-    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    *,
+    stored: bool = False,
 ) -> list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]]:
-    # The base is compared in the stored (rounded) form, so only real edits show.
-    old = {int(h["id"]): HairRecord.from_json(dict(h)).to_json(ndigits=2) for h in before}
+    # The base is compared in the stored (rounded) form, so only real edits show; a
+    # revision's hairs (`stored`) are already in that form (rounding is idempotent).
+    if stored:
+        old = {int(h["id"]): dict(h) for h in before}
+    else:
+        old = {int(h["id"]): HairRecord.from_json(dict(h)).to_json(ndigits=2) for h in before}
     new = {int(h["id"]): dict(h) for h in after}
     out: list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]] = []
     for hid in sorted(old.keys() | new.keys()):
@@ -376,8 +406,13 @@ def save_revision(
     unusable: bool = False,
     unusable_reason: str | None = None,
     comment: str | None = None,
+    write_lock: AbstractContextManager[Any] | None = None,
+    commit: bool = False,
 ) -> RevisionInfo:
     """Store a new revision of an image's hair set and audit it (flushed, not committed).
+
+    Every check and computation (hair records, endpoints, diff against the base) is done
+    before the first write, so the database write lock is held only for the inserts.
 
     Parameters
     ----------
@@ -399,6 +434,13 @@ def save_revision(
         Flag the image as unusable (then `unusable_reason` is required).
     unusable_reason, comment : str, optional
         Free text, stored as given (escaped when shown).
+    write_lock : context manager, optional
+        Held around the writes (and the commit, with `commit`), e.g. a
+        :class:`threading.Lock` serialising the writers of one process so they queue on
+        it instead of polling the database's busy handler. On an error inside it the
+        session is rolled back before it is released.
+    commit : bool
+        Commit the session after the writes (inside `write_lock`).
 
     Returns
     -------
@@ -433,11 +475,43 @@ def save_revision(
         base_hairs = automatic_hairs(session=session, run_id=run.id)
         base_summary = dict(run.summary or {})
     summary = summarize_hairs([HairRecord.from_json(h) for h in records], area_cm2=_area_cm2(image))
+    # Everything is computed before the first write, so the write lock is held briefly.
+    changes = _diff(base_hairs, records, stored=base_revision_id is not None)
+    with write_lock if write_lock is not None else nullcontext():
+        try:
+            info = _write_revision(
+                session, image_id, run.id, base_revision_id, author, status, unusable,
+                reason, comment, records, summary, base_summary, changes,
+            )  # fmt: skip
+            if commit:
+                session.commit()
+        except BaseException:
+            if write_lock is not None:
+                session.rollback()
+            raise
+    return info
+
+
+def _write_revision(
+    session: Session,
+    image_id: int,
+    run_id: int,
+    base_revision_id: int | None,
+    author: User,
+    status: str,
+    unusable: bool,
+    reason: str | None,
+    comment: str | None,
+    records: list[dict[str, Any]],
+    summary: dict[str, Any],
+    base_summary: dict[str, Any],
+    changes: list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]],
+) -> RevisionInfo:
     row = Review(
         image_id=image_id,
-        run_id=run.id,
+        run_id=run_id,
         base_revision_id=base_revision_id,
-        author_id=author_id,
+        author_id=author.id,
         status=status,
         unusable=bool(unusable),
         unusable_reason=reason if unusable else None,
@@ -447,7 +521,6 @@ def save_revision(
     )
     session.add(row)
     session.flush()
-    changes = _diff(base_hairs, records)
     counts: dict[str, int] = {}
     for _, action, _, _ in changes:
         counts[action] = counts.get(action, 0) + 1
@@ -470,7 +543,7 @@ def save_revision(
         detail={
             "image_id": image_id,
             "base_revision_id": base_revision_id,
-            "run_id": run.id,
+            "run_id": run_id,
             "unusable": bool(unusable),
             "unusable_reason": row.unusable_reason,
             "changes": counts,
@@ -494,7 +567,8 @@ def _infos(session: Session, rows: Sequence[Review]) -> list[RevisionInfo]:
     )
     for review_id, action, n in session.execute(query):
         counts.setdefault(review_id, {})[action] = int(n)
-    names = {uid: name for uid, name in session.execute(select(User.id, User.username))}
+    authors = {r.author_id for r in rows}
+    names = dict(session.execute(select(User.id, User.username).where(User.id.in_(authors))).all())
     return [_info(r, names.get(r.author_id, "?"), counts.get(r.id, {})) for r in rows]
 
 
@@ -523,6 +597,23 @@ def latest_revision(
         query = query.where(Review.status == status)
     row = session.scalar(query.order_by(Review.id.desc()).limit(1))
     return None if row is None else _infos(session, [row])[0]
+
+
+def latest_revision_hairs_json(
+    *, session: Session, image_id: int, author_id: int
+) -> tuple[int, str] | None:
+    """Return the id and the hairs, as stored JSON text, of an author's newest revision.
+
+    For serving the hairs without parsing and re-encoding them; ``None`` if the author
+    has no revision of the image.
+    """
+    row = session.execute(
+        select(Review.id, cast(Review.hairs, Text))
+        .where(Review.image_id == image_id, Review.author_id == author_id)
+        .order_by(Review.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def latest_approved_revision(*, session: Session, image_id: int) -> RevisionInfo | None:

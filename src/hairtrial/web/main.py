@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ _CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+
+
+#: Seconds an idle keep-alive connection stays open.
+_KEEP_ALIVE_S = 30
 
 
 class _SecurityHeaders:
@@ -102,6 +107,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         max_failures=settings.login_max_failures, window_s=settings.login_window_s
     )
     app.state.templates = templates()
+    # Serialises the review saves of this process (see routes.review.create_revision).
+    app.state.write_lock = threading.Lock()
     if own_store:
         app.router.on_shutdown.append(opened.close)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -153,4 +160,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> N
         port=port,
         log_level="info" if settings.debug else "warning",
         proxy_headers=False,
+        # Reviewers pause between actions; uvicorn's 5 s default closes idle keep-alive
+        # connections while a browser may already be reusing them.
+        timeout_keep_alive=_KEEP_ALIVE_S,
     )

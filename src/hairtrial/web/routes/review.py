@@ -15,7 +15,7 @@ from hairtrial.store.reviews import (
     automatic_hairs,
     image_context,
     image_for_review,
-    latest_revision,
+    latest_revision_hairs_json,
     review_queue,
     revision_history,
     save_revision,
@@ -112,17 +112,20 @@ def review_page(
 @router.get("/api/images/{image_id}", response_model=ReviewState)
 def review_state(
     principal: Reader, db: SessionDep, settings: SettingsDep, image_id: int = ImageId
-) -> ReviewState:
+) -> ReviewState | Response:
     """Return the image and the hairs to edit: own latest revision, else the automatic run."""
     item = _item(db, image_id, principal, settings.key)
-    mine = latest_revision(session=db, image_id=image_id, author_id=principal.user.id)
+    mine = latest_revision_hairs_json(session=db, image_id=image_id, author_id=principal.user.id)
     if mine is not None:
-        return ReviewState(
-            image=image_public(item, principal, db),
-            hairs=list(mine.hairs),
-            source="revision",
-            revision_id=mine.id,
+        # A ReviewState, written directly: the stored hairs JSON is passed through as is
+        # instead of being parsed, validated and encoded again (it was checked on save).
+        revision_id, hairs_json = mine
+        image = image_public(item, principal, db).model_dump_json()
+        body = (
+            f'{{"image":{image},"hairs":{hairs_json},"source":"revision",'
+            f'"revision_id":{int(revision_id)}}}'
         )
+        return Response(body, media_type="application/json")
     return ReviewState(
         image=image_public(item, principal, db),
         hairs=automatic_hairs(session=db, run_id=item.run_id),
@@ -139,13 +142,19 @@ def history(principal: Reader, db: SessionDep, image_id: int = ImageId) -> list[
 
 @router.post("/api/images/{image_id}/revisions", response_model=RevisionPublic, status_code=201)
 def create_revision(
+    request: Request,
     body: RevisionCreate,
     principal: Reviewer,
     csrf: Csrf,
     db: SessionDep,
     image_id: int = ImageId,
 ) -> RevisionPublic:
-    """Save a new revision (draft or approved) of the image's hairs; audited."""
+    """Save a new revision (draft or approved) of the image's hairs; audited.
+
+    The writes and the commit of concurrent saves are serialised in the process
+    (``app.state.write_lock``), so they queue on a lock instead of polling SQLite's busy
+    handler; the audit chain's own serialisation (:func:`append_event`) is unchanged.
+    """
     try:
         rev = save_revision(
             session=db,
@@ -157,8 +166,9 @@ def create_revision(
             unusable=body.unusable,
             unusable_reason=body.unusable_reason,
             comment=body.comment,
+            write_lock=request.app.state.write_lock,
+            commit=True,
         )
-        db.commit()
     except InputError as exc:
         db.rollback()
         status = 404 if "no such measured image" in str(exc) else 422
