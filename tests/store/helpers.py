@@ -70,3 +70,43 @@ def hairs(n: int, *, seed: int = 0) -> list[HairRecord]:
             )
         )
     return out
+
+
+def ingest_and_measure(store: Any, folder: Path) -> list[tuple[int, int]]:
+    """Ingest the tiny trial and give it a mix of runs; return ``(image_id, site_id)`` rows.
+
+    Of its 8 images, 5 are measured by version "1" (the first also by version "2"), the
+    sixth failed ("blurred") and the last two stay pending.
+    """
+    from sqlalchemy import select
+
+    from hairtrial.records import summarize_hairs
+    from hairtrial.store import enqueue_runs, ingest_manifest, mark_failed, save_measurement
+    from hairtrial.store.models import Image, Visit
+
+    ingest_manifest(url_or_store=store, manifest_path=write_trial_manifest(folder))
+    with store.session() as session:
+        images = [
+            (int(i), int(s))
+            for i, s in session.execute(
+                select(Image.id, Visit.site_id).join(Visit).order_by(Image.id)
+            ).all()
+        ]
+        enqueue_runs(session=session, version="1", config_hash="c")
+        runs = [(image_id, "1", hairs(n, seed=image_id)) for n, (image_id, _) in
+                enumerate(images[:5], start=3)]  # fmt: skip
+        runs.append((images[0][0], "2", hairs(10, seed=99)))
+        for image_id, version, records in runs:
+            save_measurement(
+                session=session,
+                image_id=image_id,
+                version=version,
+                config_hash="c",
+                hairs=records,
+                summary=summarize_hairs(records, area_cm2=0.03),
+                timings={"total_s": 1.0},
+            )
+        mark_failed(
+            session=session, image_id=images[5][0], version="1", config_hash="c", error="blurred"
+        )
+    return images

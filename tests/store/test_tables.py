@@ -6,53 +6,19 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from hairtrial.records import summarize_hairs
 from hairtrial.store import (
-    enqueue_runs,
     export_tables,
-    ingest_manifest,
-    mark_failed,
-    save_measurement,
     save_tracks,
 )
-from hairtrial.store.models import Image, Visit
 from hairtrial.store.tables import read_corrections, read_images, read_tables, read_trial_arms
-from tests.store.helpers import hairs, write_trial_manifest
+from tests.store.helpers import ingest_and_measure
 
 
 @pytest.fixture
 def filled(store, tmp_path):
     """8 images: 5 measured (one twice), 1 failed, 2 pending; one site tracked."""
-    ingest_manifest(url_or_store=store, manifest_path=write_trial_manifest(tmp_path / "m"))
+    images = ingest_and_measure(store, tmp_path / "m")
     with store.session() as session:
-        images = session.execute(
-            select(Image.id, Visit.site_id).join(Visit).order_by(Image.id)
-        ).all()
-        enqueue_runs(session=session, version="1", config_hash="c")
-        for n, (image_id, _) in enumerate(images[:5], start=3):
-            records = hairs(n, seed=image_id)
-            save_measurement(
-                session=session,
-                image_id=image_id,
-                version="1",
-                config_hash="c",
-                hairs=records,
-                summary=summarize_hairs(records, area_cm2=0.03),
-                timings={"total_s": 1.0},
-            )
-        records = hairs(10, seed=99)
-        save_measurement(
-            session=session,
-            image_id=images[0][0],
-            version="2",
-            config_hash="c",
-            hairs=records,
-            summary=summarize_hairs(records, area_cm2=0.03),
-            timings={"total_s": 1.0},
-        )
-        mark_failed(
-            session=session, image_id=images[5][0], version="1", config_hash="c", error="blurred"
-        )
         site_images = [i for i, s in images if s == images[0][1]]
         observations = [
             {
