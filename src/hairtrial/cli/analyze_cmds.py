@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from hairtrial._validate import InputError
-
-console = Console(stderr=True)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
+from hairtrial.cli._common import DbOption, ImageRootOption, console
+from hairtrial.cli._common import fail as _fail
 
 
 def _analysis_config(path: Path | None) -> Any:
@@ -51,10 +45,7 @@ def _read_table(path: Path | None, name: str) -> Any:
 
 def analyze(
     out: Annotated[Path, typer.Option("--out", help="Output folder for analysis.json and CSVs.")],
-    db: Annotated[
-        str,
-        typer.Option("--db", help="Database URL (sqlite:///trial.db or postgresql+psycopg://...)."),
-    ] = "sqlite:///trial.db",
+    db: DbOption = "sqlite:///trial.db",
     unblind: Annotated[
         bool,
         typer.Option(
@@ -70,10 +61,7 @@ def analyze(
             "--subjects", help="Subjects table (CSV: subject, age, severity) for predictors."
         ),
     ] = None,
-    image_root: Annotated[
-        Path | None,
-        typer.Option("--image-root", help="Folder of the content-addressed image store."),
-    ] = None,
+    image_root: ImageRootOption = None,
     actor: Annotated[
         str | None, typer.Option("--actor", help="Who unblinds (default: the login name).")
     ] = None,

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 
 from hairtrial import __version__
 from hairtrial._validate import InputError
 from hairtrial.cli import analyze_cmds, measure_cmds, report_cmds, web_cmds
+from hairtrial.cli._common import DbOption, ImageRootOption, console
+from hairtrial.cli._common import fail as _fail
 
 app = typer.Typer(
     help="hairtrial: hair-growth clinical trials, from trichoscopy images to the trial's answer.",
@@ -30,18 +31,11 @@ report_cmds.register(app)
 presets_app = typer.Typer(help="List and print the packaged trial presets.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
 
-console = Console(stderr=True)
-
 
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"hairtrial {__version__}")
         raise typer.Exit()
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
 
 
 def _quiet_dask(record: logging.LogRecord) -> bool:
@@ -229,22 +223,6 @@ def demo(
     typer.echo(result.shape_table().round(3).to_string())
     steps = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in result.timings_s.items())
     typer.echo(f"time: {steps}")
-
-
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        help="Database URL: sqlite:///trial.db (default) or postgresql+psycopg://USER@HOST/DB.",
-    ),
-]
-ImageRootOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--image-root",
-        help="Folder of the content-addressed image store (default: beside a SQLite file).",
-    ),
-]
 
 
 @app.command()

@@ -7,34 +7,18 @@ is built.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from hairtrial._validate import InputError
-
-console = Console(stderr=True)
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in this environment (containers)
-        return "cli"
+from hairtrial.cli._common import DbOption, ImageRootOption, console, os_actor
 
 
 def report(
     out: Annotated[Path, typer.Option("--out", help="Output folder for report.html/.pdf.")],
-    db: Annotated[
-        str,
-        typer.Option(
-            "--db",
-            help="Database URL: sqlite:///trial.db (default) or postgresql+psycopg://USER@HOST/DB.",
-        ),
-    ] = "sqlite:///trial.db",
+    db: DbOption = "sqlite:///trial.db",
     unblind: Annotated[
         bool,
         typer.Option("--unblind", help="Show real arm names (recorded in the audit trail)."),
@@ -50,10 +34,7 @@ def report(
     trial: Annotated[
         str | None, typer.Option("--trial", help="Trial to report (when the database has several).")
     ] = None,
-    image_root: Annotated[
-        Path | None,
-        typer.Option("--image-root", help="Image store folder (default: beside a SQLite file)."),
-    ] = None,
+    image_root: ImageRootOption = None,
 ) -> None:
     """Write the trial report: self-contained HTML (figures embedded) and PDF."""
     from hairtrial.report import build_report
@@ -65,7 +46,7 @@ def report(
                 with store.begin() as session:
                     record_event(
                         session=session,
-                        actor=_actor(),
+                        actor=os_actor(),
                         action="unblind",
                         entity="report",
                         entity_id=trial,

@@ -9,19 +9,13 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from hairtrial._validate import InputError
+from hairtrial.cli._common import DbOption
+from hairtrial.cli._common import fail as _fail
 
-console = Console(stderr=True)
-DbOption = Annotated[str, typer.Option("--db", help="Database URL, e.g. sqlite:///trial.db.")]
 user_app = typer.Typer(help="Add, list and disable web-app users.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=2)
 
 
 def serve(
