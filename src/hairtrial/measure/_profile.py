@@ -13,7 +13,6 @@ property of the image, estimated jointly on the clearest shafts and then held fi
 from __future__ import annotations
 
 import functools
-import warnings
 
 import cv2
 import numpy as np
@@ -94,9 +93,12 @@ def sample_profiles(
     sampled = sampled.reshape(h, n_along, 2 * _K + 1).astype(np.float64)
     valid = np.isfinite(sampled).all(axis=2)
     sampled[~valid] = np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns at the border
-        profiles = np.nanmedian(sampled, axis=1)
+    # Median only over profiles with a sample inside the image: an all-NaN slice would
+    # warn, and silencing that with warnings.catch_warnings is not thread-safe (the batch
+    # measures in threads), so a concurrent measurement could see the warning as an error.
+    profiles = np.ones(sampled.shape[::2])
+    inside = np.any(valid, axis=1)
+    profiles[inside] = np.nanmedian(sampled[inside], axis=1)
     profiles = np.where(np.isfinite(profiles), profiles, 1.0)
     return offsets, profiles
 
