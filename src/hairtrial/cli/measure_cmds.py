@@ -315,7 +315,12 @@ def phototrichogram(
     config: ConfigOption = None,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format")] = "table",
 ) -> None:
-    """Register a phototrichogram pair, match hairs, give growth and the anagen fraction."""
+    """Register a phototrichogram pair, follow each hair, give growth and the anagen fraction.
+
+    Growth is traced along each clipped hair on both images; the end that grew is the cut
+    end. Hairs not found in the second image, or whose growth runs off the field, are
+    counted apart and left out of the anagen fraction.
+    """
     from hairtrial.track.phototrichogram import phototrichogram as pair_growth
 
     try:
@@ -332,14 +337,17 @@ def phototrichogram(
     if fmt == "json":
         typer.echo(json.dumps({"first": first.name, "second": second.name, **result.to_json()}))
     else:
-        table = Table("hair (day 0)", "hair (later)", "growth µm/day", "phase")
+        table = Table("hair (day 0)", "hair (later)", "growth µm/day", "phase", "cut end")
         for h in result.hairs:
-            table.add_row(str(h.id_first), str(h.id_second), f"{h.growth_um_per_day:.0f}", h.phase)
+            later = "–" if h.id_second is None else str(h.id_second)
+            table.add_row(
+                str(h.id_first), later, f"{h.growth_um_per_day:.0f}", h.phase, h.cut_end or "–"
+            )
         stdout.print(table)
         stdout.print(
-            f"registration score {reg.score:.2f}; anagen {result.n_anagen}, telogen "
-            f"{result.n_telogen}, anagen fraction {_fmt(result.anagen_fraction)}; "
-            f"unmatched {result.n_unmatched_first} / {result.n_unmatched_second}"
+            f"registration score {reg.score:.2f} ({reg.method}); anagen {result.n_anagen}, "
+            f"telogen {result.n_telogen}, anagen fraction {_fmt(result.anagen_fraction)}; "
+            f"not found later {result.n_lost}, undetermined {result.n_undetermined}"
         )
     if not reg.ok:
         problem = f"could not register (score {reg.score:.2f}): {reg.reason}"

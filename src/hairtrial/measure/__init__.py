@@ -8,12 +8,13 @@ a stage-micrometer image.
 
 from hairtrial.measure.calibrate import Calibration, calibrate_from_grid
 from hairtrial.measure.config import MeasureConfig
-from hairtrial.measure.core import ImageMeasurement, measure_image
+from hairtrial.measure.core import ImageMeasurement, absorptance_image, measure_image
 
 __all__ = [
     "Calibration",
     "ImageMeasurement",
     "MeasureConfig",
+    "absorptance_image",
     "calibrate_from_grid",
     "measure_image",
 ]

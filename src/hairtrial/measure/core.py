@@ -344,6 +344,47 @@ def _shaft_level(od: F32, pts: F64) -> float:
     return float(np.median(vals))
 
 
+def absorptance_image(
+    image: NDArray[Any], *, um_per_px: float, config: MeasureConfig | None = None
+) -> F32:
+    """Return the absorptance of dark hair over skin, ``1 - I / I_skin``, per pixel.
+
+    The same map :func:`measure_image` traces hairs on (full resolution, skin background
+    removed, burned-in overlays set to 0), for callers that follow a known shaft through
+    another image, such as the phototrichogram's regrowth measurement.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        Greyscale or RGB pixels, any integer dtype or float in [0, 1]; not modified.
+    um_per_px : float, µm/px
+        Calibration of the image.
+    config : MeasureConfig, optional
+        Parameters (``background_um`` and ``max_diameter_um`` are used).
+
+    Returns
+    -------
+    (M, N) ndarray of float32, in [0, 1]
+        0 on bare skin, near 1 inside an opaque shaft.
+
+    Raises
+    ------
+    InputError
+        If the image is not a finite 2-D/3-D array or `um_per_px` is not positive.
+    """
+    arr = check_image(image)
+    um = check_um_per_px(um_per_px)
+    config = config or MeasureConfig()
+    channels = _absorbance.to_float_channels(arr)
+    overlay = _absorbance.overlay_mask(channels)
+    bg = _absorbance.skin_background(
+        channels, size_px=config.background_um / um, hair_px=config.max_diameter_um / um
+    )
+    od = _absorbance.absorptance(channels, bg)
+    od[overlay] = 0.0
+    return od
+
+
 def measure_image(
     image: NDArray[Any], *, um_per_px: float, config: MeasureConfig | None = None
 ) -> ImageMeasurement:
