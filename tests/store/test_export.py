@@ -49,7 +49,7 @@ def measured(store, tmp_path):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_export_writes_tidy_tables(store, measured, tmp_path, fmt):
     paths = export_tables(store=store, out_dir=tmp_path / "out", fmt=fmt)
-    assert set(paths) == {"endpoints", "hairs", "follicle_trajectories", "runs"}
+    assert set(paths) == {"endpoints", "hairs", "follicle_trajectories", "phototrichograms", "runs"}
     read = pd.read_parquet if fmt == "parquet" else pd.read_csv
     tables = {name: read(path) for name, path in paths.items()}
     endpoints = tables["endpoints"]

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "hair",
     "image",
     "measurement_run",
+    "phototrichogram",
     "review",
     "site",
     "subject",

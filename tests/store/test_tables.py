@@ -47,7 +47,11 @@ def filled(store, tmp_path):
 def test_read_tables_equals_the_parquet_export(store, filled, tmp_path, include_arm):
     tables = read_tables(store=store, include_arm=include_arm)
     paths = export_tables(store=store, out_dir=tmp_path / "out", include_arm=include_arm)
-    assert set(tables) == set(paths) == {"endpoints", "hairs", "follicle_trajectories", "runs"}
+    assert (
+        set(tables)
+        == set(paths)
+        == {"endpoints", "hairs", "follicle_trajectories", "phototrichograms", "runs"}
+    )
     for name, path in paths.items():
         exported = pd.read_parquet(path)
         pd.testing.assert_frame_equal(tables[name], exported, obj=name)

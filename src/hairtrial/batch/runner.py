@@ -39,7 +39,8 @@ an image is measured, so `lease_s` must exceed the slowest image's measurement t
 runner's in-flight images wait at most `lease_s` before a rerun takes them over.
 
 Tracking follows measurement in the same batch: one Dask task per site whose visits are
-all measured (:mod:`hairtrial.batch.tracking`).
+all measured (:mod:`hairtrial.batch.tracking`), and one per phototrichogram re-image
+whose pair is measured (:mod:`hairtrial.batch.phototrichogram`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class BatchSummary:
         Sites whose follicles were tracked and saved by this batch.
     track_failures : tuple of str
         Sites whose tracking failed, with the reason.
+    phototrichograms : int
+        Phototrichogram pairs computed and saved by this batch.
+    phototrichogram_failures : tuple of str
+        Pairs whose computation failed, with the reason.
     busy_s : float, s
         Worker time spent on images (read + measure + save), summed over loops.
     timings : dict of str to float, s
@@ -123,6 +128,8 @@ class BatchSummary:
     config_hash: str = ""
     tracked_sites: int = 0
     track_failures: tuple[str, ...] = field(default=())
+    phototrichograms: int = 0
+    phototrichogram_failures: tuple[str, ...] = field(default=())
     busy_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     peak_worker_rss_mib: float = 0.0
@@ -151,6 +158,9 @@ class BatchSummary:
         if self.tracked_sites or self.track_failures:
             lines.append(f"tracked {self.tracked_sites} site(s)")
             lines += [f"  {text}" for text in self.track_failures]
+        if self.phototrichograms or self.phototrichogram_failures:
+            lines.append(f"phototrichogram: {self.phototrichograms} pair(s)")
+            lines += [f"  {text}" for text in self.phototrichogram_failures]
         return "\n".join(lines)
 
 
@@ -296,7 +306,8 @@ def run_batch(
     lease_s : float, s
         Lease on each claimed image; a crashed runner's images are taken over after it.
     track : bool
-        Track the sites whose visits are all measured, after measuring.
+        Track the sites whose visits are all measured, and compute the phototrichogram
+        of every measured re-image pair, after measuring.
 
     Returns
     -------
@@ -343,11 +354,15 @@ def run_batch(
         n_loops = 0
         sites: list[int] = []
         tracked, track_failures = 0, list[str]()
+        photos, photo_failures = 0, list[str]()
+        pairs = []
         if track:
+            from hairtrial.batch.phototrichogram import ready_pairs
             from hairtrial.batch.tracking import ready_sites
 
             sites = ready_sites(store=store, version=version, measure_config=config)
-        if total or sites:
+            pairs = ready_pairs(store=store, version=version, measure_config=config)
+        if total or sites or pairs:
             worker_root = None if store.image_root is None else str(store.image_root)
             with _client(workers, scheduler) as client:
                 slots = _worker_threads(client)
@@ -375,6 +390,10 @@ def run_batch(
                         client, store, db_url=db_url, version=version, config=config,
                         image_root=worker_root,
                     )  # fmt: skip
+                    photos, photo_failures = _phototrichograms(
+                        client, store, db_url=db_url, version=version, config=config,
+                        image_root=worker_root,
+                    )  # fmt: skip
         _, unfinished, _ = _open_counts(store, version, config_hash)
     summary = BatchSummary(
         measured=sum(r.measured for r in results),
@@ -390,6 +409,8 @@ def run_batch(
         config_hash=config_hash,
         tracked_sites=tracked,
         track_failures=tuple(track_failures),
+        phototrichograms=photos,
+        phototrichogram_failures=tuple(photo_failures),
         busy_s=sum(r.busy_s for r in results),
         timings={
             step: sum(r.timings.get(step, 0.0) for r in results)
@@ -430,6 +451,37 @@ def _track(
     failures = [error for future in as_completed(futures) if (error := future.result())]
     log.info("tracked %d site(s), %d failed", len(sites) - len(failures), len(failures))
     return len(sites) - len(failures), sorted(failures)
+
+
+def _phototrichograms(
+    client: Client,
+    store: Store,
+    *,
+    db_url: str,
+    version: str,
+    config: MeasureConfig,
+    image_root: str | None,
+) -> tuple[int, list[str]]:
+    """Compute every ready phototrichogram pair, one Dask task each; (done, failures)."""
+    from distributed import as_completed
+
+    from hairtrial.batch.phototrichogram import phototrichogram_task, ready_pairs
+
+    pairs = ready_pairs(store=store, version=version, measure_config=config)
+    if not pairs:
+        return 0, []
+    futures = client.map(
+        phototrichogram_task,
+        pairs,
+        db_url=db_url,
+        image_root=image_root,
+        version=version,
+        measure_config=config,
+        pure=False,
+    )
+    failures = [error for future in as_completed(futures) if (error := future.result())]
+    log.info("phototrichogram: %d pair(s), %d failed", len(pairs) - len(failures), len(failures))
+    return len(pairs) - len(failures), sorted(failures)
 
 
 def _wait(

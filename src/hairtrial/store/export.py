@@ -1,6 +1,6 @@
 """Export tidy tables from the trial database (Parquet or CSV).
 
-Four tables, one row per observation, keyed in the trial's words:
+Five tables, one row per observation, keyed in the trial's words:
 
 - ``endpoints``: one row per site × visit × image kind, from each image's latest approved
   review revision when there is one, else its latest done measurement run (``source``
@@ -8,9 +8,14 @@ Four tables, one row per observation, keyed in the trial's words:
   reviewer's flag): ``hair_count``, ``density_per_cm2`` (hairs/cm²), ``mean_diameter_um``
   (µm), ``terminal_fraction``, ``cumulative_thickness_mm_per_cm2``,
   ``fraction_below_index``, with the run's version and config hash.
+  On phototrichogram re-images (kind ``clipped-regrowth``) ``anagen_fraction`` is the
+  newest stored phototrichogram result (empty elsewhere).
 - ``hairs``: one row per hair of those revisions or runs (pixel coordinates, µm sizes;
   the centreline as JSON text; ``source`` and ``revision_id`` as in ``endpoints``).
 - ``follicle_trajectories``: one row per follicle × image from tracking.
+- ``phototrichograms``: one row per stored phototrichogram result (re-image × version
+  × key): the clipped image it re-images, days, registration, anagen / telogen counts,
+  hairs not found later or undetermined, and the anagen fraction.
 - ``runs``: every measurement run with its status, attempts, error text and timings, so
   failures can be followed up.
 
@@ -39,6 +44,7 @@ from hairtrial.store.models import (
     Hair,
     Image,
     MeasurementRun,
+    Phototrichogram,
     Review,
     Site,
     Subject,
@@ -169,6 +175,13 @@ def _stream(store: Store, query: Select[*tuple[Any, ...]]) -> Iterator[Any]:
 
 
 def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
+    from hairtrial.store.phototrichograms import latest_anagen_fractions
+
+    with store.session() as session:
+        anagen = {
+            image_id: row.anagen_fraction
+            for image_id, row in latest_anagen_fractions(session=session).items()
+        }
     ranked = _latest_done_runs()
     revisions = _latest_approved_revisions()
     query = (
@@ -219,6 +232,7 @@ def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
         )
         out.update({key: summary.get(key) for key, _ in SUMMARY_COLUMNS})
         out.update(
+            anagen_fraction=anagen.get(image_id),
             source="automatic" if revision_id is None else "review",
             revision_id=revision_id,
             unusable=bool(unusable) if revision_id is not None else False,
@@ -354,6 +368,35 @@ def _follicle_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
         yield out
 
 
+def _phototrichogram_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
+    query = select(Image.id, Phototrichogram).join(
+        Phototrichogram, Phototrichogram.regrowth_image_id == Image.id
+    )
+    query = _image_context(query, include_arm).order_by(
+        Subject.code, Site.code, Visit.day, Phototrichogram.id
+    )
+    for row in _stream(store, query):
+        image_id, photo = row[:2]
+        out = _context(row[2:], include_arm)
+        out.update(
+            image_id=image_id,
+            clipped_image_id=photo.clipped_image_id,
+            package_version=photo.package_version,
+            config_hash=photo.config_hash,
+            days=photo.days,
+            registered=photo.registered,
+            score=photo.score,
+            method=photo.method,
+            n_anagen=photo.n_anagen,
+            n_telogen=photo.n_telogen,
+            n_lost=photo.n_lost,
+            n_undetermined=photo.n_undetermined,
+            anagen_fraction=photo.anagen_fraction,
+            created_at=photo.created_at,
+        )
+        yield out
+
+
 def _run_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
     query = select(Image.id, Image.source_path, MeasurementRun).join(
         MeasurementRun, MeasurementRun.image_id == Image.id
@@ -407,6 +450,7 @@ TABLES: dict[
             ("config_hash", "str"),
             ("finished_at", "time"),
             *SUMMARY_COLUMNS,
+            ("anagen_fraction", "float"),
             ("source", "str"),
             ("revision_id", "int"),
             ("unusable", "bool"),
@@ -447,6 +491,25 @@ TABLES: dict[
             ("phase", "str"),
         ),
         _follicle_rows,
+    ),
+    "phototrichograms": (
+        (
+            ("image_id", "int"),
+            ("clipped_image_id", "int"),
+            ("package_version", "str"),
+            ("config_hash", "str"),
+            ("days", "float"),
+            ("registered", "bool"),
+            ("score", "float"),
+            ("method", "str"),
+            ("n_anagen", "int"),
+            ("n_telogen", "int"),
+            ("n_lost", "int"),
+            ("n_undetermined", "int"),
+            ("anagen_fraction", "float"),
+            ("created_at", "time"),
+        ),
+        _phototrichogram_rows,
     ),
     "runs": (
         (
@@ -493,7 +556,8 @@ def export_tables(
     Returns
     -------
     dict of str to Path
-        ``endpoints``, ``hairs``, ``follicle_trajectories`` and ``runs`` → file written.
+        ``endpoints``, ``hairs``, ``follicle_trajectories``, ``phototrichograms`` and
+        ``runs`` → file written.
     """
     fmt = check_choice(fmt, name="fmt", choices=EXPORT_FORMATS)  # type: ignore[assignment]
     out = Path(out_dir)

@@ -289,6 +289,45 @@ class FollicleObservation(Base):
     phase: Mapped[str | None] = mapped_column(String(16))
 
 
+class Phototrichogram(Base):
+    """Growth of a clipped image's hairs, seen again in a re-image days later.
+
+    One row per re-image (kind ``clipped-regrowth``) × package version × key (the
+    measurement config and phototrichogram parameters), from the two images' done runs.
+    ``result`` holds :meth:`hairtrial.track.phototrichogram.PhototrichogramResult.to_json`
+    (registration, per-hair growth in µm/day, phase and cut end).
+    """
+
+    __tablename__ = "phototrichogram"
+    __table_args__ = (
+        UniqueConstraint("regrowth_image_id", "package_version", "config_hash"),
+        Index(None, "clipped_image_id"),
+        CheckConstraint("days > 0", name="days_positive"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    regrowth_image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="RESTRICT"))
+    clipped_image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="RESTRICT"))
+    regrowth_run_id: Mapped[int] = mapped_column(
+        ForeignKey("measurement_run.id", ondelete="RESTRICT")
+    )
+    clipped_run_id: Mapped[int] = mapped_column(
+        ForeignKey("measurement_run.id", ondelete="RESTRICT")
+    )
+    package_version: Mapped[str] = mapped_column(String(64))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    days: Mapped[float] = mapped_column(Float)
+    registered: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(16))
+    n_anagen: Mapped[int] = mapped_column(Integer)
+    n_telogen: Mapped[int] = mapped_column(Integer)
+    n_lost: Mapped[int] = mapped_column(Integer)
+    n_undetermined: Mapped[int] = mapped_column(Integer)
+    anagen_fraction: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class User(Base):
     """A web-app user; only ``admin`` and ``investigator`` may see the arm."""
 

@@ -1,7 +1,8 @@
 """The tidy tables of a trial database, in memory (pandas DataFrames).
 
-:func:`read_tables` gives the same four tables as :func:`hairtrial.store.export_tables`
-writes (``endpoints``, ``hairs``, ``follicle_trajectories``, ``runs``; see
+:func:`read_tables` gives the same tables as :func:`hairtrial.store.export_tables`
+writes (``endpoints``, ``hairs``, ``follicle_trajectories``, ``phototrichograms``,
+``runs``; see
 :mod:`hairtrial.store.export` for their columns and units) with the same column order and
 dtypes, for callers such as the report that analyse a database directly.
 :func:`read_corrections` lists the review revisions and the hair corrections they made, and
@@ -58,7 +59,8 @@ def read_tables(*, store: Store, include_arm: bool = False) -> dict[str, pd.Data
     dict of str to DataFrame
         ``endpoints`` (one row per image from its latest done run), ``hairs`` (one row per
         hair of those runs; ``centerline_px`` as JSON text), ``follicle_trajectories``
-        (one row per follicle × image) and ``runs`` (every measurement run, failed ones
+        (one row per follicle × image), ``phototrichograms`` (one row per stored
+        phototrichogram result) and ``runs`` (every measurement run, failed ones
         with their error). Columns as :func:`~hairtrial.store.export_tables` writes them
         (keys first; columns a row source adds beyond ``export.TABLES`` come last), with
         the dtypes ``pandas.read_parquet`` gives for an export. An empty database gives
