@@ -19,8 +19,10 @@ def demo(tmp_path_factory):
 
 @pytest.mark.slow
 def test_pipeline_measures_tracks_and_reports(demo):
-    assert demo.batch.measured == demo.n_images == 8 * 2 * 5
+    # 5 visits per site, baseline and month 3 re-imaged for the phototrichogram
+    assert demo.batch.measured == demo.n_images == 8 * 2 * (5 + 2)
     assert not demo.batch.failed and demo.batch.tracked_sites == 16
+    assert demo.batch.phototrichograms == 8 * 2 * 2 and not demo.batch.phototrichogram_failures
     html = demo.report_html.read_text(encoding="utf-8")
     assert demo.report_pdf.read_bytes().startswith(b"%PDF")
     assert "cells" in html and "saline" in html  # the demo's report is unblinded
@@ -52,11 +54,27 @@ def test_measured_answer_has_the_published_shape(demo):
     joined = demo.analysis.site_visits.merge(
         demo.field_truth_analysis.site_visits, on=["site", "visit_day"], suffixes=("", "_truth")
     )
-    assert len(joined) == demo.n_images
+    assert len(joined) == 8 * 2 * 5  # the visits (re-images are not visits)
     count_error = (joined["hair_count"] / joined["hair_count_truth"] - 1).abs()
     assert count_error.median() < 0.15
     diameter_error = (joined["mean_diameter_um"] - joined["mean_diameter_um_truth"]).abs()
     assert diameter_error.median() < 5.0
+
+
+@pytest.mark.slow
+def test_anagen_fraction_comes_from_the_phototrichogram(demo):
+    # measured on the re-imaged visits only, analysed as an endpoint, close to the truth
+    # of the whole sites (the re-imaged field is a third of the site)
+    visits = demo.analysis.site_visits.set_index(["site", "visit_day"])["anagen_fraction"]
+    assert visits.notna().groupby(level="visit_day").all().to_dict() == {
+        0: True, 30: False, 90: True, 210: False, 270: False,
+    }  # fmt: skip
+    truth = demo.truth_analysis.site_visits.set_index(["site", "visit_day"])["anagen_fraction"]
+    error = (visits.dropna() - truth.reindex(visits.dropna().index)).abs()
+    assert error.median() < 0.1, error.describe()
+    paired = demo.analysis.paired
+    assert set(paired.loc[paired["endpoint"] == "anagen_fraction", "visit_day"]) >= {90}
+    assert "anagen_measured" in demo.shape_table().columns
 
 
 def test_refuses_a_folder_that_is_not_a_demo(tmp_path):

@@ -4,11 +4,13 @@
 same public functions a trial team would:
 
 1. simulate a ``nanfang-2023`` trial (population model, treatment kinetics) and render its
-   trichoscopy images with exact truth (:func:`hairtrial.simulate.trial.write_trial`);
+   trichoscopy images with exact truth (:func:`hairtrial.simulate.trial.write_trial`),
+   with a phototrichogram re-image 3 days after the baseline and month-3 visits;
 2. ingest the images and manifest into a SQLite trial database
    (:func:`hairtrial.store.ingest_manifest`);
-3. measure every image and track every site's follicles across visits on a local Dask
-   cluster (:func:`hairtrial.batch.run_batch`);
+3. measure every image, track every site's follicles across visits and compute each
+   phototrichogram's anagen fraction on a local Dask cluster
+   (:func:`hairtrial.batch.run_batch`);
 4. analyse the measured tables (:func:`hairtrial.analyze.analyze_trial`) — the answer comes
    from the measured images, never from the simulator's truth;
 5. write the HTML and PDF report (:func:`hairtrial.report.build_report`).
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: Preset the demo simulates.
 DEMO_PRESET = "nanfang-2023"
+#: Visit days re-imaged for the phototrichogram (anagen fraction): baseline and month 3.
+DEMO_PHOTOTRICHOGRAM_DAYS = (0, 90)
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,10 @@ class DemoResult:
             One row per post-baseline visit day: the paired treated-minus-control change
             from baseline in terminal fraction (``tf_*``) and mean shaft diameter
             (``diam_um_*``, µm) — measured, the truth of the same imaged fields, and the
-            truth over each whole site — and the measured follicle-level diameter effect
-            (µm; tracked follicles) below and at or above the miniaturisation index.
+            truth over each whole site — the measured follicle-level diameter effect
+            (µm; tracked follicles) below and at or above the miniaturisation index, and
+            the anagen fraction from the phototrichogram against the whole sites' truth
+            (``anagen_*``; on the re-imaged visits only).
         """
         import pandas as pd
 
@@ -119,6 +125,13 @@ class DemoResult:
                 table[column] = pd.Series(
                     part["estimate"].to_numpy(), index=part["visit_day"].to_numpy()
                 )
+        for column, analysis in (
+            ("anagen_measured", self.analysis),
+            ("anagen_site_truth", self.truth_analysis),
+        ):
+            anagen = effects(analysis, "anagen_fraction")
+            if len(anagen):
+                table[column] = anagen
         table.index.name = "visit_day"
         return table
 
@@ -199,7 +212,10 @@ def run_demo(
     if field_cm2 is not None:
         overrides["field_cm2"] = check_positive(field_cm2, name="field_cm2")
     preset = with_overrides(load_preset(DEMO_PRESET), **overrides)
-    outputs = write_trial(preset, out / "trial", seed=seed, render=True, workers=workers)
+    outputs = write_trial(
+        preset, out / "trial", seed=seed, render=True, workers=workers,
+        phototrichogram=DEMO_PHOTOTRICHOGRAM_DAYS,
+    )  # fmt: skip
     if outputs.manifest is None or outputs.image_endpoints is None:  # pragma: no cover
         raise RuntimeError("the simulator rendered no images")
     timings["simulate_s"] = time.perf_counter() - start

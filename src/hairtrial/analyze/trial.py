@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,9 @@ def analyze_trial(
     subjects : DataFrame, optional
         ``subject, age, severity``: adds age and severity as predictors of response.
     config : AnalysisConfig, optional
-        Options (defaults when omitted).
+        Options (defaults when omitted). When the endpoints carry an anagen fraction (a
+        phototrichogram, or the simulator's truth) that ``config.endpoints`` leaves out,
+        it is analysed as one more endpoint at the visits that have it (noted).
     hairs : DataFrame, optional
         Per-hair table for the hair-level subgroups (else taken from `follicles`).
 
@@ -335,6 +337,16 @@ def analyze_trial(
     config, note = resolve_arms(endpoints["arm"].dropna().unique(), config)
     notes: list[str] = [note] if note else []
     table = site_visit_table(endpoints, config=config)
+    if (
+        "anagen_fraction" in table.columns
+        and "anagen_fraction" not in config.endpoints
+        and bool(table["anagen_fraction"].notna().any())
+    ):
+        days = sorted(
+            int(d) for d in table.loc[table["anagen_fraction"].notna(), "visit_day"].unique()
+        )
+        config = replace(config, endpoints=(*config.endpoints, "anagen_fraction"))
+        notes.append(f"anagen fraction (phototrichogram): analysed at days {days}")
     paired = paired_tests(table, config=config)
     mixed = {e: mixed_model(table, endpoint=e, config=config) for e in config.endpoints}
     subgroups = None

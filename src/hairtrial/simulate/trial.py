@@ -345,13 +345,28 @@ def _clip_lengths(
     return np.fmin(length, table[ids]) if len(ids) else length
 
 
+def _regrowth_days(preset: Preset, phototrichogram: bool | Sequence[int]) -> tuple[int, ...]:
+    """Visit days that get a re-image: all (True), none (False) or those listed."""
+    visits = tuple(preset.trial.visit_days)
+    if isinstance(phototrichogram, bool):
+        return visits if phototrichogram else ()
+    chosen = tuple(sorted({int(d) for d in phototrichogram}))
+    unknown = [d for d in chosen if d not in visits]
+    if unknown:
+        raise InputError(
+            f"phototrichogram: days {unknown} are not visit days of {preset.name} {list(visits)}"
+        )
+    return chosen
+
+
 def _visit_frames(
-    trial: SimulatedTrial, *, phototrichogram: bool
+    trial: SimulatedTrial, *, phototrichogram: bool | Sequence[int]
 ) -> list[tuple[int, int, bool, pd.DataFrame, int]]:
     """Per site × visit (× regrowth) the follicle table to render, with clipped lengths."""
     preset = trial.preset
     days = preset.trial.visit_days
     offset = preset.imaging.phototrichogram_days
+    regrowth_days = set(_regrowth_days(preset, phototrichogram))
     by_key = {k: g for k, g in trial.follicles.groupby(["site", "visit_day"], sort=False)}
     frames: list[tuple[int, int, bool, pd.DataFrame, int]] = []
     for site_index, site in enumerate(trial.sites["site"]):
@@ -362,7 +377,7 @@ def _visit_frames(
                 visit_index=visit_index,
             )  # fmt: skip
             frames.append((site_index, visit_index, False, visit.assign(length_um=clipped), day))
-            if not phototrichogram:
+            if day not in regrowth_days:
                 continue
             later = by_key[(site, day + offset)]
             before = pd.Series(clipped, index=visit["follicle_id"].to_numpy())
@@ -441,7 +456,7 @@ def render_trial(
     trial: SimulatedTrial,
     out_dir: str | Path,
     *,
-    phototrichogram: bool = False,
+    phototrichogram: bool | Sequence[int] = False,
     workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Render every site at every visit and write images plus truth JSON.
@@ -453,8 +468,9 @@ def render_trial(
         ``extra_days`` when `phototrichogram` is set).
     out_dir : str or Path
         Trial folder; images go to ``out_dir/images``.
-    phototrichogram : bool
-        Also render each visit's re-imaged regrowth image.
+    phototrichogram : bool or sequence of int
+        Also render each visit's re-imaged regrowth image (True), or only those of the
+        visit days listed.
     workers : int
         Processes to render with; the output does not depend on it.
 
@@ -578,7 +594,7 @@ def write_trial(
     *,
     seed: int = 0,
     render: bool = True,
-    phototrichogram: bool = False,
+    phototrichogram: bool | Sequence[int] = False,
     workers: int = 1,
 ) -> TrialOutputs:
     """Simulate a trial and write its truth tables, manifest and images.
@@ -593,8 +609,9 @@ def write_trial(
         Root seed: same seed and arguments → byte-identical outputs.
     render : bool
         Render the images (otherwise only truth tables are written).
-    phototrichogram : bool
-        Also render a re-imaged regrowth image ``phototrichogram_days`` after each visit.
+    phototrichogram : bool or sequence of int
+        Also render a re-imaged regrowth image ``phototrichogram_days`` after each visit
+        (True), or after the visit days listed only.
     workers : int
         Rendering processes.
 
@@ -609,7 +626,7 @@ def write_trial(
         raise InputError(f"{out}: output path exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     offset = preset.imaging.phototrichogram_days
-    extra = [d + offset for d in preset.trial.visit_days] if phototrichogram else []
+    extra = [d + offset for d in _regrowth_days(preset, phototrichogram)]
     trial = simulate_trial(preset, seed=seed, extra_days=extra)
     trial.subjects.to_csv(out / "subjects.csv", index=False, float_format="%.6g")
     trial.sites.to_csv(out / "sites.csv", index=False, float_format="%.6g")
@@ -640,7 +657,7 @@ def write_trial(
             "shape_px": list(preset.imaging.shape_px()),
         },
         "rendered": render,
-        "phototrichogram": phototrichogram,
+        "phototrichogram_visit_days": list(_regrowth_days(preset, phototrichogram)),
         "n_images": n_images,
     }
     (out / "trial.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
