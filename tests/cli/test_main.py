@@ -65,3 +65,18 @@ def test_bad_input_is_a_clear_error(tmp_path, args, message):
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--no-render", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_os_actor_names_the_login_or_falls_back(monkeypatch):
+    import getpass
+
+    from hairtrial.cli._common import os_actor
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "alice")
+    assert os_actor() == "cli:alice"
+
+    def no_user() -> str:
+        raise KeyError("getpwuid(): uid not found: 1234")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    assert os_actor() == "cli"  # a container without a passwd entry still gets an actor

@@ -5,7 +5,6 @@ Each command parses its arguments and calls the library; no statistics live here
 
 from __future__ import annotations
 
-import getpass
 import json
 import tempfile
 import tomllib
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from hairtrial._validate import InputError
-from hairtrial.cli._common import DbOption, ImageRootOption, console
+from hairtrial.cli._common import DbOption, ImageRootOption, console, os_actor
 from hairtrial.cli._common import fail as _fail
 
 
@@ -63,7 +62,7 @@ def analyze(
     ] = None,
     image_root: ImageRootOption = None,
     actor: Annotated[
-        str | None, typer.Option("--actor", help="Who unblinds (default: the login name).")
+        str | None, typer.Option("--actor", help="Who unblinds (default: cli:<login name>).")
     ] = None,
 ) -> None:
     """Unblind and analyse a measured trial: paired tests, mixed models, subgroups, responders."""
@@ -79,7 +78,7 @@ def analyze(
     from hairtrial.analyze import analyze_trial
     from hairtrial.store import export_tables, open_store, record_event
 
-    who = actor or getpass.getuser()
+    who = actor or os_actor()
     try:
         options = _analysis_config(config)
         subject_table = _read_table(subjects, "subjects")
