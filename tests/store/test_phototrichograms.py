@@ -142,3 +142,25 @@ def test_bad_results_are_refused_and_nothing_is_written(store, ids):
                                  result=_result(n_telogen=-1))  # fmt: skip
     with store.session() as session:
         assert session.scalar(select(Phototrichogram.id).limit(1)) is None
+
+
+def test_status_counts_results_and_names_refused_pairs(store, ids):
+    from hairtrial.store.phototrichograms import phototrichogram_status
+
+    with store.session() as session:
+        assert phototrichogram_status(session=session).n_done == 0
+        pairs = phototrichogram_pairs(session=session, version="1", config_hash="c")
+    ready = [p for p in pairs if p.regrowth_run_id is not None]
+    reason = "only 30 % of hair on hair"
+    refused = _result(None, registered=False, n_anagen=0, n_telogen=0, lost=0,
+                      registration={"score": 0.3, "reason": reason})  # fmt: skip
+    with store.session() as session:
+        save_phototrichogram(session=session, pair=ready[0], version="1", key="k", result=_result())
+        save_phototrichogram(session=session, pair=ready[1], version="1", key="k", result=refused)
+    with store.session() as session:
+        status = phototrichogram_status(session=session)
+    assert (status.n_reimages, status.n_done) == (4, 2)
+    assert (
+        status.refused == (("S001-R_d003_clipped-regrowth.png", "only 30 % of hair on hair"),)
+        or status.refused[0][1] == "only 30 % of hair on hair"
+    )

@@ -287,10 +287,12 @@ def status(
 ) -> None:
     """Show measurement progress, failures and their reasons."""
     from hairtrial.store import open_store, run_status, verify_images
+    from hairtrial.store.phototrichograms import phototrichogram_status
 
     try:
         with open_store(db, image_root=image_root) as store, store.session() as session:
             progress = run_status(session=session)
+            photos = phototrichogram_status(session=session)
             bad_files = verify_images(store=store) if verify else []
             where = store.describe()
     except InputError as exc:
@@ -300,6 +302,13 @@ def status(
     typer.echo("runs: " + ", ".join(f"{k} {v}" for k, v in sorted(progress.counts.items())))
     for failure in progress.failures:
         typer.echo(f"failed: {failure.source_path}: {failure.error}")
+    if photos.n_reimages:
+        typer.echo(
+            f"phototrichogram re-images: {photos.n_reimages}, with a result: {photos.n_done}"
+            f" ({len(photos.refused)} could not be registered)"
+        )
+        for name, reason in photos.refused:
+            typer.echo(f"not registered: {name}: {reason}")
     if verify:
         typer.echo(f"checksums: {len(bad_files)} problem(s)")
         for problem in bad_files:

@@ -256,3 +256,58 @@ def latest_anagen_fractions(*, session: Session) -> dict[int, Phototrichogram]:
     for row in session.scalars(query):
         newest[row.regrowth_image_id] = row
     return newest
+
+
+@dataclass(frozen=True)
+class PhotoStatus:
+    """Phototrichogram progress of a trial database.
+
+    Parameters
+    ----------
+    n_reimages : int
+        Images of kind ``clipped-regrowth``.
+    n_done : int
+        Re-images with a stored result (any version or key).
+    refused : tuple of (str, str)
+        ``(image file name, reason)`` of re-images whose newest result could not be
+        registered to their clipped image.
+    """
+
+    n_reimages: int
+    n_done: int
+    refused: tuple[tuple[str, str], ...]
+
+
+def phototrichogram_status(*, session: Session) -> PhotoStatus:
+    """Count re-images and their stored results; list the refused pairs.
+
+    Parameters
+    ----------
+    session : Session
+        Open session (read only).
+
+    Returns
+    -------
+    PhotoStatus
+    """
+    from sqlalchemy import func
+
+    n_reimages = session.scalar(
+        select(func.count()).select_from(Image).where(Image.kind == REGROWTH_KIND)
+    )
+    newest = latest_anagen_fractions(session=session)
+    names: dict[int, str] = {
+        int(image_id): str(source)
+        for image_id, source in session.execute(
+            select(Image.id, Image.source_path).where(Image.id.in_(list(newest)))
+        )
+    }
+    refused = tuple(
+        (
+            names[image_id].rsplit("/", 1)[-1],
+            str((row.result.get("registration") or {}).get("reason") or "not registered"),
+        )
+        for image_id, row in sorted(newest.items())
+        if not row.registered
+    )
+    return PhotoStatus(n_reimages=int(n_reimages or 0), n_done=len(newest), refused=refused)
