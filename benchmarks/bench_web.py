@@ -14,7 +14,9 @@ random think time of mean ``--think`` seconds between actions, as a person would
 The run is bounded: reviewers stop at the deadline and the server is stopped.
 
 Prints p50/p95/max latency of the review page, the hair load and the save, the error
-count, and checks that the audit trail holds exactly one event per successful save.
+count, and checks that the audit trail holds exactly one event per successful save. It
+also prints the server's CPU time during the load (Linux ``/proc``) and the machine's
+load average before and after, since on a shared machine the latencies depend on both.
 Targets (issue #8): review page p95 < 200 ms, save p95 < 100 ms, zero errors, audit
 events == successful saves. Exits 1 if a target is missed.
 """
@@ -45,6 +47,11 @@ PASSWORD = "benchmark password"
 SECRET = "benchmark secret key that is long"
 
 
+def _image_root(url: str, folder: Path) -> Path | None:
+    # SQLite keeps its images next to the database; PostgreSQL needs a folder named.
+    return None if url.startswith("sqlite") else folder / "image-store"
+
+
 def _prepare(url: str, folder: Path, n_images: int, n_hairs: int, n_users: int) -> None:
     rng = np.random.default_rng(0)
     rows = []
@@ -57,7 +64,7 @@ def _prepare(url: str, folder: Path, n_images: int, n_hairs: int, n_users: int) 
                      "arm": ("cells", "saline")[i % 2], "visit_day": 30 * ((i // 2) % 2),
                      "um_per_px": 5.0})  # fmt: skip
     manifest = write_manifest(folder / "manifest.csv", rows)
-    with open_store(url) as store:
+    with open_store(url, image_root=_image_root(url, folder)) as store:
         ingest_manifest(url_or_store=store, manifest_path=manifest)
         area = 480 * 640 * 25 / 1e8
         with store.session() as session:
@@ -90,8 +97,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+def _start_server(url: str, port: int, image_root: Path | None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HAIRTRIAL_SECRET_KEY": SECRET}
+    if image_root is not None:
+        env["HAIRTRIAL_IMAGE_ROOT"] = str(image_root)
     launcher = "import sys; from hairtrial.cli.main import app; sys.argv[0] = 'hairtrial'; app()"
     command = [sys.executable, "-c", launcher, "serve", "--db", url,
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
@@ -109,11 +118,30 @@ def _start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not start within 60 s")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time (user + system) of process `pid` so far, in s (``None``: no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load_average() -> float:
+    """Return the machine's 1-minute load average (NaN where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
+
+
 class _Stats:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = {"page": [], "hairs": [], "save": []}
         self.errors: list[str] = []
         self.saves = 0
+        self.server_cpu_s: float | None = None
+        self.load_s = 0.0
 
 
 async def _login(client: object, name: str) -> dict[str, str] | None:
@@ -167,7 +195,9 @@ async def _reviewer(
         await asyncio.sleep(rng.expovariate(1 / think))
 
 
-async def _run(base: str, n: int, duration: float, think: float, stats: _Stats) -> None:
+async def _run(
+    base: str, n: int, duration: float, think: float, stats: _Stats, server_pid: int
+) -> None:
     import httpx
 
     names = [f"rev{u:03d}" for u in range(n)]
@@ -182,10 +212,13 @@ async def _run(base: str, n: int, duration: float, think: float, stats: _Stats) 
             if headers is None:
                 stats.errors.append(f"{name}: login failed")
         deadline = time.monotonic() + duration
+        cpu0, t0 = _cpu_seconds(server_pid), time.perf_counter()
         await asyncio.gather(*(
             _reviewer(c, h, name, deadline, think, stats)
             for c, h, name in zip(clients, logins, names, strict=True) if h is not None
         ))  # fmt: skip
+        cpu1, stats.load_s = _cpu_seconds(server_pid), time.perf_counter() - t0
+        stats.server_cpu_s = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
     finally:
         for c in clients:
             await c.aclose()
@@ -221,13 +254,15 @@ def main() -> None:
         print(f"prepared {args.images} images × {args.hairs} hairs, {args.reviewers} "
               f"assessors in {time.perf_counter() - t0:.1f} s ({url.split(':')[0]})")  # fmt: skip
         port = _free_port()
-        server = _start_server(url, port)
+        load_before = _load_average()
+        server = _start_server(url, port, _image_root(url, folder))
         stats = _Stats()
         try:
             base = f"http://127.0.0.1:{port}"
-            run = _run(base, args.reviewers, args.duration, args.think, stats)
+            run = _run(base, args.reviewers, args.duration, args.think, stats, server.pid)
             asyncio.run(asyncio.wait_for(run, timeout=args.duration + 300))
         finally:
+            load_after = _load_average()
             server.terminate()
             server.wait(timeout=30)
         with open_store(url) as store:
@@ -244,6 +279,11 @@ def main() -> None:
     print(f"  successful saves {stats.saves}, audit events for saves {audited}, "
           f"errors {len(stats.errors)}, audit chain {'OK' if chain.ok else 'BROKEN'} "
           f"({chain.n_events} events)")  # fmt: skip
+    if stats.server_cpu_s is not None:
+        print(f"  server CPU {stats.server_cpu_s:.1f} s in {stats.load_s:.1f} s of load "
+              f"({100 * stats.server_cpu_s / stats.load_s:.0f}% of one core)")  # fmt: skip
+    print(f"  load average (1 min) {load_before:.2f} before, {load_after:.2f} after, "
+          f"on {os.cpu_count()} CPUs")  # fmt: skip
     for line in stats.errors[:5]:
         print(f"  error: {line}")
     p95 = {

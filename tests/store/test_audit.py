@@ -194,3 +194,21 @@ def test_migration_0002_chains_events_written_before_it(db_url):
                 {"n": 2}, {"n": 1}, {"n": 0},
             ]  # fmt: skip
         assert verify_audit_chain(store=store).n_events == 4
+
+
+def test_append_writes_the_callers_pending_rows_first(store):
+    from hairtrial.store.models import User
+
+    with store.begin() as session:
+        user = User(username="pending", role="monitor", active=True)
+        session.add(user)  # not flushed by the caller
+        record = append_event(session=session, actor="cli", action="create", entity="user_account")
+        assert user.id is not None  # flushed before the event, as the ORM flush did
+        second = append_event(
+            session=session, actor="cli", action="edit", entity="user_account",
+            entity_id=user.id, user_id=user.id,
+        )  # fmt: skip
+    assert second.prev_hash == record.hash and second.id == record.id + 1
+    with store.session() as session:
+        assert [e.id for e in list_events(session=session)] == [second.id, record.id]
+    assert verify_audit_chain(store=store).ok

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from hairtrial._validate import InputError
-from hairtrial.store import export_tables
+from hairtrial.records import summarize_hairs
+from hairtrial.store import enqueue_runs, export_tables, save_measurement
 from hairtrial.store.audit import list_events, verify_audit_chain
 from hairtrial.store.models import Hair
 from hairtrial.store.reviews import (
@@ -24,8 +25,10 @@ from hairtrial.store.reviews import (
     review_queue,
     revision_history,
     save_revision,
+    stored_form,
 )
 from hairtrial.store.users import create_user
+from tests.store.helpers import hairs as helper_hairs
 from tests.web.trialdata import measured_trial
 
 KEY = "test-key"
@@ -268,3 +271,78 @@ def test_queue_statuses_and_runs_match_per_image_lookup(store, trial):
         assert {i.status for i in review_queue(session=session, reviewer_id=a2, key=KEY)} == {
             "todo"
         }
+
+
+def test_stored_form_rounds_once_and_is_idempotent(store, trial):
+    with store.session() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+    once = stored_form(auto)
+    assert stored_form(once) == once
+    assert [h["id"] for h in once] == [h["id"] for h in auto]
+    for raw, kept in zip(auto, once, strict=True):
+        assert kept["diameter_um"] == round(raw["diameter_um"], 2)
+        assert kept["tip_px"] == [round(v, 2) for v in raw["tip_px"]]
+
+
+def test_automatic_base_from_a_cache_gives_the_same_revision(store, trial):
+    ids, (a1, a2) = trial
+    asked = []
+
+    def from_cache(session, run_id):
+        asked.append(run_id)
+        return stored_form(automatic_hairs(session=session, run_id=run_id))
+
+    with store.begin() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+        edited = [dict(h) for h in auto[1:]]
+        edited[0]["diameter_um"] = 12.5
+        plain = save_revision(session=session, image_id=ids[0], author_id=a1, hairs=edited)
+        cached = save_revision(
+            session=session, image_id=ids[0], author_id=a2, hairs=edited,
+            automatic_base=from_cache,
+        )  # fmt: skip
+        # Based on a revision, the automatic hairs are not needed at all.
+        save_revision(
+            session=session, image_id=ids[0], author_id=a2, hairs=edited,
+            base_revision_id=cached.id, automatic_base=from_cache,
+        )  # fmt: skip
+    assert asked == [1]
+    assert (cached.n_added, cached.n_deleted, cached.n_edited) == (0, 1, 1)
+    assert (cached.hairs, cached.summary) == (plain.hairs, plain.summary)
+    with store.session() as session:
+        assert corrections_of(session=session, revision_id=cached.id) == corrections_of(
+            session=session, revision_id=plain.id
+        )
+        history = revision_history(session=session, image_id=ids[0])
+    assert [r.created_at for r in history] == sorted(r.created_at for r in history)
+    assert history[1].created_at == cached.created_at and history[1].author == "a2"
+    assert verify_audit_chain(store=store).ok
+
+
+def test_image_for_review_follows_the_latest_done_run_and_own_revision(store, trial):
+    ids, (a1, a2) = trial
+    with store.begin() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+        save_revision(session=session, image_id=ids[0], author_id=a1, hairs=auto, status="approved")
+        save_revision(
+            session=session, image_id=ids[0], author_id=a1, hairs=[], status="approved",
+            unusable=True, unusable_reason="blurred",
+        )  # fmt: skip
+        save_revision(session=session, image_id=ids[0], author_id=a2, hairs=auto)
+    with store.session() as session:  # a re-measurement: a second done run of the image
+        enqueue_runs(session=session, version="2", config_hash="c", image_ids=[ids[0]])
+        records = helper_hairs(7, seed=5)
+        rerun = save_measurement(
+            session=session, image_id=ids[0], version="2", config_hash="c", hairs=records,
+            summary=summarize_hairs(records, area_cm2=24 * 32 * 25 / 1e8), timings={},
+        )  # fmt: skip
+    with store.session() as session:
+        mine = image_for_review(session=session, image_id=ids[0], reviewer_id=a1, key=KEY)
+        theirs = image_for_review(session=session, image_id=ids[0], reviewer_id=a2, key=KEY)
+        with pytest.raises(InputError, match="no such measured image"):
+            image_for_review(session=session, image_id=ids[-1], reviewer_id=a1, key=KEY)
+        with pytest.raises(InputError, match="no such measured image"):
+            image_for_review(session=session, image_id=10_000, reviewer_id=a1, key=KEY)
+    assert (mine.status, theirs.status) == ("unusable", "draft")
+    assert mine.run_id == theirs.run_id == rerun and mine.subject == theirs.subject
+    assert mine.auto_summary["hair_count"] == 6

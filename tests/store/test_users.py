@@ -71,3 +71,17 @@ def test_duplicate_and_unknown(store):
             create_user(session=session, username="ann", password=PASSWORD, role="admin")
         with pytest.raises(InputError, match="no user"):
             disable_user(session=session, username="bob")
+
+
+def test_get_user_reads_the_current_state(store):
+    from hairtrial.store.users import get_user
+
+    with store.begin() as session:
+        ann = create_user(session=session, username="ann", password=PASSWORD, role="assessor")
+    with store.begin() as session:
+        assert get_user(session=session, user_id=ann.id) == ann
+        assert get_user(session=session, user_id=ann.id + 1000) is None
+        disable_user(session=session, username="ann")
+        now = get_user(session=session, user_id=ann.id)
+        assert now == get_user_by_name(session=session, username="ann")
+    assert now is not None and not now.active

@@ -190,3 +190,67 @@ def test_disabled_user_loses_access(client_for):
     assert admin.post("/api/users/assessor/disable").status_code == 200
     assert assessor.get("/api/progress").status_code == 401
     assert admin.post("/api/users/admin/disable").status_code == 422
+
+
+def test_user_disabled_by_another_process_is_refused_at_once(client_for, web_store):
+    from hairtrial.store.users import disable_user
+
+    image = web_store.image_ids[0]
+    assessor = client_for("assessor")
+    assert assessor.get(f"/api/images/{image}").status_code == 200
+    state = assessor.get(f"/api/images/{image}").json()
+    with web_store.begin() as session:  # as `hairtrial user disable` does, from outside
+        disable_user(session=session, username="assessor", actor="cli")
+    body = {"hairs": state["hairs"], "status": "draft"}
+    assert assessor.post(f"/api/images/{image}/revisions", json=body).status_code == 401
+    assert assessor.get(f"/api/images/{image}").status_code == 401
+    page = assessor.get(f"/review/{image}", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    assert assessor.get("/api/progress").status_code == 401
+    with web_store.session() as session:
+        from hairtrial.store.reviews import revision_history
+
+        assert revision_history(session=session, image_id=image) == []
+
+
+def test_automatic_hairs_are_served_as_a_revision_stores_them(client_for, web_store):
+    from hairtrial.store.reviews import automatic_hairs, image_for_review, stored_form
+
+    image = web_store.image_ids[1]
+    client = client_for("investigator")
+    state = client.get(f"/api/images/{image}").json()
+    with web_store.session() as session:
+        run_id = image_for_review(
+            session=session, image_id=image, reviewer_id=web_store.user_ids["investigator"],
+            key="k",
+        ).run_id  # fmt: skip
+        auto = automatic_hairs(session=session, run_id=run_id)
+    assert state["source"] == "automatic" and state["revision_id"] is None
+    assert state["hairs"] == stored_form(auto)
+    assert state["image"]["arm"] in ("cells", "saline")
+    # Saved back unchanged, they are no correction at all, and come back as stored.
+    saved = client.post(f"/api/images/{image}/revisions", json={"hairs": state["hairs"]})
+    assert saved.status_code == 201
+    assert (saved.json()["n_added"], saved.json()["n_deleted"], saved.json()["n_edited"]) == (
+        0, 0, 0,
+    )  # fmt: skip
+    again = client.get(f"/api/images/{image}").json()
+    assert again["source"] == "revision" and again["revision_id"] == saved.json()["id"]
+    assert again["hairs"] == state["hairs"] and again["image"]["status"] == "draft"
+    assert again["image"] == {**state["image"], "status": "draft"}
+    # The cache serves the second load of another image's automatic hairs the same way.
+    other = web_store.image_ids[0]
+    assert (
+        client_for("monitor").get(f"/api/images/{other}").json()["hairs"]
+        == client_for("assessor").get(f"/api/images/{other}").json()["hairs"]
+    )
+
+
+def test_csrf_is_checked_before_the_body_of_a_save(client_for, web_store):
+    client = client_for("assessor")
+    image = web_store.image_ids[0]
+    response = client.post(
+        f"/api/images/{image}/revisions", json={"hairs": "not a list"},
+        headers={"X-CSRF-Token": "wrong"},
+    )  # fmt: skip
+    assert response.status_code == 403

@@ -22,15 +22,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError
 from hairtrial.store.engine import Store
-from hairtrial.store.models import GENESIS_HASH, AuditEvent, utcnow
+from hairtrial.store.models import GENESIS_HASH, AuditEvent, Base, utcnow
 
 #: PostgreSQL advisory lock key serialising audit appenders ("hairA").
 _AUDIT_LOCK = 0x6861697241
+#: The newest event (id and hash), built once.
+_CHAIN_HEAD = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT_EVENT = insert(Base.metadata.tables["audit_event"])
 
 
 @dataclass(frozen=True)
@@ -181,10 +184,13 @@ def append_event(
         raise InputError("actor: must not be empty")
     # PostgreSQL text cannot hold NUL: a NUL typed into a login form is kept visibly.
     actor = str(actor).replace("\x00", "\ufffd")
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # the caller's pending rows go first, as the event may refer to them
     _lock_chain(session)
-    head = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    # Plain SQL statements on the session's connection (same transaction): appends are
+    # on every save's critical path, and the ORM unit of work adds nothing here.
+    connection = session.connection()
+    head = connection.execute(_CHAIN_HEAD).first()
     prev_hash = GENESIS_HASH if head is None else head.hash
     new_id = 1 if head is None else head.id + 1
     fields: dict[str, Any] = {
@@ -201,8 +207,7 @@ def append_event(
         "prev_hash": prev_hash,
     }
     digest = event_hash(**fields)
-    session.add(AuditEvent(**fields, hash=digest))
-    session.flush()
+    connection.execute(_INSERT_EVENT, {**fields, "hash": digest})
     return AuditRecord(**fields, hash=digest)
 
 

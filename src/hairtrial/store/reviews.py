@@ -21,22 +21,25 @@ import datetime as dt
 import hashlib
 import hmac
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sqlalchemy import Row, Select, Text, cast, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, Select, Text, bindparam, cast, func, insert, select
+from sqlalchemy.orm import Session, aliased
 
 from hairtrial._validate import InputError, check_choice
 from hairtrial.records import HairRecord, summarize_hairs
 from hairtrial.store.audit import append_event
 from hairtrial.store.models import (
     REVISION_STATUSES,
+    Base,
     Correction,
+    Hair,
     Image,
     MeasurementRun,
     Review,
@@ -44,10 +47,30 @@ from hairtrial.store.models import (
     Subject,
     User,
     Visit,
+    utcnow,
 )
 
 #: Largest number of hairs one revision may hold.
 MAX_HAIRS = 5000
+
+# Statements of the review page and the save, built once: on SQLite, building a statement
+# costs about as much as running it.
+_AUTHOR = select(User.id, User.username, User.active).where(User.id == bindparam("author_id"))
+_BASE_REVISION = select(Review.image_id, Review.hairs, Review.summary).where(
+    Review.id == bindparam("revision_id")
+)
+_INSERT_REVIEW = insert(Base.metadata.tables["review"])
+_INSERT_CORRECTION = insert(Base.metadata.tables["correction"])
+_OWN_NEWEST_HAIRS = (
+    select(Review.id, cast(Review.hairs, Text))
+    .where(Review.image_id == bindparam("image_id"), Review.author_id == bindparam("author_id"))
+    .order_by(Review.id.desc())
+    .limit(1)
+)
+
+#: ``automatic_base(session, run_id)``: a done run's hairs in stored form (see
+#: :func:`save_revision`).
+AutomaticBase = Callable[[Session, int], Sequence[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -165,16 +188,6 @@ def _order_key(reviewer_id: int, image_id: int) -> str:
     return hashlib.sha256(f"queue:{reviewer_id}:{image_id}".encode()).hexdigest()
 
 
-def _latest_done_run(session: Session, image_id: int) -> Row[tuple[int, Any]] | None:
-    # Only the id and the endpoints: loading the whole row would parse its other JSON.
-    return session.execute(
-        select(MeasurementRun.id, MeasurementRun.summary)
-        .where(MeasurementRun.image_id == image_id, MeasurementRun.status == "done")
-        .order_by(MeasurementRun.finished_at.desc(), MeasurementRun.id.desc())
-        .limit(1)
-    ).first()
-
-
 def _latest_done_runs(session: Session) -> dict[int, Row[tuple[int, int, Any]]]:
     """Map image id → (id, image id, summary) of its latest done run, in one query."""
     rows = session.execute(
@@ -195,8 +208,9 @@ def _review_states(*where: Any) -> Select[int, int, str, bool]:
     return select(Review.id, Review.image_id, Review.status, Review.unusable).where(*where)
 
 
-def _area_cm2(image: Image) -> float:
-    return image.width * image.height * image.um_per_px**2 / 1e8
+def _area_cm2(image: Any) -> float:
+    # `image`: an Image row, or any row with its width, height and um_per_px.
+    return float(image.width * image.height * image.um_per_px**2 / 1e8)
 
 
 def _status_of(rows: Sequence[Any]) -> str:
@@ -258,45 +272,94 @@ def review_queue(
     return out
 
 
+@cache
+def _measured_image_query(with_reviewer: bool) -> Select[Any]:
+    # Built once (see _AUTHOR). Bound parameters: ``image_id`` and, `with_reviewer`,
+    # ``reviewer_id``.
+    run = aliased(MeasurementRun)
+    latest_run = (
+        select(run.id)
+        .where(run.image_id == Image.id, run.status == "done")
+        .order_by(run.finished_at.desc(), run.id.desc())
+        .limit(1)
+        .correlate(Image)
+        .scalar_subquery()
+    )
+    columns = (
+        Image.width, Image.height, Image.um_per_px, Site.subject_id,
+        MeasurementRun.id.label("run_id"), MeasurementRun.summary.label("run_summary"),
+    )  # fmt: skip
+    query = (
+        select(*columns)
+        .join(Visit, Visit.id == Image.visit_id)
+        .join(Site, Site.id == Visit.site_id)
+        .join(MeasurementRun, MeasurementRun.id == latest_run)
+        .where(Image.id == bindparam("image_id"))
+    )
+    if with_reviewer:
+        mine = aliased(Review)
+        newest = (
+            select(func.max(Review.id))
+            .where(Review.image_id == Image.id, Review.author_id == bindparam("reviewer_id"))
+            .correlate(Image)
+            .scalar_subquery()
+        )
+        query = query.add_columns(
+            mine.status.label("rev_status"), mine.unusable.label("rev_unusable")
+        ).outerjoin(mine, mine.id == newest)
+    return query
+
+
+def _measured_image(
+    session: Session, image_id: int, reviewer_id: int | None = None
+) -> Row[Any] | None:
+    """One query for what a review of `image_id` needs, or ``None`` if it is not measured.
+
+    The image's size and calibration, its subject id, its latest done run (id and
+    endpoints; newest ``finished_at``, then highest id) and, with `reviewer_id`, the state
+    of that reviewer's newest revision of it (``rev_status``/``rev_unusable``, ``None``
+    without one).
+    """
+    params = {"image_id": image_id}
+    if reviewer_id is not None:
+        params["reviewer_id"] = reviewer_id
+    return session.execute(_measured_image_query(reviewer_id is not None), params).first()
+
+
 def image_for_review(
     *, session: Session, image_id: int, reviewer_id: int, key: str | bytes
 ) -> ImageForReview:
-    """Return one measured image for review (see :func:`review_queue`).
+    """Return one measured image for review (see :func:`review_queue`), in one query.
 
     Raises
     ------
     InputError
         If there is no such image or it has no done run.
     """
-    image = session.get(Image, image_id)
-    run = None if image is None else _latest_done_run(session, image_id)
-    if image is None or run is None:
+    row = _measured_image(session, image_id, reviewer_id)
+    if row is None:
         raise InputError(f"image_id {image_id}: no such measured image")
-    subject_id = session.scalar(
-        select(Site.subject_id)
-        .join(Visit, Visit.site_id == Site.id)
-        .where(Visit.id == image.visit_id)
-    )
-    mine = session.execute(
-        _review_states(Review.image_id == image_id, Review.author_id == reviewer_id)
-    ).all()
+    if row.rev_status is None:
+        status = "todo"
+    elif row.rev_unusable:
+        status = "unusable"
+    else:
+        status = "approved" if row.rev_status == "approved" else "draft"
     return ImageForReview(
-        image_id=image.id,
-        run_id=run.id,
-        subject=pseudonym(key=key, subject_id=int(subject_id or 0)),
-        width=image.width,
-        height=image.height,
-        um_per_px=image.um_per_px,
-        area_cm2=_area_cm2(image),
-        auto_summary=dict(run.summary or {}),
-        status=_status_of(mine),
+        image_id=image_id,
+        run_id=row.run_id,
+        subject=pseudonym(key=key, subject_id=int(row.subject_id or 0)),
+        width=row.width,
+        height=row.height,
+        um_per_px=row.um_per_px,
+        area_cm2=_area_cm2(row),
+        auto_summary=dict(row.run_summary or {}),
+        status=status,
     )
 
 
 def automatic_hairs(*, session: Session, run_id: int) -> list[dict[str, Any]]:
     """Return the hairs of a measurement run in their DESIGN.md JSON form, by hair id."""
-    from hairtrial.store.models import Hair
-
     columns = (
         Hair.hair_id, Hair.exit_x_px, Hair.exit_y_px, Hair.tip_x_px, Hair.tip_y_px,
         Hair.centerline_px, Hair.diameter_um, Hair.length_um, Hair.hair_class, Hair.confidence,
@@ -317,6 +380,14 @@ def automatic_hairs(*, session: Session, run_id: int) -> list[dict[str, Any]]:
             query
         )
     ]
+
+
+def stored_form(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Return hairs in the form a revision stores them (rounded by :meth:`HairRecord.to_json`).
+
+    A run's automatic hairs in this form are the base a revision is diffed against.
+    """
+    return [HairRecord.from_json(dict(h)).to_json(ndigits=2) for h in hairs]
 
 
 def _check_hairs(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -350,17 +421,11 @@ def _check_hairs(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _diff(
-    before: Sequence[Mapping[str, Any]],
-    after: Sequence[Mapping[str, Any]],
-    *,
-    stored: bool = False,
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
 ) -> list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]]:
-    # The base is compared in the stored (rounded) form, so only real edits show; a
-    # revision's hairs (`stored`) are already in that form (rounding is idempotent).
-    if stored:
-        old = {int(h["id"]): dict(h) for h in before}
-    else:
-        old = {int(h["id"]): HairRecord.from_json(dict(h)).to_json(ndigits=2) for h in before}
+    # Both sides are in the stored (rounded) form (:func:`stored_form`), so only real
+    # edits show.
+    old = {int(h["id"]): dict(h) for h in before}
     new = {int(h["id"]): dict(h) for h in after}
     out: list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]] = []
     for hid in sorted(old.keys() | new.keys()):
@@ -408,11 +473,13 @@ def save_revision(
     comment: str | None = None,
     write_lock: AbstractContextManager[Any] | None = None,
     commit: bool = False,
+    automatic_base: AutomaticBase | None = None,
 ) -> RevisionInfo:
     """Store a new revision of an image's hair set and audit it (flushed, not committed).
 
     Every check and computation (hair records, endpoints, diff against the base) is done
-    before the first write, so the database write lock is held only for the inserts.
+    before the first write, so the database write lock is held only for the inserts
+    (plain INSERT statements, no ORM unit of work).
 
     Parameters
     ----------
@@ -441,6 +508,10 @@ def save_revision(
         session is rolled back before it is released.
     commit : bool
         Commit the session after the writes (inside `write_lock`).
+    automatic_base : callable, optional
+        ``automatic_base(session, run_id)`` returns a done run's hairs in stored form
+        (:func:`stored_form` of :func:`automatic_hairs`), e.g. from a cache: a done run's
+        hairs never change. Default: read them from the database.
 
     Returns
     -------
@@ -452,12 +523,11 @@ def save_revision(
         On a bad hair record, status, base, missing reason, unknown image or user.
     """
     status = check_choice(status, name="status", choices=REVISION_STATUSES)
-    author = session.get(User, author_id)
+    author = session.execute(_AUTHOR, {"author_id": author_id}).first()
     if author is None or not author.active:
         raise InputError(f"author_id {author_id}: no such active user")
-    image = session.get(Image, image_id)
-    run = None if image is None else _latest_done_run(session, image_id)
-    if image is None or run is None:
+    image = _measured_image(session, image_id)
+    if image is None:
         raise InputError(f"image_id {image_id}: no such measured image")
     for label, value in (("unusable_reason", unusable_reason), ("comment", comment)):
         if value is not None and "\x00" in value:
@@ -466,23 +536,30 @@ def save_revision(
     if unusable and reason is None:
         raise InputError("unusable_reason: required when the image is flagged unusable")
     records = _check_hairs(hairs)
+    base_hairs: Sequence[Mapping[str, Any]]
     if base_revision_id is not None:
-        base = session.get(Review, base_revision_id)
+        base = session.execute(_BASE_REVISION, {"revision_id": base_revision_id}).first()
         if base is None or base.image_id != image_id:
             raise InputError(f"base_revision_id {base_revision_id}: not a revision of this image")
-        base_hairs, base_summary = list(base.hairs), dict(base.summary)
+        base_hairs, base_summary = base.hairs, dict(base.summary)
     else:
-        base_hairs = automatic_hairs(session=session, run_id=run.id)
-        base_summary = dict(run.summary or {})
+        if automatic_base is not None:
+            base_hairs = automatic_base(session, image.run_id)
+        else:
+            base_hairs = stored_form(automatic_hairs(session=session, run_id=image.run_id))
+        base_summary = dict(image.run_summary or {})
     summary = summarize_hairs([HairRecord.from_json(h) for h in records], area_cm2=_area_cm2(image))
     # Everything is computed before the first write, so the write lock is held briefly.
-    changes = _diff(base_hairs, records, stored=base_revision_id is not None)
+    changes = _diff(base_hairs, records)
+    row = {
+        "image_id": image_id, "run_id": image.run_id, "base_revision_id": base_revision_id,
+        "author_id": author.id, "status": status, "unusable": bool(unusable),
+        "unusable_reason": reason if unusable else None,
+        "comment": (comment or "").strip() or None, "hairs": records, "summary": summary,
+    }  # fmt: skip
     with write_lock if write_lock is not None else nullcontext():
         try:
-            info = _write_revision(
-                session, image_id, run.id, base_revision_id, author, status, unusable,
-                reason, comment, records, summary, base_summary, changes,
-            )  # fmt: skip
+            info = _write_revision(session, row, author.username, base_summary, changes)
             if commit:
                 session.commit()
         except BaseException:
@@ -494,65 +571,60 @@ def save_revision(
 
 def _write_revision(
     session: Session,
-    image_id: int,
-    run_id: int,
-    base_revision_id: int | None,
-    author: User,
-    status: str,
-    unusable: bool,
-    reason: str | None,
-    comment: str | None,
-    records: list[dict[str, Any]],
-    summary: dict[str, Any],
-    base_summary: dict[str, Any],
+    row: dict[str, Any],
+    author: str,
+    base_summary: Mapping[str, Any],
     changes: list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]],
 ) -> RevisionInfo:
-    row = Review(
-        image_id=image_id,
-        run_id=run_id,
-        base_revision_id=base_revision_id,
-        author_id=author.id,
-        status=status,
-        unusable=bool(unusable),
-        unusable_reason=reason if unusable else None,
-        comment=(comment or "").strip() or None,
-        hairs=records,
-        summary=summary,
-    )
-    session.add(row)
-    session.flush()
+    # `row`: the new review row's values (checked), without its id and time.
+    row = {**row, "created_at": utcnow()}
+    connection = session.connection()
+    inserted = connection.execute(_INSERT_REVIEW, row).inserted_primary_key
+    assert inserted is not None  # a single-row INSERT always reports its key
+    review_id = int(inserted[0])
     counts: dict[str, int] = {}
     for _, action, _, _ in changes:
         counts[action] = counts.get(action, 0) + 1
     if changes:
-        session.execute(
-            insert(Correction),
+        connection.execute(
+            _INSERT_CORRECTION,
             [
-                {"review_id": row.id, "hair_id": h, "action": a, "before": b, "after": c}
+                {"review_id": review_id, "hair_id": h, "action": a, "before": b, "after": c}
                 for h, a, b, c in changes
             ],
         )
     keys = ("hair_count", "mean_diameter_um", "terminal_fraction", "density_per_cm2")
     append_event(
         session=session,
-        actor=author.username,
-        user_id=author.id,
-        action="approve" if status == "approved" else "revise",
+        actor=author,
+        user_id=row["author_id"],
+        action="approve" if row["status"] == "approved" else "revise",
         entity="review",
-        entity_id=row.id,
+        entity_id=review_id,
         detail={
-            "image_id": image_id,
-            "base_revision_id": base_revision_id,
-            "run_id": run_id,
-            "unusable": bool(unusable),
-            "unusable_reason": row.unusable_reason,
+            "image_id": row["image_id"],
+            "base_revision_id": row["base_revision_id"],
+            "run_id": row["run_id"],
+            "unusable": row["unusable"],
+            "unusable_reason": row["unusable_reason"],
             "changes": counts,
         },
         before={k: base_summary.get(k) for k in keys},
-        after={k: summary.get(k) for k in keys},
+        after={k: row["summary"].get(k) for k in keys},
     )
-    session.flush()
-    return _info(row, author.username, counts)
+    return RevisionInfo(
+        **{k: row[k] for k in _INFO_FIELDS}, id=review_id, author=author,
+        hairs=tuple(row["hairs"]), summary=dict(row["summary"]),
+        n_added=counts.get("add", 0), n_deleted=counts.get("delete", 0),
+        n_edited=counts.get("edit", 0),
+    )  # fmt: skip
+
+
+#: Fields of :class:`RevisionInfo` taken as they are from a new review row.
+_INFO_FIELDS = (
+    "image_id", "run_id", "base_revision_id", "author_id", "status", "unusable",
+    "unusable_reason", "comment", "created_at",
+)  # fmt: skip
 
 
 def _infos(session: Session, rows: Sequence[Review]) -> list[RevisionInfo]:
@@ -607,12 +679,7 @@ def latest_revision_hairs_json(
     For serving the hairs without parsing and re-encoding them; ``None`` if the author
     has no revision of the image.
     """
-    row = session.execute(
-        select(Review.id, cast(Review.hairs, Text))
-        .where(Review.image_id == image_id, Review.author_id == author_id)
-        .order_by(Review.id.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_OWN_NEWEST_HAIRS, {"image_id": image_id, "author_id": author_id}).first()
     return None if row is None else (int(row[0]), str(row[1]))
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError, check_choice
@@ -72,7 +72,8 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
-def _info(row: User) -> UserInfo:
+def _info(row: Any) -> UserInfo:
+    # `row`: a User, or a row of its columns.
     return UserInfo(
         id=row.id,
         username=row.username,
@@ -166,9 +167,19 @@ def create_user(
 
 
 def get_user(*, session: Session, user_id: int) -> UserInfo | None:
-    """Return the user with row id `user_id`, or ``None``."""
-    row = session.get(User, user_id)
+    """Return the user with row id `user_id`, or ``None`` (one light query, no ORM object).
+
+    The web app calls this on every request to check that the user is still active.
+    """
+    row = session.execute(_user_query(), {"user_id": user_id}).first()
     return None if row is None else _info(row)
+
+
+@cache
+def _user_query() -> Select[int, str, str | None, str, bool, dt.datetime]:
+    # Built once (building a statement costs about as much as running it on SQLite).
+    columns = (User.id, User.username, User.display_name, User.role, User.active, User.created_at)
+    return select(*columns).where(User.id == bindparam("user_id"))
 
 
 def _by_name(session: Session, username: str) -> User | None:

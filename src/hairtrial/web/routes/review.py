@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from hairtrial._validate import InputError
 from hairtrial.store.reviews import (
     ImageForReview,
-    automatic_hairs,
+    RevisionInfo,
     image_context,
     image_for_review,
     latest_revision_hairs_json,
@@ -20,8 +21,16 @@ from hairtrial.store.reviews import (
     revision_history,
     save_revision,
 )
-from hairtrial.store.reviews import RevisionInfo as _Revision
-from hairtrial.web.deps import Csrf, Principal, Reader, Reviewer, SessionDep, SettingsDep
+from hairtrial.web.cache import AutomaticHairsCache
+from hairtrial.web.deps import (
+    PendingReader,
+    PendingReviewerWrite,
+    Principal,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    run_as_user,
+)
 from hairtrial.web.routes import render
 from hairtrial.web.schemas import (
     ImageBlinded,
@@ -32,6 +41,7 @@ from hairtrial.web.schemas import (
 )
 
 router = APIRouter(tags=["review"])
+ImageSchema = ImageBlinded | ImageUnblinded
 ImageId = Path(ge=1, le=2**62)
 
 
@@ -56,7 +66,7 @@ def image_public(
     )
 
 
-def _revision_public(rev: _Revision) -> RevisionPublic:
+def _revision_public(rev: RevisionInfo) -> RevisionPublic:
     return RevisionPublic(
         id=rev.id, image_id=rev.image_id, run_id=rev.run_id,
         base_revision_id=rev.base_revision_id, author=rev.author, status=rev.status,
@@ -97,41 +107,48 @@ def queue(
 
 
 @router.get("/review/{image_id}", response_class=HTMLResponse)
-def review_page(
-    request: Request,
-    principal: Reader,
-    db: SessionDep,
-    settings: SettingsDep,
-    image_id: int = ImageId,
+async def review_page(
+    request: Request, pending: PendingReader, settings: SettingsDep, image_id: int = ImageId
 ) -> Response:
     """Show the review page: image, hair overlay, editing tools and live endpoints."""
-    item = image_public(_item(db, image_id, principal, settings.key), principal, db)
+
+    def load(db: Session, principal: Principal) -> tuple[ImageSchema, Principal]:
+        return image_public(_item(db, image_id, principal, settings.key), principal, db), principal
+
+    item, principal = await run_as_user(request, pending, load)
     return render(request, "review.html", principal, image=item)
 
 
 @router.get("/api/images/{image_id}", response_model=ReviewState)
-def review_state(
-    principal: Reader, db: SessionDep, settings: SettingsDep, image_id: int = ImageId
-) -> ReviewState | Response:
-    """Return the image and the hairs to edit: own latest revision, else the automatic run."""
-    item = _item(db, image_id, principal, settings.key)
-    mine = latest_revision_hairs_json(session=db, image_id=image_id, author_id=principal.user.id)
-    if mine is not None:
-        # A ReviewState, written directly: the stored hairs JSON is passed through as is
-        # instead of being parsed, validated and encoded again (it was checked on save).
-        revision_id, hairs_json = mine
-        image = image_public(item, principal, db).model_dump_json()
-        body = (
-            f'{{"image":{image},"hairs":{hairs_json},"source":"revision",'
-            f'"revision_id":{int(revision_id)}}}'
+async def review_state(
+    request: Request, pending: PendingReader, settings: SettingsDep, image_id: int = ImageId
+) -> Response:
+    """Return the image and the hairs to edit: own latest revision, else the automatic run.
+
+    The body is a :class:`ReviewState` written directly: the hairs are JSON text, either
+    the own revision's as stored (checked on save) or the automatic run's from the app's
+    cache (a done run never changes), so they are not parsed, validated and encoded again.
+    Both are in the form a revision stores (rounded to 0.01 px and µm), so the page shows
+    exactly what a save keeps.
+    """
+    cache: AutomaticHairsCache = request.app.state.hairs_cache
+
+    def load(db: Session, principal: Principal) -> tuple[ImageSchema, str, str, str]:
+        item = _item(db, image_id, principal, settings.key)
+        image = image_public(item, principal, db)
+        mine = latest_revision_hairs_json(
+            session=db, image_id=image_id, author_id=principal.user.id
         )
-        return Response(body, media_type="application/json")
-    return ReviewState(
-        image=image_public(item, principal, db),
-        hairs=automatic_hairs(session=db, run_id=item.run_id),
-        source="automatic",
-        revision_id=None,
+        if mine is None:
+            return image, "automatic", "null", cache.json(db, item.run_id)
+        return image, "revision", str(int(mine[0])), mine[1]
+
+    image, source, revision_id, hairs_json = await run_as_user(request, pending, load)
+    body = (
+        f'{{"image":{image.model_dump_json()},"hairs":{hairs_json},"source":"{source}",'
+        f'"revision_id":{revision_id}}}'
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get("/api/images/{image_id}/revisions", response_model=list[RevisionPublic])
@@ -141,26 +158,30 @@ def history(principal: Reader, db: SessionDep, image_id: int = ImageId) -> list[
 
 
 @router.post("/api/images/{image_id}/revisions", response_model=RevisionPublic, status_code=201)
-def create_revision(
+async def create_revision(
     request: Request,
     body: RevisionCreate,
-    principal: Reviewer,
-    csrf: Csrf,
-    db: SessionDep,
+    pending: PendingReviewerWrite,
     image_id: int = ImageId,
 ) -> RevisionPublic:
     """Save a new revision (draft or approved) of the image's hairs; audited.
 
-    The writes and the commit of concurrent saves are serialised in the process
+    The user check and the save run in one call on the write threads (it may wait for
+    the database write lock, so it never takes one of the threads of the reads). The
+    writes and the commit of concurrent saves are serialised in the process
     (``app.state.write_lock``), so they queue on a lock instead of polling SQLite's busy
-    handler; the audit chain's own serialisation (:func:`append_event`) is unchanged.
+    handler; the audit chain's own serialisation (:func:`append_event`) is unchanged. A
+    save based on the automatic result diffs against the app's cache of the run's hairs.
     """
-    try:
-        rev = save_revision(
+    cache: AutomaticHairsCache = request.app.state.hairs_cache
+    hairs = [h.to_record() for h in body.hairs]
+
+    def save(db: Session, principal: Principal) -> RevisionInfo:
+        return save_revision(
             session=db,
             image_id=image_id,
             author_id=principal.user.id,
-            hairs=[h.to_record() for h in body.hairs],
+            hairs=hairs,
             status=body.status,
             base_revision_id=body.base_revision_id,
             unusable=body.unusable,
@@ -168,9 +189,12 @@ def create_revision(
             comment=body.comment,
             write_lock=request.app.state.write_lock,
             commit=True,
+            automatic_base=cache.stored,
         )
+
+    try:
+        rev = await run_as_user(request, pending, save, may_wait=True)
     except InputError as exc:
-        db.rollback()
         status = 404 if "no such measured image" in str(exc) else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None
     return _revision_public(rev)
