@@ -1,6 +1,7 @@
 """API tests with TestClient: the authorisation matrix, revisions, the audit chain."""
 
 import json
+import re
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +19,7 @@ ROUTES = [
     ("GET", "/agreement", ALL, 200, None, True),
     ("GET", "/audit", {"admin", "monitor"}, 200, None, True),
     ("GET", "/users", {"admin"}, 200, None, True),
+    ("GET", "/unblind", {"admin"}, 200, None, True),
     ("GET", "/report", UNBLINDED, 200, None, True),
     ("GET", "/images/{image}/file", ALL, 200, None, True),
     ("GET", "/openapi.json", ALL, 200, None, False),
@@ -164,6 +166,33 @@ def test_unblinding_is_audited(client_for, web_store):
     event = admin.get("/api/audit?limit=1").json()[0]
     assert event["action"] == "unblind" and event["detail"] == {"reason": "serious adverse event"}
     assert admin.post("/api/unblind", json={"image_id": 999, "reason": "x" * 5}).status_code == 404
+
+
+def test_unblinding_page_is_admin_only_audited_and_checks_its_input(client_for, web_store):
+    image = web_store.image_ids[0]
+    admin = client_for("admin")
+    form = {"image_id": str(image), "reason": "serious adverse event"}
+    page = admin.post("/unblind", data=form)
+    assert page.status_code == 200
+    assert re.search(r"<strong>(cells|saline)</strong>", page.text)
+    event = admin.get("/api/audit?limit=1").json()[0]
+    assert (event["action"], event["entity_id"]) == ("unblind", str(image))
+    assert event["detail"] == {"reason": "serious adverse event"}
+    assert 'href="/unblind"' in admin.get("/").text
+    # bad input: a clear message, the right status, and nothing audited
+    n_events = len(admin.get("/api/audit?limit=1000").json())
+    missing = admin.post("/unblind", data={"image_id": "999", "reason": "adverse event"})
+    assert missing.status_code == 404 and "no such image" in missing.text
+    short = admin.post("/unblind", data={"image_id": str(image), "reason": "x"})
+    assert short.status_code == 422 and "at least 3 characters" in short.text
+    assert len(admin.get("/api/audit?limit=1000").json()) == n_events
+    # the form needs the session's CSRF token, and the admin role
+    del admin.headers["X-CSRF-Token"]
+    assert admin.post("/unblind", data=form).status_code == 403
+    for role in ("investigator", "assessor", "monitor"):
+        client = client_for(role)
+        assert client.post("/unblind", data=form).status_code == 403
+        assert 'href="/unblind"' not in client.get("/").text
 
 
 def test_bad_revisions_are_422_not_500(client_for, web_store):
