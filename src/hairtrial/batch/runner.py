@@ -386,11 +386,7 @@ def run_batch(
                     ]
                     results = _wait(futures, store, version, config_hash, total, progress)
                 if track:
-                    tracked, track_failures = _track(
-                        client, store, db_url=db_url, version=version, config=config,
-                        image_root=worker_root,
-                    )  # fmt: skip
-                    photos, photo_failures = _phototrichograms(
+                    (tracked, track_failures), (photos, photo_failures) = _after_measuring(
                         client, store, db_url=db_url, version=version, config=config,
                         image_root=worker_root,
                     )  # fmt: skip
@@ -422,7 +418,7 @@ def run_batch(
     return summary
 
 
-def _track(
+def _after_measuring(
     client: Client,
     store: Store,
     *,
@@ -430,58 +426,42 @@ def _track(
     version: str,
     config: MeasureConfig,
     image_root: str | None,
-) -> tuple[int, list[str]]:
-    """Track every site that is ready, one Dask task per site; return (tracked, failures)."""
-    from distributed import as_completed
+) -> tuple[tuple[int, list[str]], tuple[int, list[str]]]:
+    """Track every ready site, then compute every ready phototrichogram pair.
 
+    One Dask task per site or pair; a task returns its failure as text rather than
+    raising, so one never stops the others.
+
+    Returns
+    -------
+    tracked, phototrichograms : (int, list of str)
+        Items done and the failures, of each step.
+    """
+    from hairtrial.batch.phototrichogram import phototrichogram_task, ready_pairs
     from hairtrial.batch.tracking import ready_sites, track_site_task
 
+    common = {"db_url": db_url, "image_root": image_root, "version": version,
+              "measure_config": config}  # fmt: skip
     sites = ready_sites(store=store, version=version, measure_config=config)
-    if not sites:
-        return 0, []
-    futures = client.map(
-        track_site_task,
-        sites,
-        db_url=db_url,
-        image_root=image_root,
-        version=version,
-        measure_config=config,
-        pure=False,
-    )
-    failures = [error for future in as_completed(futures) if (error := future.result())]
-    log.info("tracked %d site(s), %d failed", len(sites) - len(failures), len(failures))
-    return len(sites) - len(failures), sorted(failures)
+    tracked = _map_tasks(client, track_site_task, sites, what="tracked site(s)", **common)
+    pairs = ready_pairs(store=store, version=version, measure_config=config)
+    photos = _map_tasks(client, phototrichogram_task, pairs, what="phototrichogram pair(s)",
+                        **common)  # fmt: skip
+    return tracked, photos
 
 
-def _phototrichograms(
-    client: Client,
-    store: Store,
-    *,
-    db_url: str,
-    version: str,
-    config: MeasureConfig,
-    image_root: str | None,
+def _map_tasks(
+    client: Client, task: Any, items: list[Any], *, what: str, **kwargs: Any
 ) -> tuple[int, list[str]]:
-    """Compute every ready phototrichogram pair, one Dask task each; (done, failures)."""
+    """Run `task` on every item on the cluster; return (succeeded, sorted failures)."""
     from distributed import as_completed
 
-    from hairtrial.batch.phototrichogram import phototrichogram_task, ready_pairs
-
-    pairs = ready_pairs(store=store, version=version, measure_config=config)
-    if not pairs:
+    if not items:
         return 0, []
-    futures = client.map(
-        phototrichogram_task,
-        pairs,
-        db_url=db_url,
-        image_root=image_root,
-        version=version,
-        measure_config=config,
-        pure=False,
-    )
+    futures = client.map(task, items, pure=False, **kwargs)
     failures = [error for future in as_completed(futures) if (error := future.result())]
-    log.info("phototrichogram: %d pair(s), %d failed", len(pairs) - len(failures), len(failures))
-    return len(pairs) - len(failures), sorted(failures)
+    log.info("%d %s, %d failed", len(items) - len(failures), what, len(failures))
+    return len(items) - len(failures), sorted(failures)
 
 
 def _wait(
