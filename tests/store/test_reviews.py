@@ -1,7 +1,5 @@
 import json
-import math
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
@@ -9,14 +7,12 @@ from sqlalchemy import func, select
 from hairtrial._validate import InputError
 from hairtrial.records import summarize_hairs
 from hairtrial.store import enqueue_runs, export_tables, save_measurement
+from hairtrial.store.agreement import assessor_agreement, automatic_vs_corrected, icc_2_1
 from hairtrial.store.audit import list_events, verify_audit_chain
 from hairtrial.store.models import Hair
 from hairtrial.store.reviews import (
-    assessor_agreement,
     automatic_hairs,
-    automatic_vs_corrected,
     corrections_of,
-    icc_2_1,
     image_for_review,
     latest_approved_revision,
     latest_revision_hairs_json,
@@ -43,16 +39,6 @@ def trial(store, tmp_path):
             for i in (1, 2)
         ]
     return ids, users
-
-
-def test_icc_matches_shrout_fleiss_table():
-    # Shrout & Fleiss (1979), Table 2: 6 targets × 4 judges; ICC(2,1) = 0.29.
-    ratings = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    assert icc_2_1(ratings) == pytest.approx(0.2898, abs=1e-3)
-    assert icc_2_1([[1, 1], [2, 2], [5, 5]]) == pytest.approx(1.0)
-    assert math.isnan(icc_2_1([[1, 2]]))
-    with pytest.raises(InputError, match="missing"):
-        icc_2_1([[1, np.nan], [2, 2]])
 
 
 def test_pseudonym_is_keyed_and_stable():

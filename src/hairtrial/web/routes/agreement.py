@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from hairtrial.store.reviews import Agreement, assessor_agreement, automatic_vs_corrected
+from hairtrial.store.agreement import Agreement, assessor_agreement, automatic_vs_corrected
 from hairtrial.web.deps import Reader, SessionDep
 from hairtrial.web.routes import render
 from hairtrial.web.schemas import AgreementPublic, AgreementReport
