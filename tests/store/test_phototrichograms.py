@@ -10,7 +10,7 @@ from hairtrial.records import summarize_hairs
 from hairtrial.store import enqueue_runs, export_tables, ingest_manifest, save_measurement
 from hairtrial.store.models import Image, Phototrichogram
 from hairtrial.store.phototrichograms import (
-    latest_anagen_fractions,
+    latest_phototrichograms,
     phototrichogram_pairs,
     save_phototrichogram,
     stored_phototrichograms,
@@ -111,7 +111,7 @@ def test_save_is_idempotent_and_the_export_carries_the_fraction(store, ids, tmp_
         assert save_phototrichogram(session=session, pair=pair, version="1", key="k2",
                                     result=_result(0.5))  # fmt: skip
     with store.session() as session:
-        newest = latest_anagen_fractions(session=session)
+        newest = latest_phototrichograms(session=session)
         assert newest[pair.regrowth_image_id].anagen_fraction == 0.5
         assert session.scalar(select(Phototrichogram.n_lost).limit(1)) == 1
     paths = export_tables(store=store, out_dir=tmp_path / "out")

@@ -175,12 +175,12 @@ def _stream(store: Store, query: Select[*tuple[Any, ...]]) -> Iterator[Any]:
 
 
 def _endpoint_rows(store: Store, include_arm: bool) -> Iterator[dict[str, Any]]:
-    from hairtrial.store.phototrichograms import latest_anagen_fractions
+    from hairtrial.store.phototrichograms import latest_phototrichograms
 
     with store.session() as session:
         anagen = {
             image_id: row.anagen_fraction
-            for image_id, row in latest_anagen_fractions(session=session).items()
+            for image_id, row in latest_phototrichograms(session=session).items()
         }
     ranked = _latest_done_runs()
     revisions = _latest_approved_revisions()

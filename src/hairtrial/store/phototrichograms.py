@@ -5,7 +5,7 @@ A phototrichogram re-images a clipped visit field a few days later (image kind
 pairs each re-image with the clipped image of the same site it re-images (the latest one
 at most :data:`MAX_REGROWTH_DAYS` days before it), :func:`save_phototrichogram` stores
 one pair's result in one transaction (saving the same pair, version and key again is a
-no-op), and :func:`latest_anagen_fractions` gives the export its newest result per re-image.
+no-op), and :func:`latest_phototrichograms` gives the export its newest result per re-image.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from hairtrial._validate import InputError
 from hairtrial.store.models import Image, MeasurementRun, Phototrichogram, Visit
@@ -239,20 +239,25 @@ def save_phototrichogram(
     return True
 
 
-def latest_anagen_fractions(*, session: Session) -> dict[int, Phototrichogram]:
+def latest_phototrichograms(*, session: Session) -> dict[int, Phototrichogram]:
     """Return the newest stored result of every re-image, keyed by its image id.
 
     Parameters
     ----------
     session : Session
-        Open session (read only); the rows are detached-safe plain reads.
+        Open session (read only). The rows' per-hair ``result`` JSON is not read until
+        it is used, so use it while the session is open.
 
     Returns
     -------
     dict of int to Phototrichogram
     """
     newest: dict[int, Phototrichogram] = {}
-    query = select(Phototrichogram).order_by(Phototrichogram.created_at, Phototrichogram.id)
+    query = (
+        select(Phototrichogram)
+        .options(defer(Phototrichogram.result))
+        .order_by(Phototrichogram.created_at, Phototrichogram.id)
+    )
     for row in session.scalars(query):
         newest[row.regrowth_image_id] = row
     return newest
@@ -295,7 +300,7 @@ def phototrichogram_status(*, session: Session) -> PhotoStatus:
     n_reimages = session.scalar(
         select(func.count()).select_from(Image).where(Image.kind == REGROWTH_KIND)
     )
-    newest = latest_anagen_fractions(session=session)
+    newest = latest_phototrichograms(session=session)
     names: dict[int, str] = {
         int(image_id): str(source)
         for image_id, source in session.execute(

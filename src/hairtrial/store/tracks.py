@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hairtrial._validate import InputError
 from hairtrial.records import HairRecord
 from hairtrial.store.models import Follicle, FollicleObservation, Hair, Image, MeasurementRun, Visit
+from hairtrial.store.phototrichograms import REGROWTH_KIND
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +142,6 @@ def save_tracks(
     return len(follicles)
 
 
-#: Images of this kind re-image a visit's field days later; they are not visits.
-_NOT_A_VISIT = "clipped-regrowth"
-
-
 @dataclass(frozen=True)
 class VisitImage:
     """One visit image of a site, as the tracking step needs it.
@@ -219,7 +216,7 @@ def site_visit_images(
     ).all()
     sites: dict[int, list[VisitImage]] = defaultdict(list)
     for site_id, image_id, day, um, height, width, run_id, source, kind in rows:
-        if kind == _NOT_A_VISIT:
+        if kind == REGROWTH_KIND:  # a re-image of a visit's field days later
             continue
         sites[site_id].append(
             VisitImage(image_id, day, um, (height, width), run_id, source.rsplit("/", 1)[-1])

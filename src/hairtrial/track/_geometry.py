@@ -118,7 +118,7 @@ def _direction(hair: HairRecord, x: float, y: float) -> float:
 
 
 def apply(matrix: F64, xy: F64) -> F64:
-    """Map points (n, 2) through a 2×3 matrix."""
+    """Map points (..., 2) through a 2×3 matrix."""
     return np.asarray(xy, dtype=np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 

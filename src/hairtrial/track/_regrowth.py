@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hairtrial.records import HairRecord
+from hairtrial.track._geometry import compose, invert, rotation_of, scale_of
 from hairtrial.track.register import Registration
 
 F32 = NDArray[np.float32]
@@ -70,13 +71,13 @@ _FOUND_SHARE = 0.4
 _MIN_LEVEL = 0.05
 
 
-def _as3(matrix: F64) -> F64:
-    return np.vstack([np.asarray(matrix, dtype=np.float64), [0.0, 0.0, 1.0]])
-
-
 def _scale_map(scale: float) -> F64:
     """Corner-origin full-resolution px → centre-origin (OpenCV) px of a map `scale` ×."""
-    return np.array([[scale, 0.0, -0.5], [0.0, scale, -0.5], [0.0, 0.0, 1.0]])
+    return np.array([[scale, 0.0, -0.5], [0.0, scale, -0.5]])
+
+
+def _shift(dx: float, dy: float) -> F64:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
 
 
 def _small(od: F32, um_per_px: float, work_um: float) -> tuple[F32, float]:
@@ -113,8 +114,11 @@ def _hair_mask(a: F32) -> F32:
     return (a >= _HAIR_SHARE * big).astype(np.float32)
 
 
-def _score(a: F32, hair: F32, b: F32, matrix: F64) -> _Pose:
-    """Contrast and coverage of the pose `matrix` (first-map px → second-map px)."""
+def _score(a: F32, hair: F32, b: F32, b_hair: float, matrix: F64) -> _Pose:
+    """Contrast and coverage of the pose `matrix` (first-map px → second-map px).
+
+    `b_hair` is the absorptance from which a pixel of `b` is hair (0: `b` has none).
+    """
     m, n = a.shape
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(b, matrix.astype(np.float32), (n, m), flags=flags)
@@ -126,8 +130,7 @@ def _score(a: F32, hair: F32, b: F32, matrix: F64) -> _Pose:
         return _Pose(0.0, covered, matrix)
     field = float(warped[inside].mean())
     contrast = float(warped[on].mean()) / field if field > 0 else 0.0
-    big = _p99(b)
-    on_hair = float(np.mean(warped[on] >= _HAIR_SHARE * big)) if big > 0 else 0.0
+    on_hair = float(np.mean(warped[on] >= b_hair)) if b_hair > 0 else 0.0
     return _Pose(contrast, covered, matrix, on_hair)
 
 
@@ -144,18 +147,19 @@ def _search(a: F32, b: F32, poses: list[tuple[float, float]], keep: int) -> list
 
     m, n = a.shape
     hair = _hair_mask(a)
+    b_hair = _HAIR_SHARE * _p99(b)
     shape = (2 * m, 2 * n)
     f_hair = fft.rfft2(hair, shape)
     centre = (n / 2.0, m / 2.0)
     level = float(b.mean())
     # the second map is resampled on a canvas twice the first map's size, so that every
     # translation up to a full field is a cyclic shift without wrap-around
-    to_canvas = np.array([[1.0, 0.0, -n / 2.0], [0.0, 1.0, -m / 2.0], [0.0, 0.0, 1.0]])
+    to_canvas = _shift(-n / 2.0, -m / 2.0)
     peaks: list[tuple[float, F64]] = []
     for angle, scale in poses:
         # maps first-map px to second-map px (rotation and scale about the centre)
         rot = np.asarray(cv2.getRotationMatrix2D(centre, angle, 1.0 / scale), np.float64)
-        warp = (_as3(rot) @ to_canvas)[:2]
+        warp = compose(rot, to_canvas)
         canvas = cv2.warpAffine(
             b - level, warp.astype(np.float32), (2 * n, 2 * m),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -170,10 +174,9 @@ def _search(a: F32, b: F32, poses: list[tuple[float, float]], keep: int) -> list
         dx = (ix - 2 * n if ix >= n else ix) + fx
         # the correlation at d sums a's hair at y times the canvas at y - d, i.e. the
         # second map at warp(y - d)
-        move = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]])
-        peaks.append((float(corr.flat[k]), (_as3(warp) @ move)[:2]))
+        peaks.append((float(corr.flat[k]), compose(warp, _shift(-dx, -dy))))
     peaks.sort(key=lambda item: -item[0])
-    scored = [_score(a, hair, b, matrix) for _, matrix in peaks[: 2 * keep]]
+    scored = [_score(a, hair, b, b_hair, matrix) for _, matrix in peaks[: 2 * keep]]
     return sorted(scored, key=lambda pose: -pose.contrast)[:keep]
 
 
@@ -230,9 +233,9 @@ def register_absorptance(
     for pose in coarse:
         if pose.contrast <= 0:
             continue
-        lin = pose.matrix[:, :2]
-        angle = math.degrees(math.atan2(lin[0, 1], lin[0, 0]))
-        scale = 1.0 / math.sqrt(abs(np.linalg.det(lin)))
+        # OpenCV's rotation angle (getRotationMatrix2D) is the opposite of rotation_of's
+        angle = -math.degrees(rotation_of(pose.matrix))
+        scale = 1.0 / scale_of(pose.matrix)
         near.update(
             (round(angle + da, 3), round(scale + ds, 4))
             for da in _FINE_ANGLES
@@ -245,8 +248,8 @@ def register_absorptance(
             reason="the two fields do not overlap", method="absorptance", tight_share=0.0,
         )  # fmt: skip
     best = max(fine, key=lambda pose: pose.contrast)
-    first_to_second = np.linalg.inv(_scale_map(sb)) @ _as3(best.matrix) @ _scale_map(sa)
-    matrix = np.asarray(np.linalg.inv(first_to_second)[:2], dtype=np.float64)
+    first_to_second = compose(invert(_scale_map(sb)), compose(best.matrix, _scale_map(sa)))
+    matrix = invert(first_to_second)
     ok = best.on_hair >= min_on_hair
     reason = (
         ""
@@ -457,12 +460,6 @@ def hair_bodies(hairs: list[HairRecord], widths_px: F64, points: int = 24) -> F6
 
 def _length(pts: F64) -> float:
     return float(np.hypot(*np.diff(pts, axis=0).T).sum())
-
-
-def map_points(matrix: F64, xy: F64) -> F64:
-    """Apply a 2×3 transform to points of any leading shape."""
-    mat = np.asarray(matrix, dtype=np.float64)
-    return np.asarray(xy @ mat[:, :2].T + mat[:, 2], dtype=np.float64)
 
 
 def found_in_second(first: Shafts, second: Shafts) -> NDArray[np.bool_]:

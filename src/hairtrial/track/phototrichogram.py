@@ -29,6 +29,7 @@ from hairtrial.measure.config import MeasureConfig
 from hairtrial.measure.core import ImageMeasurement, absorptance_image
 from hairtrial.records import HairRecord
 from hairtrial.track import _regrowth
+from hairtrial.track._geometry import apply, invert
 from hairtrial.track.config import TrackConfig, resolve_config
 from hairtrial.track.match import match_hairs, match_pair
 from hairtrial.track.register import Registration
@@ -257,10 +258,10 @@ def _by_shaft(
     second_of = _second_ids(first.hairs, second.hairs, reg, u1, cfg)
     diam = np.array([h.diameter_um for h in counted], dtype=np.float64)
     body1 = _regrowth.hair_bodies(counted, diam / u1)
-    to_second = np.linalg.inv(np.vstack([reg.matrix, [0.0, 0.0, 1.0]]))[:2]
+    to_second = invert(np.asarray(reg.matrix, dtype=np.float64))
     shafts1 = _regrowth.lock_shafts(od1, body1, diam / u1, search_px=1.5)
     shafts2 = _regrowth.lock_shafts(
-        od2, _regrowth.map_points(to_second, body1), diam / u2,
+        od2, apply(to_second, body1), diam / u2,
         search_px=_regrowth.lock_search_px(u2),
     )  # fmt: skip
     found = _regrowth.found_in_second(shafts1, shafts2)

@@ -98,7 +98,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
-async def run_db(request: Request, work: Callable[[Session], T]) -> T:
+async def run_db(request: Request, work: Callable[[Session], T], *, may_wait: bool = False) -> T:
     """Run ``work(session)`` in a worker thread, with a session closed when it returns.
 
     For short reads: they share a few threads (``app.state.db_limiter``) instead of the
@@ -113,6 +113,10 @@ async def run_db(request: Request, work: Callable[[Session], T]) -> T:
         The request (for the app's store and limiter).
     work : callable
         Called with an open session; must not keep it.
+    may_wait : bool
+        The work may wait for a database lock (a write): it runs on the threads of the
+        writes (``app.state.write_limiter``), never taking one of the few threads of the
+        short reads (``app.state.db_limiter``).
 
     Returns
     -------
@@ -125,7 +129,9 @@ async def run_db(request: Request, work: Callable[[Session], T]) -> T:
         with store.session() as db:
             return work(db)
 
-    limiter: anyio.CapacityLimiter = request.app.state.db_limiter
+    limiter: anyio.CapacityLimiter = (
+        request.app.state.write_limiter if may_wait else request.app.state.db_limiter
+    )
     return await anyio.to_thread.run_sync(call, limiter=limiter)
 
 
@@ -255,26 +261,21 @@ async def run_as_user(
     work : callable
         Called with an open session (closed when it returns) and the checked principal.
     may_wait : bool
-        The work may wait for a database lock (a write): it runs on the threads of the
-        writes (``app.state.write_limiter``), never taking one of the few threads of the
-        short reads (``app.state.db_limiter``).
+        The work may wait for a database lock (a write): see :func:`run_db`.
 
     Returns
     -------
     object
         What `work` returns.
     """
-    store: Store = request.app.state.store
 
-    def call() -> T:
-        with store.session() as db:
-            user = get_user(session=db, user_id=pending.session.user_id)
-            principal = _active_principal(request, pending.sid, pending.session, user)
-            _check_role(principal, pending.roles)
-            return work(db, principal)
+    def checked(db: Session) -> T:
+        user = get_user(session=db, user_id=pending.session.user_id)
+        principal = _active_principal(request, pending.sid, pending.session, user)
+        _check_role(principal, pending.roles)
+        return work(db, principal)
 
-    limiter = request.app.state.write_limiter if may_wait else request.app.state.db_limiter
-    return await anyio.to_thread.run_sync(call, limiter=limiter)
+    return await run_db(request, checked, may_wait=may_wait)
 
 
 #: Everyone logged in may read; these roles may also write reviews.
