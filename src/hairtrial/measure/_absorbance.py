@@ -129,15 +129,18 @@ def skin_background(channels: F32, *, size_px: float, hair_px: float, dark: bool
     ksize = int(size_px / factor) | 1
     ksize = max(3, min(ksize, (min(sm, sn) - 1) | 1 if min(sm, sn) > 3 else 3))
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
-    out = np.empty((m, n, c), dtype=np.float32)
+    meds = []
     for ch in range(c):
         plane = np.ascontiguousarray(small[:, :, ch])
         op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
         plane = cv2.morphologyEx(plane, op, kernel)
         as8 = np.clip(plane * 255.0 + 0.5, 0, 255).astype(np.uint8)
         med = cv2.medianBlur(as8, ksize).astype(np.float32) / 255.0
-        med = cv2.GaussianBlur(med, (0, 0), ksize / 4.0)
-        out[:, :, ch] = cv2.resize(med, (n, m), interpolation=cv2.INTER_LINEAR)
+        meds.append(cv2.GaussianBlur(med, (0, 0), ksize / 4.0))
+    # all channels brought back to full size in one pass (channels interpolate apart)
+    out = np.asarray(
+        cv2.resize(cv2.merge(meds), (n, m), interpolation=cv2.INTER_LINEAR), np.float32
+    ).reshape(m, n, c)
     np.maximum(out, _MIN_LEVEL * 4, out=out)
     return out
 

@@ -119,13 +119,46 @@ def _model(params: F64, x: F64, sigma: F64, nodes: int = 32) -> F64:
     the integrand is smooth, so the model is smooth in every parameter (a fixed quadrature
     of the blur would put kinks wherever an edge passes a node).
     """
-    x0, r, k, s = (params[:, j : j + 1, None] for j in range(4))
+    return _model_jac(params, x, sigma, nodes, ())[0]
+
+
+def _model_jac(
+    params: F64, x: F64, sigma: F64, nodes: int, free: tuple[int, ...]
+) -> tuple[F64, F64]:
+    """Evaluate the model of :func:`_model` and its derivatives in the `free` parameters.
+
+    Parameters 0–3 are (x0, r, k, s), 4 is the blur σ; the Jacobian is analytic (the
+    quadrature's integrand differentiated under the sum), shape (H, K, len(free)).
+    Sums over the nodes are batched matrix–vector products.
+    """
+    x0, r, k, s = (params[:, j : j + 1] for j in range(4))  # (H, 1)
     sin, cos, w = _nodes(nodes)
-    f = (np.exp(-2.0 * k * cos[None, None, :]) - 1.0) * r * cos[None, None, :] * w
-    sig = sigma[:, None, None]
-    arg = (x[:, :, None] - x0 - r * sin[None, None, :]) / sig
-    g = np.exp(-0.5 * arg * arg) / (sig * np.sqrt(2.0 * np.pi))
-    return np.asarray(s[..., 0] * (1.0 + np.sum(f * g, axis=2)))
+    decay = np.exp(-2.0 * k * cos[None, :])  # (H, N)
+    f = (decay - 1.0) * r * (cos * w)[None, :]
+    sig = sigma[:, None]  # (H, 1)
+    a = (x[:, :, None] - x0[:, :, None] - (r * sin[None, :])[:, None, :]) / sig[:, :, None]
+    g = np.exp(-0.5 * a * a)
+    g *= (1.0 / (sig * np.sqrt(2.0 * np.pi)))[:, :, None]  # (H, K, N)
+
+    def node_sum(values: F64, coef: F64) -> F64:
+        return np.matmul(values, coef[:, :, None])[:, :, 0]
+
+    blur_sum = node_sum(g, f)
+    model = s * (1.0 + blur_sum)
+    jac = np.empty((*x.shape, len(free)))
+    ga = g * a if any(j in (0, 1, 4) for j in free) else g
+    for col, j in enumerate(free):
+        if j == 0:  # x0: dg/dx0 = g a / σ
+            jac[:, :, col] = s * node_sum(ga, f) / sig
+        elif j == 1:  # r: f is linear in r, and the nodes move with it
+            jac[:, :, col] = s * (blur_sum / r + node_sum(ga, f * sin[None, :]) / sig)
+        elif j == 2:  # k
+            jac[:, :, col] = s * node_sum(g, -2.0 * decay * r * (cos * cos * w)[None, :])
+        elif j == 3:  # s
+            jac[:, :, col] = 1.0 + blur_sum
+        else:  # σ: dg/dσ = g (a² - 1) / σ
+            jac[:, :, col] = s * (node_sum(ga * a, f) - blur_sum) / sig
+    return model, jac
 
 
 def _node_count(radius_max: float, sigma: float) -> int:
@@ -145,7 +178,7 @@ def _lm_fit(
     iters: int = 10,
     nodes: int = 32,
 ) -> tuple[F64, F64]:
-    """Batched Levenberg-Marquardt over independent profiles (numerical Jacobian)."""
+    """Batched Levenberg-Marquardt over independent profiles (analytic Jacobian)."""
     h = p0.shape[0]
     p = p0.copy()
     lam = np.full(h, 1e-2)
@@ -161,12 +194,9 @@ def _lm_fit(
     res = residual(p)
     cost = np.sum(res**2, axis=1)
     for _ in range(iters):
-        jac = np.empty((h, x.shape[1], len(free)))
-        for j, col in enumerate(free):
-            step = 1e-4 * np.maximum(np.abs(p[:, col]), 1e-2)
-            q = p.copy()
-            q[:, col] += step
-            jac[:, :, j] = (residual(q) - res) / step[:, None]
+        prm, sig = full_params(p)
+        _, jac = _model_jac(prm, x, sig, nodes, tuple(free))
+        jac *= weight[:, :, None]
         jtj = np.einsum("hki,hkj->hij", jac, jac)
         jtr = np.einsum("hki,hk->hi", jac, res)
         diag = np.einsum("hii->hi", jtj)

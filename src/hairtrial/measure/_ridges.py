@@ -70,11 +70,12 @@ def _f32(array: object) -> F32:
     return np.asarray(array, dtype=np.float32)
 
 
-def _hessian_at(od: F32, sigma: float) -> tuple[F32, F32, F32, F32]:
+def _hessian_at(od: F32, sigma: float, gain: float = 1.0) -> tuple[F32, F32, F32, F32]:
     """Scale-normalised Hessian and gradient magnitude of `od` at scale `sigma` (px).
 
-    Large scales are computed on a reduced copy (the response is smooth there) and brought
-    back to full size.
+    Returns ``(hxx, hyy, 2·hxy, |∇|)``, each multiplied by `gain` (the normalisation and
+    gain are folded into the derivative kernels). Large scales are computed on a reduced
+    copy (the response is smooth there) and brought back to full size.
     """
     m, n = od.shape
     factor = max(1, int(sigma // 3.0))
@@ -87,26 +88,24 @@ def _hessian_at(od: F32, sigma: float) -> tuple[F32, F32, F32, F32]:
         small = od
         s_small = sigma
     blurred = _f32(cv2.GaussianBlur(small, (0, 0), s_small, borderType=cv2.BORDER_REFLECT))
-    kxx = np.array([[1.0, -2.0, 1.0]], dtype=np.float32)
-    kxy = np.array([[0.25, 0.0, -0.25], [0.0, 0.0, 0.0], [-0.25, 0.0, 0.25]], dtype=np.float32)
+    norm = gain * s_small**2
+    kxx = np.array([[1.0, -2.0, 1.0]], dtype=np.float32) * np.float32(norm)
+    kxy = np.array([[0.5, 0.0, -0.5], [0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]], dtype=np.float32)
+    kxy *= np.float32(norm)
     hxx = _f32(cv2.filter2D(blurred, -1, kxx, borderType=cv2.BORDER_REFLECT))
     hyy = _f32(cv2.filter2D(blurred, -1, kxx.T, borderType=cv2.BORDER_REFLECT))
-    hxy = _f32(cv2.filter2D(blurred, -1, kxy, borderType=cv2.BORDER_REFLECT))
-    kx = np.array([[-0.5, 0.0, 0.5]], dtype=np.float32)
+    hxy2 = _f32(cv2.filter2D(blurred, -1, kxy, borderType=cv2.BORDER_REFLECT))
+    kx = np.array([[-0.5, 0.0, 0.5]], dtype=np.float32) * np.float32(gain * s_small)
     gx = _f32(cv2.filter2D(blurred, -1, kx, borderType=cv2.BORDER_REFLECT))
     gy = _f32(cv2.filter2D(blurred, -1, kx.T, borderType=cv2.BORDER_REFLECT))
-    grad = np.sqrt(gx * gx + gy * gy) * np.float32(s_small)
-    norm = np.float32(s_small**2)
-    hxx *= norm
-    hyy *= norm
-    hxy *= norm
+    grad = _f32(cv2.magnitude(gx, gy))
     if factor > 1:
         size = (n, m)
         hxx = _f32(cv2.resize(hxx, size, interpolation=cv2.INTER_LINEAR))
         hyy = _f32(cv2.resize(hyy, size, interpolation=cv2.INTER_LINEAR))
-        hxy = _f32(cv2.resize(hxy, size, interpolation=cv2.INTER_LINEAR))
+        hxy2 = _f32(cv2.resize(hxy2, size, interpolation=cv2.INTER_LINEAR))
         grad = _f32(cv2.resize(grad, size, interpolation=cv2.INTER_LINEAR))
-    return hxx, hyy, hxy, grad
+    return hxx, hyy, hxy2, grad
 
 
 def _bilinear(img: F32, x: NDArray[np.floating], y: NDArray[np.floating]) -> F32:
@@ -148,38 +147,44 @@ def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
     """
     m, n = od.shape
     best = np.zeros(od.shape, dtype=np.float32)
-    diam = np.zeros(od.shape, dtype=np.float32)
+    which = np.zeros(od.shape, dtype=np.uint8)  # 1-based number of the best scale, 0: none
     found: list[tuple[NDArray[np.intp], F32, F32, F32]] = []
-    for d in diameters_px:
+    if len(diameters_px) > 254:
+        raise ValueError("at most 254 scales")
+    for number, d in enumerate(diameters_px, start=1):
         sigma = max(0.6, SIGMA_PER_DIAMETER * float(d))
-        hxx, hyy, hxy, grad = _hessian_at(od, sigma)
-        # eigenvalues in place (a 12-Mpx working image must stay within the memory budget)
-        half_tr = hxx + hyy
-        half_tr *= np.float32(0.5)
-        root = hxx - hyy
-        root *= np.float32(0.5)
-        np.square(root, out=root)
-        root += hxy * hxy
-        np.sqrt(root, out=root)
-        lam1 = half_tr - root  # most negative: across a dense ridge
-        lam2 = np.add(half_tr, root, out=half_tr)
-        del root
-        # the crest of a symmetric shaft profile has no slope across it; the shoulders of
-        # a wide opaque shaft curve as much at a small scale but sit on a steep edge
-        strength = np.negative(lam1)
-        strength -= np.abs(lam2, out=lam2)
-        grad *= np.float32(_EDGE_PENALTY)
+        # strength in OD-contrast units: the 1 / _UNIT_RESPONSE gain is in the kernels
+        hxx, hyy, hxy2, grad = _hessian_at(od, sigma, gain=1.0 / _UNIT_RESPONSE)
+        # eigenvalues lam1 <= lam2 of the Hessian: -lam1 - |lam2| is -(hxx + hyy) where
+        # lam2 >= 0 and lam2 - lam1 (= 2·root) elsewhere, i.e. the smaller of the two.
+        # The crest of a symmetric shaft profile has no slope across it; the shoulders of
+        # a wide opaque shaft curve as much at a small scale but sit on a steep edge.
+        strength = np.add(hxx, hyy)
+        np.negative(strength, out=strength)
+        two_root = _f32(cv2.magnitude(hxx - hyy, hxy2))
+        np.minimum(strength, two_root, out=strength)
+        del two_root
+        if _EDGE_PENALTY != 1.0:
+            grad *= np.float32(_EDGE_PENALTY)
         strength -= grad
-        strength *= np.float32(1.0 / _UNIT_RESPONSE)
-        del lam2, grad
+        del grad
+        # scales come in increasing order: where this one is the best so far, its
+        # (1-based) number is the largest yet
         better = strength > best
-        np.copyto(best, strength, where=better)
-        np.copyto(diam, np.float32(d), where=better)
+        np.maximum(best, strength, out=best)
+        np.maximum(which, better.view(np.uint8) * np.uint8(number), out=which)
         flat = strength.ravel()
+        # a crest is kept only within reach of the best scale (below), and the best can
+        # only grow with the scales still to come: leave out what already falls short
         idx = np.flatnonzero(flat > low)
+        idx = idx[flat[idx] >= np.float32(_NEAR_BEST) * best.ravel()[idx]]
         # eigenvector of lam1 at the candidates: (hxy, lam1 - hxx) or (lam1 - hyy, hxy)
-        a_, c_, b_, l1 = hxx.ravel()[idx], hyy.ravel()[idx], hxy.ravel()[idx], lam1.ravel()[idx]
-        del hxx, hyy, hxy, lam1
+        a_, c_ = hxx.ravel()[idx], hyy.ravel()[idx]
+        b_ = hxy2.ravel()[idx] * np.float32(0.5)
+        del hxx, hyy, hxy2
+        half_tr = (a_ + c_) * np.float32(0.5)
+        half_diff = (a_ - c_) * np.float32(0.5)
+        l1 = half_tr - np.sqrt(half_diff * half_diff + b_ * b_)
         use_second = np.abs(a_ - l1) < np.abs(c_ - l1)
         ex = np.where(use_second, l1 - c_, b_)
         ey = np.where(use_second, b_, l1 - a_)
@@ -207,9 +212,11 @@ def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
         crest[idx] = True
         dx[idx] = ox[keep]
         dy[idx] = oy[keep]
+    table = np.zeros(256, dtype=np.float32)
+    table[1 : len(diameters_px) + 1] = diameters_px
     return RidgeMap(
         strength=best,
-        diameter_px=diam,
+        diameter_px=table[which],
         crest=crest.reshape(m, n),
         dx=dx.reshape(m, n),
         dy=dy.reshape(m, n),
@@ -245,15 +252,23 @@ def hysteresis(
     return strong[labels]
 
 
-def _neighbour_code(img: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """8-bit code of the 8 neighbours (P2..P9 clockwise from north) of a padded image."""
-    ring = (
-        img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:], img[2:, 2:],
-        img[2:, 1:-1], img[2:, :-2], img[1:-1, :-2], img[:-2, :-2],
-    )  # fmt: skip
-    code = np.zeros(ring[0].shape, dtype=np.uint8)
-    for bit, plane in enumerate(ring):
-        code |= plane << np.uint8(bit)
+def _ring_offsets(width: int) -> NDArray[np.intp]:
+    """Flat-index offsets of the 8 neighbours (P2..P9 clockwise from north).
+
+    `width` is the row length of the padded image the offsets index into.
+    """
+    return np.array(
+        [-width, -width + 1, 1, width + 1, width, width - 1, -1, -width - 1], dtype=np.intp
+    )
+
+
+def _codes_at(
+    flat: NDArray[np.uint8], idx: NDArray[np.intp], offsets: NDArray[np.intp]
+) -> NDArray[np.uint8]:
+    """8-bit neighbour codes (bit k: neighbour k of :func:`_ring_offsets`) at `idx`."""
+    code = np.zeros(idx.size, dtype=np.uint8)
+    for bit, off in enumerate(offsets):
+        code |= flat[idx + off] << np.uint8(bit)
     return code
 
 
@@ -284,19 +299,14 @@ def _thin(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     flat-index offsets, so the cost follows the ridge area, not the image area.
     """
     img = np.pad(mask.astype(np.uint8), 1)
-    width = mask.shape[1] + 2
     flat = img.ravel()
-    offsets = np.array(
-        [-width, -width + 1, 1, width + 1, width, width - 1, -1, -width - 1], dtype=np.intp
-    )
+    offsets = _ring_offsets(mask.shape[1] + 2)
     idx = np.flatnonzero(flat)
     changed = True
     while changed and idx.size:
         changed = False
         for table in (_ZS_FIRST, _ZS_SECOND):
-            code = np.zeros(idx.size, dtype=np.uint8)
-            for bit, off in enumerate(offsets):
-                code |= flat[idx + off] << np.uint8(bit)
+            code = _codes_at(flat, idx, offsets)
             delete = table[code]
             if delete.any():
                 flat[idx[delete]] = 0
@@ -315,41 +325,39 @@ def _fill_small_holes(mask: NDArray[np.bool_], max_area: int = 40) -> NDArray[np
     return mask | small[labels]
 
 
-def _crossing_number(mask: NDArray[np.bool_]) -> NDArray[np.uint8]:
-    """Count 0→1 transitions around each pixel's 8-neighbourhood (3 or more: junction)."""
-    return np.asarray(_CROSSINGS[_neighbour_code(np.pad(mask.astype(np.uint8), 1))])
+def _junctions(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Pixels of `mask` with 3 or more 0→1 transitions around their 8-neighbourhood."""
+    img = np.pad(mask.astype(np.uint8), 1)
+    flat = img.ravel()
+    idx = np.flatnonzero(flat)
+    out = np.zeros(flat.size, dtype=bool)
+    out[idx[_CROSSINGS[_codes_at(flat, idx, _ring_offsets(mask.shape[1] + 2))] >= 3]] = True
+    return out.reshape(img.shape)[1:-1, 1:-1]
 
 
 # 4-neighbours first, so a staircase is walked step by step rather than cut diagonally
 _WALK = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-def _order_pixels(
-    rows: NDArray[np.intp], cols: NDArray[np.intp], degree: NDArray[np.uint8]
-) -> list[int]:
-    """Order the pixels of a simple 8-connected path from one end to the other.
+def _order_pixels(nbr: list[list[int]], start: int, seen: bytearray) -> list[int]:
+    """Order the pixels of a simple 8-connected path from `start` (an end) to the other end.
 
-    `degree` is each pixel's number of 8-neighbours on the path; the walk starts at the
-    pixel with the fewest (an end).
+    `nbr` lists each pixel's neighbours on the path (indices) in :data:`_WALK` order,
+    padded with a sentinel index whose `seen` flag is set; `seen` marks visited pixels
+    and is updated.
     """
-    index = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(rows, cols, strict=True))}
-    start = int(np.argmin(degree))
     order = [start]
-    seen = {start}
-    r, c = int(rows[start]), int(cols[start])
+    seen[start] = 1
+    cur = start
     while True:
-        nxt = None
-        for dr, dc in _WALK:
-            j = index.get((r + dr, c + dc))
-            if j is not None and j not in seen:
-                nxt = j
+        for j in nbr[cur]:
+            if not seen[j]:
                 break
-        if nxt is None:
-            break
-        order.append(nxt)
-        seen.add(nxt)
-        r, c = int(rows[nxt]), int(cols[nxt])
-    return order
+        else:
+            return order
+        order.append(j)
+        seen[j] = 1
+        cur = j
 
 
 def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: int = 3) -> list[F64]:
@@ -370,25 +378,43 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
         Ordered (x, y) points, pixel centres at integer coordinates.
     """
     skel = _thin(_fill_small_holes(crest))
-    junction = skel & (_crossing_number(skel) >= 3)
+    junction = _junctions(skel)
     pieces = skel & ~cv2.dilate(junction.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     count, labels = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
     ones = np.ones((3, 3), np.float32)
     nb = np.asarray(
         cv2.filter2D(pieces.astype(np.uint8), -1, ones, borderType=cv2.BORDER_CONSTANT), np.uint8
     )
-    rr, cc = np.nonzero(labels)
+    rr, cc = np.nonzero(pieces)
     lab = labels[rr, cc]
     order = np.argsort(lab, kind="stable")
     rr, cc, lab = rr[order], cc[order], lab[order]
     bounds = np.searchsorted(lab, np.arange(1, count + 1))
+    # each pixel's neighbours on its piece (8-connected: the same piece) in walk order
+    index = np.full((crest.shape[0] + 2, crest.shape[1] + 2), -1, dtype=np.int32)
+    index[rr + 1, cc + 1] = np.arange(rr.size, dtype=np.int32)
+    nbr = np.column_stack([index[rr + 1 + dr, cc + 1 + dc] for dr, dc in _WALK])
+    del index
+    # the neighbours first (walk order kept), then as few sentinel columns as needed
+    nbr = np.take_along_axis(nbr, np.argsort(nbr < 0, axis=1, kind="stable"), axis=1)
+    nbr = nbr[:, : max(1, int((nbr >= 0).sum(axis=1).max(initial=0)))]
+    degree = nb[rr, cc]
     out: list[F64] = []
     for k in range(count - 1):
         lo, hi = bounds[k], bounds[k + 1]
         if hi - lo < min_pixels:
             continue
         r, c = rr[lo:hi], cc[lo:hi]
-        seq = _order_pixels(r, c, nb[r, c])
+        local = nbr[lo:hi]
+        sentinel = hi - lo
+        seen = bytearray(sentinel + 1)
+        seen[sentinel] = 1
+        walk = _order_pixels(
+            np.where(local >= 0, local - lo, sentinel).tolist(),
+            int(np.argmin(degree[lo:hi])),
+            seen,
+        )
+        seq = np.array(walk)
         if len(seq) < 0.8 * (hi - lo):
             continue  # a loop or blob, not a shaft
         r, c = r[seq], c[seq]
@@ -414,8 +440,16 @@ def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F
     crossing or an opening.
     """
     seq = pts if at_start else pts[::-1]
-    dist = np.cumsum(np.r_[0.0, np.hypot(*np.diff(seq, axis=0).T)])
-    i0 = min(int(np.searchsorted(dist, skip)), len(seq) - 2)
+    # only the first stretch matters: try a prefix long enough whenever the points are at
+    # least 1/4 px apart (crest and resampled traces are); the answer is the whole line's
+    # as long as the chord ends inside the prefix, else the whole line is measured
+    head = math.ceil(4.0 * (skip + span)) + 3
+    for part in (seq[:head], seq) if head < len(seq) else (seq,):
+        dist = _arc(part)
+        i0 = min(int(np.searchsorted(dist, skip)), len(seq) - 2)
+        if i0 >= len(part) - 1 or dist[i0] + span > dist[-1]:
+            continue  # the chord leaves the prefix
+        break
     k = int(np.searchsorted(dist, dist[i0] + span))
     k = min(max(k, i0 + 1), len(seq) - 1)
     v = seq[i0] - seq[k]
@@ -423,30 +457,41 @@ def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F
     return v / norm if norm > 0 else np.array([1.0, 0.0])
 
 
-def _bridge_dark(od: F32, a: F64, b: F64) -> float:
-    """Lowest absorptance along the straight bridge from `a` to `b` (3-sample running mean)."""
-    count = max(3, math.ceil(float(np.hypot(*(b - a)))) + 1)
-    t = np.linspace(0.0, 1.0, count)
-    vals = _bilinear(od, a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])).astype(np.float64)
-    smooth = np.convolve(vals, np.ones(3) / 3.0, mode="valid") if count >= 3 else vals
-    return float(smooth.min())
+def _bridges_ok(
+    od: F32, pts: F64, ia: NDArray[np.intp], ib: NDArray[np.intp], level: F64, max_gap: float
+) -> NDArray[np.bool_]:
+    """Whether each bridge between ends ``ia`` and ``ib`` stays dark enough to be one shaft.
 
-
-def _bridge_ok(od: F32, pa: F64, pb: F64, level: dict[int, float], a: int, b: int) -> bool:
-    """Whether the bridge between ends `a` and `b` stays dark enough to be one shaft.
-
-    Up to `max_gap` the bridge must keep half the fainter piece's absorptance; a longer
-    one (across a shallow crossing) must be at least as dark as the darker piece all
-    along: there two shafts lie on top of each other.
+    Up to `max_gap` a bridge must keep half the fainter piece's absorptance (`level` per
+    piece: end ``e`` belongs to piece ``e // 2``) all along (3-sample running mean); a
+    longer one (across a shallow crossing) must be at least :data:`_CROSSING_SHARE` as
+    dark as the darker piece: there two shafts lie on top of each other. Bridges up to
+    2 px always pass. All bridges are sampled in one pass.
     """
-    gap = float(np.hypot(*(pb - pa)))
-    if gap <= 2.0:
-        return True
-    low = _bridge_dark(od, pa, pb)
-    la, lb = level[a // 2], level[b // 2]
-    if gap <= level.get(-1, math.inf):
-        return low >= _BRIDGE_SHARE * min(la, lb)
-    return low >= _CROSSING_SHARE * max(la, lb)
+    pa, pb = pts[ia], pts[ib]
+    gap = np.hypot(pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1])
+    ok = gap <= 2.0
+    test = np.flatnonzero(~ok)
+    if test.size == 0:
+        return ok
+    count = np.maximum(3, np.ceil(gap[test]).astype(np.intp) + 1)
+    starts = np.r_[0, np.cumsum(count)[:-1]]
+    total = int(count.sum())
+    owner = np.repeat(np.arange(test.size), count)
+    step = np.arange(total) - starts[owner]
+    t = step / (count[owner] - 1.0)
+    a_, b_ = pa[test][owner], pb[test][owner]
+    vals = _bilinear(od, a_[:, 0] + t * (b_[:, 0] - a_[:, 0]), a_[:, 1] + t * (b_[:, 1] - a_[:, 1]))
+    vals = vals.astype(np.float64)
+    window = (vals[:-2] + vals[1:-1] + vals[2:]) / 3.0
+    # a window is within one bridge when its last sample is
+    window[owner[2:] != owner[:-2]] = np.inf
+    low = np.minimum.reduceat(window, starts)
+    la, lb = level[ia[test] // 2], level[ib[test] // 2]
+    short = gap[test] <= max_gap
+    need = np.where(short, _BRIDGE_SHARE * np.minimum(la, lb), _CROSSING_SHARE * np.maximum(la, lb))
+    ok[test] = low >= need
+    return ok
 
 
 def link_segments(
@@ -543,12 +588,18 @@ def link_segments(
             (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
         ]
         if od is not None and cand:
-            level: dict[int, float] = {-1: float(max_gap)}
-            for _, a, b in cand:
-                for k in (a // 2, b // 2):
-                    if k not in level:
-                        level[k] = _shaft_level(od, segments[k])
-            cand = [(c, a, b) for c, a, b in cand if _bridge_ok(od, pts[a], pts[b], level, a, b)]
+            level = np.zeros(n)
+            used_pieces = np.unique(np.r_[ia[ok], ib[ok]] // 2)
+            level[used_pieces] = _shaft_levels(od, [segments[k] for k in used_pieces])
+            passed = _bridges_ok(
+                od,
+                pts,
+                np.array([a for _, a, _ in cand], dtype=np.intp),
+                np.array([b for _, _, b in cand], dtype=np.intp),
+                level,
+                float(max_gap),
+            )
+            cand = [c for c, good in zip(cand, passed, strict=True) if good]
     cand.sort()
     partner = [-1] * len(ends)
     for _, a, b in cand:
@@ -677,23 +728,52 @@ def split_at_gaps(pts: F64, od: F32, *, share: float) -> list[F64]:
     return [line[r[0] : r[-1] + 1] for r in runs if len(r) >= 2]
 
 
-def _shaft_level(od: F32, seg: F64) -> float:
-    """Median absorptance along a crest piece."""
-    return float(np.median(_bilinear(od, seg[:, 0], seg[:, 1])))
+def _shaft_levels(od: F32, segs: list[F64]) -> F64:
+    """Median absorptance along each crest piece (one bilinear pass for all)."""
+    if not segs:
+        return np.zeros(0)
+    xy = np.concatenate(segs)
+    vals = _bilinear(od, xy[:, 0], xy[:, 1])
+    return group_medians(vals, np.array([len(p) for p in segs]))
+
+
+def group_medians(values: NDArray[np.floating], counts: NDArray[np.intp]) -> F64:
+    """Median of consecutive groups of `values` (`counts` long each, all > 0), as np.median.
+
+    One sort for all groups instead of one ``np.median`` call per group; an even-sized
+    group takes the mean of its two middle values in the values' own dtype, as
+    ``np.median`` does.
+    """
+    owner = np.repeat(np.arange(len(counts)), counts)
+    ordered = values[np.lexsort((values, owner))]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    upper = ordered[starts + counts // 2]
+    lower = ordered[starts + (counts - 1) // 2]
+    return np.asarray((lower + upper) / 2 if values.dtype.kind == "f" else lower, np.float64)
+
+
+def _arc(pts: F64) -> F64:
+    """Cumulative arc length at each vertex of a polyline (px), starting at 0."""
+    step = pts[1:] - pts[:-1]
+    out = np.empty(len(pts))
+    out[0] = 0.0
+    np.cumsum(np.hypot(step[:, 0], step[:, 1]), out=out[1:])
+    return out
 
 
 def polyline_length(pts: F64) -> float:
     """Length of a polyline in its own units (px)."""
     if len(pts) < 2:
         return 0.0
-    return float(np.sum(np.hypot(*np.diff(pts, axis=0).T)))
+    step = pts[1:] - pts[:-1]
+    return float(np.sum(np.hypot(step[:, 0], step[:, 1])))
 
 
 def resample(pts: F64, step: float) -> F64:
     """Resample a polyline at equal arc-length `step` (px), keeping both ends."""
     if len(pts) < 2:
         return pts.copy()
-    dist = np.cumsum(np.r_[0.0, np.hypot(*np.diff(pts, axis=0).T)])
+    dist = _arc(pts)
     total = float(dist[-1])
     if total <= 0:
         return pts[:1].copy()

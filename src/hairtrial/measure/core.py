@@ -182,7 +182,7 @@ def _detect(
         max_gap=max(4.0, config.link_gap_um / work_um),
         max_angle_deg=config.link_max_angle_deg,
         od=od_work,
-        widths=np.array([_piece_width(p, ridges.diameter_px) for p in pieces]),
+        widths=_piece_widths(pieces, ridges.diameter_px),
     )
     corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
@@ -243,36 +243,75 @@ def _detect(
     return out
 
 
-def _piece_width(pts: F64, diameter_px: F32) -> float:
-    """Median detection-scale diameter (px) under a crest piece."""
+def _piece_widths(pieces: list[F64], diameter_px: F32) -> F64:
+    """Median detection-scale diameter (px) under each crest piece."""
+    if not pieces:
+        return np.zeros(0)
     m, n = diameter_px.shape
-    ip = np.round(pts).astype(np.intp)
-    rows = np.clip(ip[:, 1], 0, m - 1)
-    cols = np.clip(ip[:, 0], 0, n - 1)
-    return float(np.median(diameter_px[rows, cols]))
+    ip = np.round(np.concatenate(pieces)).astype(np.intp)
+    vals = diameter_px[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)]
+    return _ridges.group_medians(vals, np.array([len(p) for p in pieces]))
 
 
-def _beyond_end(
-    od: F32, pts: F64, at_start: bool, diameter: float, reach: float, side: float = 0.0
-) -> float:
-    """Mean of `od` in a strip past one end of a shaft (px units of `od`), NaN outside.
+def _remap_points(img: F32, x: F64, y: F64, border: int = cv2.BORDER_CONSTANT) -> F32:
+    """Bilinear samples of `img` at pixel-centre points ``(x, y)`` with one ``cv2.remap``.
 
-    `side` shifts the strip sideways (px) to sample the surroundings of the axis.
+    The points are laid out as rows of a map (OpenCV limits a map's side to 32767), so
+    any number of samples costs one call per 2²⁴ points; outside the image the border
+    mode applies (0 by default).
     """
-    seq = pts if at_start else pts[::-1]
-    direction = _ridges.end_direction(seq, True, max(4.0, 2 * diameter))
-    normal = np.array([-direction[1], direction[0]])
+    size = int(x.size)
+    if size == 0:
+        return np.zeros(0, dtype=np.float32)
+    cols = 512
+    out = np.empty(size, dtype=np.float32)
+    chunk = cols * 32000
+    for lo in range(0, size, chunk):
+        hi = min(size, lo + chunk)
+        rows = -(-(hi - lo) // cols)
+        mx = np.zeros(rows * cols, dtype=np.float32)
+        my = np.zeros(rows * cols, dtype=np.float32)
+        mx[: hi - lo] = x[lo:hi]
+        my[: hi - lo] = y[lo:hi]
+        vals = cv2.remap(
+            img, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR, borderMode=border
+        )
+        out[lo:hi] = np.asarray(vals, np.float32).ravel()[: hi - lo]
+    return out
+
+
+def _strip_means(od: F32, origin: F64, direction: F64, diameter: F64, reach: F64, side: F64) -> F64:
+    """Mean of `od` in strips past shaft ends, all at once (px units of `od`).
+
+    Strip ``s`` starts ``diameter/2 + 1.5`` px past ``origin[s]`` along the outward unit
+    ``direction[s]``, runs ``reach[s]`` px on (8 samples) and is ``max(diameter, 2)`` px
+    wide (5 samples), shifted ``side[s]`` px sideways (to sample the surroundings of the
+    axis). A strip less than half inside the image gives NaN.
+    """
+    count = len(origin)
+    if count == 0:
+        return np.zeros(0)
+    normal = np.column_stack([-direction[:, 1], direction[:, 0]])
     start = 0.5 * diameter + 1.5
-    along = np.linspace(start, start + reach, 8)
-    across = np.linspace(-0.5, 0.5, 5) * max(diameter, 2.0) + side
-    px = seq[0, 0] + along[:, None] * direction[0] + across[None, :] * normal[0]
-    py = seq[0, 1] + along[:, None] * direction[1] + across[None, :] * normal[1]
+    along = np.linspace(start, start + reach, 8, axis=1)
+    across = np.linspace(-0.5, 0.5, 5)[None, :] * np.maximum(diameter, 2.0)[:, None] + side[:, None]
+    px = (
+        origin[:, 0, None, None]
+        + along[:, :, None] * direction[:, 0, None, None]
+        + across[:, None, :] * normal[:, 0, None, None]
+    )
+    py = (
+        origin[:, 1, None, None]
+        + along[:, :, None] * direction[:, 1, None, None]
+        + across[:, None, :] * normal[:, 1, None, None]
+    )
     m, n = od.shape
-    inside = (px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)
-    if inside.mean() < 0.5:
-        return math.nan
-    vals = cv2.remap(od, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR)
-    return float(np.mean(vals[inside]))
+    inside = ((px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)).reshape(count, -1)
+    vals = _remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
+    hits = inside.sum(axis=1)
+    total = np.where(inside, vals, 0.0).sum(axis=1)
+    mean = total / np.maximum(hits, 1)
+    return np.where(hits < 0.5 * inside.shape[1], math.nan, mean)
 
 
 def _exit_scores(
@@ -285,63 +324,70 @@ def _exit_scores(
     and bluer (Tyndall); past a cut end the skin is bare.
 
     Returns, per shaft, ``(blue_start, blue_end, near_start, near_end, grey_start,
-    grey_end)``; grey is the absorptance past the end as a share of the shaft's median
-    absorptance. A blue or grey value is NaN when that end's strip leaves the image.
-    `lines` are the shafts' trimmed centrelines (the visible shaft, at the resolution of
-    `blue` and `od`): the crest may run on into the shadow itself.
+    grey_end)``; grey is the absorptance past the end on the shaft's axis, less that
+    :data:`_SIDE_WIDTHS` diameters to the fainter side (another hair lying across the
+    strip, or darker skin, darkens both sides as well; a neighbour of the same unit on
+    one side only does not), as a share of the shaft's median absorptance. A blue or grey
+    value is NaN when that end's strip on the axis leaves the image. `lines` are the
+    shafts' trimmed centrelines (the visible shaft, at the resolution of `blue` and
+    `od`): the crest may run on into the shadow itself.
     """
     from scipy.spatial import cKDTree
 
+    if not cands:
+        return []
     ends = np.array([[p[0], p[-1]] for p in lines]).reshape(-1, 2)
-    tree = cKDTree(ends)
-    out = []
-    for i, c in enumerate(cands):
-        pts = lines[i]
-        reach = max(2.0 * c.diameter_px, 150.0 / work_um)
-        # hairs of one unit nearly touch where they leave the skin; their cut tips spread
-        radius = max(1.5 * c.diameter_px, 50.0 / work_um)
-        shade = []
-        near = []
-        grey = []
-        level = max(_shaft_level(od, pts), 1e-3)
-        for j, at_start in enumerate((True, False)):
-            shade.append(_beyond_end(blue, pts, at_start, c.diameter_px, reach))
-            grey.append(_axial_shadow(od, pts, at_start, c.diameter_px, reach) / level)
-            hits = tree.query_ball_point(ends[2 * i + j], r=radius)
-            near.append(float(sum(1 for k in hits if k // 2 != i)))
-        out.append((shade[0], shade[1], near[0], near[1], grey[0], grey[1]))
-    return out
-
-
-def _axial_shadow(od: F32, pts: F64, at_start: bool, diameter: float, reach: float) -> float:
-    """Absorptance past one end on the shaft's axis, less that well beside the axis.
-
-    The buried shaft is a shadow on the line of the visible one, diffused by the tissue
-    to a few shaft widths. Another hair lying across the strip, or darker skin, darkens
-    the strips :data:`_SIDE_WIDTHS` diameters to both sides as well: the fainter side is
-    subtracted (a neighbour of the same unit on one side only is not). NaN when the strip
-    on the axis leaves the image.
-    """
-    centre = _beyond_end(od, pts, at_start, diameter, reach)
-    if math.isnan(centre):
-        return math.nan
-    offset = _SIDE_WIDTHS * max(diameter, 2.0) + 2.0
-    sides = [_beyond_end(od, pts, at_start, diameter, reach, side=s) for s in (-offset, offset)]
-    sides = [v for v in sides if not math.isnan(v)]
-    return centre - (max(0.0, min(sides)) if sides else 0.0)
-
-
-def _shaft_level(od: F32, pts: F64) -> float:
-    """Median absorptance along a trace (px units of `od`)."""
-    line = _ridges.resample(pts, 1.0)
-    vals = cv2.remap(
-        od,
-        line[:, 0].astype(np.float32).reshape(-1, 1),
-        line[:, 1].astype(np.float32).reshape(-1, 1),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+    diam = np.repeat(np.array([c.diameter_px for c in cands], dtype=float), 2)
+    reach = np.maximum(2.0 * diam, 150.0 / work_um)
+    # hairs of one unit nearly touch where they leave the skin; their cut tips spread
+    radius = np.maximum(1.5 * diam, 50.0 / work_um)
+    direction = np.array(
+        [
+            _ridges.end_direction(pts, at_start, max(4.0, 2.0 * c.diameter_px))
+            for c, pts in zip(cands, lines, strict=True)
+            for at_start in (True, False)
+        ]
     )
-    return float(np.median(vals))
+    shade = _strip_means(blue, ends, direction, diam, reach, np.zeros_like(diam))
+    offset = _SIDE_WIDTHS * np.maximum(diam, 2.0) + 2.0
+    k = len(ends)
+    od_strips = _strip_means(
+        od,
+        np.tile(ends, (3, 1)),
+        np.tile(direction, (3, 1)),
+        np.tile(diam, 3),
+        np.tile(reach, 3),
+        np.r_[np.zeros(k), -offset, offset],
+    )
+    centre, left, right = od_strips[:k], od_strips[k : 2 * k], od_strips[2 * k :]
+    side = np.fmin(left, right)  # the fainter side inside the image, NaN if neither is
+    side = np.where(np.isnan(side), 0.0, np.maximum(side, 0.0))
+    level = np.repeat(np.maximum(_shaft_levels(od, lines), 1e-3), 2)
+    grey = (centre - side) / level
+    tree = cKDTree(ends)
+    hits = tree.query_ball_point(ends, r=radius)
+    near = [float(sum(1 for h in hs if h // 2 != e // 2)) for e, hs in enumerate(hits)]
+    return [
+        (
+            float(shade[2 * i]),
+            float(shade[2 * i + 1]),
+            near[2 * i],
+            near[2 * i + 1],
+            float(grey[2 * i]),
+            float(grey[2 * i + 1]),
+        )
+        for i in range(len(cands))
+    ]
+
+
+def _shaft_levels(od: F32, lines: list[F64]) -> F64:
+    """Median absorptance along each trace (px units of `od`), one remap for all."""
+    if not lines:
+        return np.zeros(0)
+    resampled = [_ridges.resample(pts, 1.0) for pts in lines]
+    xy = np.concatenate(resampled)
+    vals = _remap_points(od, xy[:, 0], xy[:, 1], border=cv2.BORDER_REPLICATE)
+    return _ridges.group_medians(vals, np.array([len(r) for r in resampled]))
 
 
 def absorptance_image(
@@ -558,7 +604,7 @@ def _measure_candidates(
                     id=first_id + len(records) + 1,
                     exit_px=exit_moved,
                     tip_px=(float(moved[-1, 0] + 0.5), float(moved[-1, 1] + 0.5)),
-                    centerline_px=tuple((float(x + 0.5), float(y + 0.5)) for x, y in moved),
+                    centerline_px=tuple(map(tuple, (moved + 0.5).tolist())),
                     diameter_um=sub_um,
                     length_um=_ridges.polyline_length(pts) * um,
                     hair_class=config.classes.classify(sub_um),
