@@ -3,11 +3,15 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_measure.py [--huashan N] [--sim N] [--trial N]
-        [--seed S] [--workers W] [--skip speed huashan widths trial sim sim_hard]
+        [--seed S] [--workers W] [--skip speed large huashan widths trial sim sim_hard]
 
 Prints ms per megapixel (one core) and, on the real sets in ``../shared/realdata`` (skipped
 when absent) and on simulated images (when :mod:`hairtrial.simulate.render` is available),
 count error, detection precision and recall, and diameter / width errors.
+
+The ``large`` section renders one 4000×3000 simulated field and measures it in a fresh
+process on one core: wall time per megapixel and the process's peak resident memory,
+total and above what it held before measuring (the issue's budget: 1 GB).
 
 Scoring rules
 -------------
@@ -517,6 +521,65 @@ def bench_speed(repeats: int = 2) -> dict[str, dict[str, float]]:
     return out
 
 
+_LARGE_CHILD = """
+import sys, time
+import cv2, numpy as np
+import scipy.spatial  # noqa: F401  (imported lazily on the first measurement: not per image)
+cv2.setNumThreads(1)
+from hairtrial.measure import measure_image
+
+
+def high_water_kib():
+    # this process's own peak (ru_maxrss would carry the parent's peak over exec)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+
+
+image = np.load(sys.argv[1])
+before = high_water_kib()
+t0 = time.perf_counter()
+result = measure_image(image, um_per_px=float(sys.argv[2]))
+seconds = time.perf_counter() - t0
+print(seconds, before, high_water_kib(), len(result.hairs))
+"""
+
+
+def bench_large(shape: tuple[int, int] = (3000, 4000)) -> dict[str, dict[str, float]]:
+    """Measure one large simulated field in a fresh process: time and peak memory.
+
+    The field is rendered here and handed over as a ``.npy`` file, so the child's memory
+    high-water mark (``VmHWM`` in ``/proc/self/status``, Linux) is the measurement's own.
+    """
+    import subprocess
+    import tempfile
+
+    sim = _simulated_images(1, seed=5, shape=shape)
+    if not sim:
+        return {}
+    image, _, um = sim[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "large.npy"
+        np.save(path, image)
+        del sim, image
+        done = subprocess.run(
+            [sys.executable, "-c", _LARGE_CHILD, str(path), str(um)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        )
+    seconds, before, peak, hairs = done.stdout.split()
+    mpx = shape[0] * shape[1] / 1e6
+    return {
+        "ours": {
+            f"ms_per_mpx {shape[1]}x{shape[0]}": 1000.0 * float(seconds) / mpx,
+            "peak_rss_mb (budget 1024)": int(peak) / 1024.0,
+            "peak_rss_above_start_mb": (int(peak) - int(before)) / 1024.0,
+            "hairs": int(hairs),
+        }
+    }
+
+
 def _fmt(v: float) -> str:
     if isinstance(v, float) and math.isnan(v):
         return "n/a"
@@ -549,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench_measure: config hash {MeasureConfig().config_hash()[:12]}")
     if "speed" not in args.skip:
         _table("speed (one core, ms per megapixel; budget 300)", bench_speed())
+    if "large" not in args.skip:
+        _table("large image (4000x3000, one core, fresh process)", bench_large())
     if "huashan" not in args.skip:
         res = bench_huashan(args.huashan, args.workers)
         for part in ("all", "tune", "held"):

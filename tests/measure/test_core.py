@@ -224,3 +224,35 @@ def test_light_hair_on_dark_skin_needs_light_pass():
     assert res.hair_count == 1
     # a bright (scattering) shaft is not a Beer-Lambert absorber: the width is approximate
     assert abs(res.hairs[0].diameter_um - 70) <= 0.25 * 70
+
+
+def test_end_strips_all_at_once_match_one_by_one():
+    """The batched strip means past shaft ends equal the mean of each strip's samples."""
+    import cv2
+
+    from hairtrial.measure import core
+
+    rng = np.random.default_rng(3)
+    od = rng.random((80, 120)).astype(np.float32)
+    count = 25
+    origin = np.column_stack([rng.uniform(-5, 125, count), rng.uniform(-5, 85, count)])
+    angle = rng.uniform(0, 2 * np.pi, count)
+    direction = np.column_stack([np.cos(angle), np.sin(angle)])
+    diameter = rng.uniform(1, 12, count)
+    reach = rng.uniform(5, 40, count)
+    side = rng.uniform(-10, 10, count)
+    got = core._strip_means(od, origin, direction, diameter, reach, side)
+    for i in range(count):
+        normal = np.array([-direction[i, 1], direction[i, 0]])
+        start = 0.5 * diameter[i] + 1.5
+        along = np.linspace(start, start + reach[i], 8)
+        across = np.linspace(-0.5, 0.5, 5) * max(diameter[i], 2.0) + side[i]
+        px = origin[i, 0] + along[:, None] * direction[i, 0] + across[None, :] * normal[0]
+        py = origin[i, 1] + along[:, None] * direction[i, 1] + across[None, :] * normal[1]
+        inside = (px >= 0) & (px <= 119) & (py >= 0) & (py <= 79)
+        if inside.mean() < 0.5:
+            assert np.isnan(got[i])
+            continue
+        vals = cv2.remap(od, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR)
+        assert got[i] == pytest.approx(float(np.mean(vals[inside])), abs=1e-6)
+    assert np.isnan(got).any() and np.isfinite(got).any()

@@ -1,0 +1,111 @@
+"""Internals of the ridge tracer that were rewritten for speed: same answers as plain code."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from hairtrial.measure import _ridges
+
+
+def _plain_zhang_suen(mask: np.ndarray) -> np.ndarray:
+    """Textbook Zhang–Suen: every foreground pixel tested at every sub-iteration."""
+    img = np.pad(mask.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for first in (True, False):
+            p = [
+                img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:], img[2:, 2:],
+                img[2:, 1:-1], img[2:, :-2], img[1:-1, :-2], img[:-2, :-2],
+            ]  # fmt: skip
+            p = [q.astype(int) for q in p]
+            b = sum(p)
+            a = sum((p[k] == 0) & (p[(k + 1) % 8] == 1) for k in range(8))
+            p2, _, p4, _, p6, _, p8, _ = p
+            if first:
+                rule = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                rule = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            delete = (img[1:-1, 1:-1] == 1) & (b >= 2) & (b <= 6) & (a == 1) & rule
+            if delete.any():
+                img[1:-1, 1:-1][delete] = 0
+                changed = True
+        if not changed:
+            return img[1:-1, 1:-1].astype(bool)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_thinning_matches_the_textbook_algorithm(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((90, 130)) < rng.uniform(0.02, 0.3)
+    size = int(rng.integers(2, 9))
+    mask = cv2.dilate(mask.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
+    mask[40:70, 10:100] = True  # a thick bar: many sub-iterations
+    ours = _ridges._thin(mask)
+    assert np.array_equal(ours, _plain_zhang_suen(mask))
+    assert ours.sum() < 0.5 * mask.sum()
+
+
+def test_group_medians_match_numpy() -> None:
+    rng = np.random.default_rng(1)
+    counts = rng.integers(1, 9, size=40)
+    values = rng.normal(size=int(counts.sum())).astype(np.float32)
+    values[:5] = 0.25  # ties
+    got = _ridges.group_medians(values, counts)
+    bounds = np.cumsum(counts)[:-1]
+    want = [float(np.median(v)) for v in np.split(values, bounds)]
+    assert got == pytest.approx(want, abs=0.0)
+
+
+def _plain_end_direction(pts: np.ndarray, at_start: bool, span: float, skip: float) -> np.ndarray:
+    seq = pts if at_start else pts[::-1]
+    dist = np.cumsum(np.r_[0.0, np.hypot(*np.diff(seq, axis=0).T)])
+    i0 = min(int(np.searchsorted(dist, skip)), len(seq) - 2)
+    k = int(np.searchsorted(dist, dist[i0] + span))
+    k = min(max(k, i0 + 1), len(seq) - 1)
+    v = seq[i0] - seq[k]
+    return v / float(np.hypot(*v))
+
+
+@pytest.mark.parametrize("spacing", [0.1, 0.3, 1.0, 5.0])
+def test_end_direction_reads_only_a_prefix_but_agrees(spacing: float) -> None:
+    rng = np.random.default_rng(int(spacing * 10))
+    for _ in range(30):
+        n = int(rng.integers(2, 400))
+        steps = rng.normal(size=(n - 1, 2)) * 0.2 + [1.0, 0.3]
+        steps *= spacing / np.hypot(steps[:, :1], steps[:, 1:])
+        if rng.random() < 0.2:
+            steps[rng.integers(0, n - 1)] *= 40  # one long jump
+        pts = np.vstack([[0.0, 0.0], np.cumsum(steps, axis=0)])
+        span, skip = float(rng.uniform(2, 25)), float(rng.uniform(0, 8))
+        for at_start in (True, False):
+            got = _ridges.end_direction(pts, at_start, span, skip)
+            assert got == pytest.approx(_plain_end_direction(pts, at_start, span, skip))
+
+
+def test_bridges_follow_the_per_bridge_rule() -> None:
+    """Short bridges keep half the fainter piece; long ones stay as dark as the darker."""
+    od = np.zeros((60, 200), np.float32)
+    od[28:33, 10:190] = 0.5  # one dark shaft along the image
+    od[28:33, 95:105] = 0.1  # a faint patch in it
+    pts = np.array(
+        [
+            [40.0, 30.0], [44.0, 30.0],  # ends 0, 1: a 4-px bridge on the shaft
+            [90.0, 30.0], [110.0, 30.0],  # ends 2, 3: a 20-px bridge over the faint patch
+            [20.0, 30.0], [21.5, 30.0],  # ends 4, 5: under 2 px, always kept
+            [60.0, 30.0], [60.0, 50.0],  # ends 6, 7: across bare skin
+        ]
+    )  # fmt: skip
+    level = np.array([0.5, 0.5, 0.5, 0.5])  # one level per piece (end // 2)
+    ia = np.array([0, 2, 4, 6])
+    ib = np.array([1, 3, 5, 7])
+    short = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=30.0)
+    assert short.tolist() == [True, False, True, False]
+    # the same bridges judged as crossings (longer than max_gap): 0.9 of the darker piece
+    od[28:33, 95:105] = 0.46
+    long = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=1.0)
+    assert long.tolist() == [True, True, True, False]
+    assert math.isclose(float(od[30, 100]), 0.46, rel_tol=1e-6)
