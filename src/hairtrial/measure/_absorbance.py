@@ -66,34 +66,67 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
         True on overlay boxes (their bounding rectangles, slightly dilated).
     """
     m, n = channels.shape[:2]
-    grey = (
-        np.asarray(cv2.cvtColor(channels, cv2.COLOR_RGB2GRAY), np.float32)
-        if channels.shape[2] == 3
-        else channels[:, :, 0]
-    )
-    mean = cv2.blur(grey, (7, 7))
-    var = cv2.blur(grey * grey, (7, 7)) - mean * mean
-    flat = (var < (0.6 / 255.0) ** 2).astype(np.uint8)
+    band = max(4, round(0.08 * m))
     mask = np.zeros((m, n), dtype=bool)
     # a status bar ends in a straight horizontal edge across a third or more of the width
     # (its label boxes); no hair or scale-bar line runs that far along one pixel row
-    band = max(4, round(0.08 * m))
-    edge_rows = (np.abs(np.diff(grey, axis=0)) > 20.0 / 255.0).mean(axis=1) >= 0.33
-    top = np.nonzero(edge_rows[:band])[0]
+    top = np.nonzero(_edge_rows(_grey(channels[: band + 1])))[0]
     if top.size:
         mask[: int(top.max()) + 3] = True
-    bottom = np.nonzero(edge_rows[m - 1 - band :])[0]
+    bottom = np.nonzero(_edge_rows(_grey(channels[m - 1 - band :])))[0]
     if bottom.size:
         mask[max(0, m - 1 - band + int(bottom.min()) - 2) :] = True
+    # a box touching a band and at most 0.2 m tall lies within `reach` rows of the edge:
+    # only those slabs are searched (one more row shows a box that runs on, too tall)
+    reach = band + int(0.2 * m) + 1
+    if 2 * reach >= m:
+        slabs = [(0, m)]
+    else:
+        slabs = [(0, reach), (m - reach, m)]
+    for lo, hi in slabs:
+        for x, y, w, h in _flat_boxes(channels, lo, hi):
+            touches_band = y <= band or y + h >= m - band
+            if touches_band and h <= 0.2 * m:
+                mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
+    return mask
+
+
+def _grey(channels: F32) -> F32:
+    """Luma of RGB pixels in [0, 1] (the single channel itself for greyscale)."""
+    if channels.shape[2] == 3:
+        return np.asarray(cv2.cvtColor(channels, cv2.COLOR_RGB2GRAY), np.float32)
+    return np.ascontiguousarray(channels[:, :, 0])
+
+
+def _edge_rows(grey: F32) -> NDArray[np.bool_]:
+    """Whether each row-to-row step is a sharp edge across a third of the width or more."""
+    return np.asarray((np.abs(np.diff(grey, axis=0)) > 20.0 / 255.0).mean(axis=1) >= 0.33)
+
+
+def _flat_boxes(channels: F32, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h; image rows) of flat patches of area ≥ 150 px and width ≥ 12 px.
+
+    Flat: the 7×7 variance of the luma is below JPEG noise. Only rows ``lo:hi`` are
+    searched (3 rows more on each side feed the 7×7 window, as in the whole image); a
+    patch reaching the slab's inner edge may run on beyond it and is left out unless the
+    slab reaches the image's edge there.
+    """
+    m = channels.shape[0]
+    top, bottom = max(0, lo - 3), min(m, hi + 3)
+    grey = _grey(channels[top:bottom])
+    mean = cv2.blur(grey, (7, 7))
+    var = cv2.sqrBoxFilter(grey, -1, (7, 7)) - mean * mean
+    flat = (var[lo - top : hi - top] < (0.6 / 255.0) ** 2).astype(np.uint8)
     if not flat.any():
-        return mask
+        return []
     count, _, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=8)
+    out = []
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
-        touches_band = y <= band or y + h >= m - band
-        if area >= 150 and touches_band and h <= 0.2 * m and w >= 12:
-            mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
-    return mask
+        cut = (y == 0 and lo > 0) or (y + h == hi - lo and hi < m)
+        if area >= 150 and w >= 12 and not cut:
+            out.append((x, y + lo, w, h))
+    return out
 
 
 def skin_background(channels: F32, *, size_px: float, hair_px: float, dark: bool = True) -> F32:

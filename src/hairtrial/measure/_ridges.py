@@ -70,12 +70,30 @@ def _f32(array: object) -> F32:
     return np.asarray(array, dtype=np.float32)
 
 
-def _hessian_at(od: F32, sigma: float, gain: float = 1.0) -> tuple[F32, F32, F32, F32]:
+class _Buffers:
+    """Full-size float32 work arrays reused across scales.
+
+    A fresh 48-MB temporary per operation on a 12-Mpx image costs as much in page faults
+    as the arithmetic itself; these are allocated once per ridge map.
+    """
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        def make() -> F32:
+            return np.empty(shape, dtype=np.float32)
+
+        self.blurred, self.hxx, self.hyy, self.hxy2 = make(), make(), make(), make()
+        self.gx, self.gy, self.grad, self.strength = make(), make(), make(), make()
+        self.mask = np.empty(shape, dtype=bool)
+        self.code = np.empty(shape, dtype=np.uint8)
+
+
+def _hessian_at(od: F32, sigma: float, gain: float, out: _Buffers) -> None:
     """Scale-normalised Hessian and gradient magnitude of `od` at scale `sigma` (px).
 
-    Returns ``(hxx, hyy, 2·hxy, |∇|)``, each multiplied by `gain` (the normalisation and
-    gain are folded into the derivative kernels). Large scales are computed on a reduced
-    copy (the response is smooth there) and brought back to full size.
+    Fills ``out.hxx``, ``out.hyy``, ``out.hxy2`` (2·hxy) and ``out.grad`` (|∇|), each
+    multiplied by `gain` (the normalisation and gain are folded into the derivative
+    kernels). Large scales are computed on a reduced copy (the response is smooth there)
+    and brought back to full size.
     """
     m, n = od.shape
     factor = max(1, int(sigma // 3.0))
@@ -84,28 +102,28 @@ def _hessian_at(od: F32, sigma: float, gain: float = 1.0) -> tuple[F32, F32, F32
             od, (max(2, n // factor), max(2, m // factor)), interpolation=cv2.INTER_AREA
         )
         s_small = math.sqrt(max(sigma**2 - (factor**2 - 1) / 12.0, 0.25)) / factor
+        blurred = cv2.GaussianBlur(small, (0, 0), s_small, borderType=cv2.BORDER_REFLECT)
+        targets = [np.empty_like(blurred) for _ in range(5)]
     else:
-        small = od
         s_small = sigma
-    blurred = _f32(cv2.GaussianBlur(small, (0, 0), s_small, borderType=cv2.BORDER_REFLECT))
+        blurred = cv2.GaussianBlur(
+            od, (0, 0), s_small, dst=out.blurred, borderType=cv2.BORDER_REFLECT
+        )
+        targets = [out.hxx, out.hyy, out.hxy2, out.gx, out.gy]
     norm = gain * s_small**2
     kxx = np.array([[1.0, -2.0, 1.0]], dtype=np.float32) * np.float32(norm)
     kxy = np.array([[0.5, 0.0, -0.5], [0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]], dtype=np.float32)
     kxy *= np.float32(norm)
-    hxx = _f32(cv2.filter2D(blurred, -1, kxx, borderType=cv2.BORDER_REFLECT))
-    hyy = _f32(cv2.filter2D(blurred, -1, kxx.T, borderType=cv2.BORDER_REFLECT))
-    hxy2 = _f32(cv2.filter2D(blurred, -1, kxy, borderType=cv2.BORDER_REFLECT))
     kx = np.array([[-0.5, 0.0, 0.5]], dtype=np.float32) * np.float32(gain * s_small)
-    gx = _f32(cv2.filter2D(blurred, -1, kx, borderType=cv2.BORDER_REFLECT))
-    gy = _f32(cv2.filter2D(blurred, -1, kx.T, borderType=cv2.BORDER_REFLECT))
-    grad = _f32(cv2.magnitude(gx, gy))
+    hxx, hyy, hxy2, gx, gy = targets
+    for kernel, dst in ((kxx, hxx), (kxx.T, hyy), (kxy, hxy2), (kx, gx), (kx.T, gy)):
+        cv2.filter2D(blurred, -1, kernel, dst=dst, borderType=cv2.BORDER_REFLECT)
     if factor > 1:
-        size = (n, m)
-        hxx = _f32(cv2.resize(hxx, size, interpolation=cv2.INTER_LINEAR))
-        hyy = _f32(cv2.resize(hyy, size, interpolation=cv2.INTER_LINEAR))
-        hxy2 = _f32(cv2.resize(hxy2, size, interpolation=cv2.INTER_LINEAR))
-        grad = _f32(cv2.resize(grad, size, interpolation=cv2.INTER_LINEAR))
-    return hxx, hyy, hxy2, grad
+        grad = cv2.magnitude(gx, gy)
+        for src, dst in ((hxx, out.hxx), (hyy, out.hyy), (hxy2, out.hxy2), (grad, out.grad)):
+            cv2.resize(src, (n, m), dst=dst, interpolation=cv2.INTER_LINEAR)
+    else:
+        cv2.magnitude(gx, gy, magnitude=out.grad)
 
 
 def _bilinear(img: F32, x: NDArray[np.floating], y: NDArray[np.floating]) -> F32:
@@ -151,37 +169,38 @@ def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
     found: list[tuple[NDArray[np.intp], F32, F32, F32]] = []
     if len(diameters_px) > 254:
         raise ValueError("at most 254 scales")
+    buf = _Buffers((m, n))
     for number, d in enumerate(diameters_px, start=1):
         sigma = max(0.6, SIGMA_PER_DIAMETER * float(d))
         # strength in OD-contrast units: the 1 / _UNIT_RESPONSE gain is in the kernels
-        hxx, hyy, hxy2, grad = _hessian_at(od, sigma, gain=1.0 / _UNIT_RESPONSE)
+        _hessian_at(od, sigma, 1.0 / _UNIT_RESPONSE, buf)
+        hxx, hyy, hxy2, strength = buf.hxx, buf.hyy, buf.hxy2, buf.strength
         # eigenvalues lam1 <= lam2 of the Hessian: -lam1 - |lam2| is -(hxx + hyy) where
         # lam2 >= 0 and lam2 - lam1 (= 2·root) elsewhere, i.e. the smaller of the two.
         # The crest of a symmetric shaft profile has no slope across it; the shoulders of
         # a wide opaque shaft curve as much at a small scale but sit on a steep edge.
-        strength = np.add(hxx, hyy)
+        np.add(hxx, hyy, out=strength)
         np.negative(strength, out=strength)
-        two_root = _f32(cv2.magnitude(hxx - hyy, hxy2))
+        two_root = np.subtract(hxx, hyy, out=buf.blurred)  # the blur is spent by now
+        cv2.magnitude(two_root, hxy2, magnitude=two_root)
         np.minimum(strength, two_root, out=strength)
-        del two_root
         if _EDGE_PENALTY != 1.0:
-            grad *= np.float32(_EDGE_PENALTY)
-        strength -= grad
-        del grad
+            buf.grad *= np.float32(_EDGE_PENALTY)
+        strength -= buf.grad
         # scales come in increasing order: where this one is the best so far, its
         # (1-based) number is the largest yet
-        better = strength > best
+        better = np.greater(strength, best, out=buf.mask)
         np.maximum(best, strength, out=best)
-        np.maximum(which, better.view(np.uint8) * np.uint8(number), out=which)
+        np.multiply(better.view(np.uint8), np.uint8(number), out=buf.code)
+        np.maximum(which, buf.code, out=which)
         flat = strength.ravel()
         # a crest is kept only within reach of the best scale (below), and the best can
         # only grow with the scales still to come: leave out what already falls short
-        idx = np.flatnonzero(flat > low)
+        idx = np.flatnonzero(np.greater(strength, np.float32(low), out=buf.mask))
         idx = idx[flat[idx] >= np.float32(_NEAR_BEST) * best.ravel()[idx]]
         # eigenvector of lam1 at the candidates: (hxy, lam1 - hxx) or (lam1 - hyy, hxy)
         a_, c_ = hxx.ravel()[idx], hyy.ravel()[idx]
         b_ = hxy2.ravel()[idx] * np.float32(0.5)
-        del hxx, hyy, hxy2
         half_tr = (a_ + c_) * np.float32(0.5)
         half_diff = (a_ - c_) * np.float32(0.5)
         l1 = half_tr - np.sqrt(half_diff * half_diff + b_ * b_)
@@ -202,6 +221,7 @@ def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
             off = np.where(curv < 0, 0.5 * (sm - sp) / curv, 0.0)
         off = np.clip(np.nan_to_num(off), -0.5, 0.5).astype(np.float32)
         found.append((idx, s0, off * ex, off * ey))
+    del buf
     crest = np.zeros(m * n, dtype=bool)
     dx = np.zeros(m * n, dtype=np.float32)
     dy = np.zeros(m * n, dtype=np.float32)
