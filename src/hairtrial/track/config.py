@@ -68,6 +68,36 @@ class TrackConfig:
         there (their hair could be just outside the field).
     classes : HairClasses
         Diameter limits for vellus / intermediate / terminal.
+    recheck : bool
+        When the images are given, look in each image for the shaft of every tracked
+        follicle that has no detected hair there (a missed detection reads as a shed
+        hair); a clear shaft becomes a *recovered* observation, counted by the count
+        endpoints. Off by default: on the measured benchmark it changes the count-change
+        error by less than its seed-to-seed spread (``docs/track.md``).
+    recheck_position_um : float, µm
+        Largest distance between the expected exit (projected from the nearest visit
+        where the follicle was detected) and the shaft searched for.
+    recheck_angle_deg : float, degrees
+        Largest difference between the expected and the searched shaft direction.
+    recheck_min_length_um : float, µm
+        Length over which the shaft must be dark and continuous (the measurement reports
+        no shorter hair: ``MeasureConfig.min_length_um``).
+    recheck_contrast_share : float
+        Shaft contrast required, as a share of the follicle's own shaft contrast
+        (absorptance against the flanking skin) at the visit it is projected from.
+    recheck_min_contrast : float, absorptance
+        Shaft contrast (``1 - I / I_skin``) required in any case; about the faintest
+        shaft the detector follows (``MeasureConfig.ridge_low_od``).
+    recheck_width_ratio : float
+        The fitted shaft diameter must lie within this factor of the follicle's diameter
+        at the visit it is projected from (shafts thin or thicken between cycles).
+    recheck_min_visits : int
+        Only follicles detected at this many visits or more are recovered; a follicle
+        seen once (possibly a misplaced exit or an artefact) is only checked for the
+        bare-skin report.
+    recheck_bare_share : float
+        A location where no line reaches this share of the follicle's own contrast (nor
+        ``recheck_min_contrast``) is reported as bare skin (nothing is removed).
     """
 
     model: Literal["similarity", "affine"] = "similarity"
@@ -91,13 +121,22 @@ class TrackConfig:
     local_radius_um: float = 1000.0
     field_margin_um: float = 30.0
     classes: HairClasses = field(default_factory=HairClasses)
+    recheck: bool = False
+    recheck_position_um: float = 30.0
+    recheck_angle_deg: float = 20.0
+    recheck_min_length_um: float = 100.0
+    recheck_contrast_share: float = 0.5
+    recheck_min_contrast: float = 0.05
+    recheck_width_ratio: float = 2.0
+    recheck_min_visits: int = 2
+    recheck_bare_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.model not in ("similarity", "affine"):
             raise InputError(
                 f"TrackConfig.model: {self.model!r} is not one of {{similarity, affine}}"
             )
-        for name in ("neighbours", "min_inliers", "max_hypotheses"):
+        for name in ("neighbours", "min_inliers", "max_hypotheses", "recheck_min_visits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"TrackConfig.{name}: expected an integer ≥ 1, got {value!r}")
@@ -120,6 +159,15 @@ class TrackConfig:
         check_range(self.field_margin_um, name="TrackConfig.field_margin_um", low=0, high=1e4)
         for name in ("direction_weight", "diameter_weight", "unit_weight"):
             check_range(getattr(self, name), name=f"TrackConfig.{name}", low=0, high=1e3)
+        if not isinstance(self.recheck, bool):
+            raise InputError(f"TrackConfig.recheck: expected a bool, got {self.recheck!r}")
+        for name in ("recheck_position_um", "recheck_min_length_um"):
+            check_positive(getattr(self, name), name=f"TrackConfig.{name}")
+        check_range(self.recheck_angle_deg, name="TrackConfig.recheck_angle_deg", low=0, high=90)
+        for name in ("recheck_contrast_share", "recheck_min_contrast", "recheck_bare_share"):
+            check_range(getattr(self, name), name=f"TrackConfig.{name}", low=0, high=1)
+        check_range(self.recheck_width_ratio, name="TrackConfig.recheck_width_ratio", low=1,
+                    high=100)  # fmt: skip
         if not isinstance(self.classes, HairClasses):
             raise InputError(
                 f"TrackConfig.classes: expected a HairClasses, got {type(self.classes).__name__}"

@@ -316,10 +316,12 @@ def change_errors(
 ) -> pd.DataFrame:
     """Count-change and per-follicle diameter-change errors against truth, per visit.
 
-    The true count change is counted over the skin the tracker judged: truth hairs whose
-    exit, mapped by the tracker's registration, lies inside both visits' fields (as
-    :meth:`SiteTracks.in_fields` judges), so the error measures detection and matching,
-    not the choice of area (registration error is scored apart).
+    The tracked count change includes hairs recovered by the image re-check
+    (:attr:`SiteTracks.recovered`). The true count change is counted over the skin the
+    tracker judged: truth hairs whose exit, mapped by the tracker's registration, lies
+    inside both visits' fields (as :meth:`SiteTracks.in_fields` judges), so the error
+    measures detection and matching, not the choice of area (registration error is
+    scored apart).
 
     Parameters
     ----------
@@ -339,8 +341,9 @@ def change_errors(
         ``true_count_baseline``, ``count_change_error`` (``|Δ tracked − Δ true| / true
         baseline count``), ``diameter_change_mae_um`` (µm, over tracked follicles with a
         hair at both visits whose baseline hair's truth follicle has a hair at both; a
-        wrong link is scored against the baseline follicle's true change) and
-        ``n_diameter_pairs``.
+        wrong link is scored against the baseline follicle's true change; hairs
+        counted through the image re-check are left out, as in
+        :meth:`SiteTracks.change_endpoints`) and ``n_diameter_pairs``.
     """
     _check(tracks, truth, "truth")
     _check(tracks, labels, "labels")
@@ -365,7 +368,8 @@ def change_errors(
         n0, n1 = counts
         true_change = n1 - n0
         errors = []
-        both = tracks.present[:, b] & tracks.present[:, v] & tracks.in_field[:, b]
+        # diameter changes are scored, like the endpoints, on detected hairs at both visits
+        both = tracks.detected[:, b] & tracks.detected[:, v] & tracks.in_field[:, b]
         both &= tracks.in_field[:, v]
         for f in np.flatnonzero(both):
             hb = tracks.hairs[b][int(tracks.hair_index[f, b])]

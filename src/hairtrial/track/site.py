@@ -6,6 +6,11 @@ known so far* at its mean registered position — not only against the previous 
 that a follicle keeps its id through a gap (telogen shedding, kenogen, a missed
 detection). Hairs left unmatched start new follicles. A visit whose registration is refused
 is reported with its score and reason but not tracked.
+
+When the images are given, an optional re-check (:mod:`hairtrial.track._recheck`,
+``TrackConfig.recheck``) then looks in each image for the shaft of every follicle that
+has no detected hair there although the field covers it, as a reviewer would; a clear
+shaft becomes a *recovered* observation, which the count-change endpoints use.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +32,12 @@ from hairtrial.track.config import TrackConfig, resolve_config
 from hairtrial.track.match import Cues, assign, cues_of
 from hairtrial.track.register import Registration, _check_sequences, register_visits
 
+if TYPE_CHECKING:
+    from hairtrial.track._recheck import RecheckResult
+
 _TABLE_COLUMNS = [
     "follicle_id", "visit_day", "present", "diameter_um", "class", "length_um", "image",
-    "hair_id", "in_field",
+    "hair_id", "in_field", "recovered", "bare_skin",
 ]  # fmt: skip
 
 
@@ -62,6 +70,15 @@ class SiteTracks:
         Diameter class limits.
     config_hash : str
         Hash of the :class:`TrackConfig` used.
+    fields : tuple of Field
+        Imaged area of each visit (its own pixels).
+    field_margin_um : float, µm
+        Distance from a field's edge inside which absence is not judged.
+    recheck : RecheckResult or None
+        What the image re-check found (``None`` when it did not run: no images, or
+        ``TrackConfig.recheck`` off): recovered observations (a clear shaft at a
+        follicle with no detected hair), their exits and diameters, and locations seen
+        as bare skin.
     """
 
     visit_days: tuple[int, ...]
@@ -76,6 +93,7 @@ class SiteTracks:
     config_hash: str = ""
     fields: tuple[Field, ...] = field(default=(), repr=False)
     field_margin_um: float = 0.0
+    recheck: RecheckResult | None = field(default=None, repr=False)
 
     def in_fields(self, xy_px: Any, visits: Sequence[int]) -> NDArray[np.bool_]:
         """Whether points lie inside the fields of all `visits`, as the tracker judges.
@@ -110,9 +128,28 @@ class SiteTracks:
         return int(self.hair_index.shape[0])
 
     @property
-    def present(self) -> NDArray[np.bool_]:
-        """(F, V) whether each follicle has a hair at each visit."""
+    def detected(self) -> NDArray[np.bool_]:
+        """(F, V) whether each follicle has a detected hair at each visit."""
         return np.asarray(self.hair_index >= 0)
+
+    @property
+    def recovered(self) -> NDArray[np.bool_]:
+        """(F, V) whether the image re-check found the follicle's shaft (no detection)."""
+        if self.recheck is None:
+            return np.zeros(self.hair_index.shape, dtype=bool)
+        return np.asarray(self.recheck.recovered)
+
+    @property
+    def bare_skin(self) -> NDArray[np.bool_]:
+        """(F, V) whether the re-check saw clear skin where the follicle has no hair."""
+        if self.recheck is None:
+            return np.zeros(self.hair_index.shape, dtype=bool)
+        return np.asarray(self.recheck.bare_skin)
+
+    @property
+    def present(self) -> NDArray[np.bool_]:
+        """(F, V) whether each follicle has a hair at each visit (detected or recovered)."""
+        return np.asarray(self.detected | self.recovered)
 
     def follicle_ids(self, visit: int) -> dict[int, int]:
         """Map hair id → follicle id for the tracked hairs of visit index `visit`.
@@ -140,6 +177,10 @@ class SiteTracks:
                 hair = self.hairs[v][int(self.hair_index[f, v])]
                 diam[f, v] = hair.diameter_um
                 length[f, v] = hair.length_um
+        if self.recheck is not None:
+            rec = self.recheck.recovered
+            diam[rec] = self.recheck.diameter_um[rec]
+            length[rec] = self.recheck.length_um[rec]
         return diam, length
 
     def to_table(self) -> pd.DataFrame:
@@ -152,33 +193,42 @@ class SiteTracks:
         Returns
         -------
         DataFrame
-            ``follicle_id, visit_day, present, diameter_um`` (µm, NaN when absent),
-            ``class`` ({'vellus', 'intermediate', 'terminal'} or None), ``length_um``
-            (µm), ``image``, ``hair_id`` (nullable Int64) and ``in_field``.
+            ``follicle_id, visit_day, present, diameter_um`` (µm, NaN when absent or not
+            measured), ``class`` ({'vellus', 'intermediate', 'terminal'} or None),
+            ``length_um`` (µm), ``image``, ``hair_id`` (nullable Int64; null for a
+            recovered shaft), ``in_field``, ``recovered`` (present through the image
+            re-check: a clear shaft, no detected hair) and ``bare_skin`` (absent, and the
+            re-check saw clear skin there).
         """
         diam, length = self._values()
         present = self.present
+        detected = self.detected
+        recovered = self.recovered
+        bare = self.bare_skin
         rows: list[dict[str, Any]] = []
         for f in range(self.n_follicles):
             for v, day in enumerate(self.visit_days):
                 if not (present[f, v] or self.in_field[f, v]):
                     continue
-                hair = self.hairs[v][int(self.hair_index[f, v])] if present[f, v] else None
+                hair = self.hairs[v][int(self.hair_index[f, v])] if detected[f, v] else None
+                d = diam[f, v]
                 rows.append({
                     "follicle_id": f,
                     "visit_day": day,
                     "present": bool(present[f, v]),
-                    "diameter_um": diam[f, v],
-                    "class": None if hair is None else self.classes.classify(diam[f, v]),
+                    "diameter_um": d,
+                    "class": self.classes.classify(d) if math.isfinite(d) else None,
                     "length_um": length[f, v],
                     "image": self.images[v],
                     "hair_id": None if hair is None else int(hair.id),
                     "in_field": bool(self.in_field[f, v]),
+                    "recovered": bool(recovered[f, v]),
+                    "bare_skin": bool(bare[f, v]),
                 })  # fmt: skip
         table = pd.DataFrame(rows, columns=_TABLE_COLUMNS)
         table["hair_id"] = table["hair_id"].astype("Int64")
-        table["present"] = table["present"].astype(bool)
-        table["in_field"] = table["in_field"].astype(bool)
+        for name in ("present", "in_field", "recovered", "bare_skin"):
+            table[name] = table[name].astype(bool)
         return table
 
     def change_endpoints(self, baseline_day: int = 0) -> pd.DataFrame:
@@ -198,8 +248,11 @@ class SiteTracks:
             ``visit_day, baseline_day, registered`` (bool), ``count_baseline``,
             ``count_visit``, ``matched``, ``shed`` (hair at baseline, none at the visit),
             ``new`` (the reverse), ``count_change`` (= new − shed), ``count_change_pct``
-            (% of the baseline count), ``diameter_change_um`` (mean per-follicle change of
-            matched hairs, µm), ``diameter_change_{vellus,intermediate,terminal}_um`` (by
+            (% of the baseline count), ``recovered_baseline`` and ``recovered_visit``
+            (hairs counted through the image re-check, included in the counts above),
+            ``diameter_change_um`` (mean per-follicle change of matched hairs, µm; hairs
+            *detected* at both visits, recovered shafts are counted but not measured
+            here), ``diameter_change_{vellus,intermediate,terminal}_um`` (by
             baseline class), ``diameter_change_below_index_um`` and
             ``diameter_change_above_index_um`` (baseline diameter below / at least the
             terminal limit, 60 µm by default), ``to_terminal`` (vellus or intermediate at
@@ -213,6 +266,8 @@ class SiteTracks:
         b = self.visit_days.index(baseline_day)
         diam, _ = self._values()
         present = self.present
+        detected = self.detected
+        recovered = self.recovered
         limit = self.classes.terminal_min_um
         rows = []
         for v, day in enumerate(self.visit_days):
@@ -222,7 +277,10 @@ class SiteTracks:
             common = self.in_field[:, b] & self.in_field[:, v]
             pb, pv = present[:, b] & common, present[:, v] & common
             both = pb & pv
-            d0, d1 = diam[both, b], diam[both, v]
+            # diameters from detected hairs only: a recovered shaft's fitted diameter comes
+            # from a short stretch that may cross other hairs (docs/track.md)
+            sized = both & detected[:, b] & detected[:, v]
+            d0, d1 = diam[sized, b], diam[sized, v]
             delta = d1 - d0
             cls0 = np.array([self.classes.classify(x) for x in d0], dtype=object)
             term0, term1 = d0 >= limit, d1 >= limit
@@ -239,6 +297,8 @@ class SiteTracks:
             }
             row["count_change"] = row["count_visit"] - n0
             row["count_change_pct"] = 100.0 * row["count_change"] / n0 if n0 else math.nan
+            row["recovered_baseline"] = int((pb & recovered[:, b]).sum())
+            row["recovered_visit"] = int((pv & recovered[:, v]).sum())
             row["diameter_change_um"] = _mean(delta)
             for name in ("vellus", "intermediate", "terminal"):
                 row[f"diameter_change_{name}_um"] = _mean(delta[cls0 == name])
@@ -264,7 +324,12 @@ class SiteTracks:
             ``{"images": [{"image", "visit_day", "matrix" (2×3, to the first image),
             "score", "ok", "reason", "inliers", "residual_px"}], "follicles":
             [{"follicle_id", "observations": [{"image", "hair_id", "exit_px"}]}],
-            "config_hash"}``.
+            "config_hash", "recheck"}``. An observation recovered by the image re-check
+            has ``hair_id`` null, ``"recovered": true`` and its fitted ``diameter_um``
+            (µm, null when not measured). ``recheck`` is null when the re-check did not
+            run, else ``{"recovered": n, "seconds", "bare_skin": [{"follicle_id",
+            "image"}]}`` listing follicles detected at one visit only whose location
+            shows clear skin at another visit (reported, not removed).
         """
         images = []
         for name, day, reg in zip(self.images, self.visit_days, self.registrations, strict=True):
@@ -275,11 +340,21 @@ class SiteTracks:
                 "inliers": info["inliers"], "residual_px": info["residual_px"],
             })  # fmt: skip
         follicles = []
+        rec = self.recheck
         for f in range(self.n_follicles):
-            obs = []
+            obs: list[dict[str, Any]] = []
             for v in range(len(self.visit_days)):
                 k = int(self.hair_index[f, v])
                 if k < 0:
+                    if rec is not None and rec.recovered[f, v]:
+                        x, y = (float(c) for c in rec.exit_px[f, v])
+                        d = float(rec.diameter_um[f, v])
+                        obs.append({
+                            "image": self.images[v], "hair_id": None,
+                            "exit_px": [round(x, ndigits), round(y, ndigits)],
+                            "recovered": True,
+                            "diameter_um": round(d, 2) if math.isfinite(d) else None,
+                        })  # fmt: skip
                     continue
                 hair = self.hairs[v][k]
                 assert hair.exit_px is not None  # only hairs with an exit are tracked
@@ -290,7 +365,25 @@ class SiteTracks:
                                 round(float(hair.exit_px[1]), ndigits)],
                 })  # fmt: skip
             follicles.append({"follicle_id": f, "observations": obs})
-        return {"images": images, "follicles": follicles, "config_hash": self.config_hash}
+        recheck: dict[str, Any] | None = None
+        if rec is not None:
+            single = np.flatnonzero(self.detected.sum(axis=1) == 1)
+            bare = [
+                {"follicle_id": int(f), "image": self.images[int(v)]}
+                for f in single
+                for v in np.flatnonzero(rec.bare_skin[f])
+            ]
+            recheck = {
+                "recovered": int(rec.recovered.sum()),
+                "seconds": round(rec.seconds, 3),
+                "bare_skin": bare,
+            }
+        return {
+            "images": images,
+            "follicles": follicles,
+            "config_hash": self.config_hash,
+            "recheck": recheck,
+        }
 
 
 def _mean(values: F64) -> float:
@@ -334,7 +427,8 @@ def track_site(
     um_per_px : sequence of float, µm/px
         Calibration of each visit's image.
     images : sequence of ndarray, optional
-        The images (field sizes and image-feature registration fallback); not modified.
+        The images (field sizes, image-feature registration fallback and the re-check of
+        follicles with no detected hair, ``TrackConfig.recheck``); not modified.
     shapes : sequence of (H, W), optional
         Image sizes in px when the images are not given (else fields are the convex hulls
         of the exits).
@@ -354,7 +448,7 @@ def track_site(
         calibration is missing, or a record is malformed.
     """
     cfg = resolve_config(config)
-    points, cal, _imgs, fields = _check_sequences(hairs_by_visit, um_per_px, images, shapes)
+    points, cal, imgs, fields = _check_sequences(hairs_by_visit, um_per_px, images, shapes)
     n = len(points)
     days = _check_days(visit_days, n)
     names = tuple(f"visit{k}" for k in range(n)) if image_names is None else tuple(image_names)
@@ -409,4 +503,13 @@ def track_site(
         config_hash=cfg.config_hash(), fields=tuple(fields), field_margin_um=cfg.field_margin_um,
     )  # fmt: skip
     in_field = np.column_stack([tracks.in_fields(position, [v]) for v in range(n)])
-    return replace(tracks, in_field=in_field.reshape(n_f, n))
+    in_field = in_field.reshape(n_f, n)
+    recheck = None
+    if imgs is not None and cfg.recheck:
+        from hairtrial.track._recheck import recheck_site
+
+        recheck = recheck_site(
+            hair_index=hair_index, points=points, hairs=tracks.hairs, registrations=regs,
+            in_field=in_field, images=imgs, um_per_px=cal, config=cfg,
+        )  # fmt: skip
+    return replace(tracks, in_field=in_field, recheck=recheck)
