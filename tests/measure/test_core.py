@@ -256,3 +256,21 @@ def test_end_strips_all_at_once_match_one_by_one():
         vals = cv2.remap(od, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR)
         assert got[i] == pytest.approx(float(np.mean(vals[inside])), abs=1e-6)
     assert np.isnan(got).any() and np.isfinite(got).any()
+
+
+def test_float_pixels_above_one_are_judged_like_the_integer_image():
+    """A 0–255 float image gives the uint8 image's hairs: the ink check (is a trace dark in
+    every channel?) scales the trace's pixels by the image's maximum, not by their own."""
+    img = draw.skin((260, 360), seed=4)
+    draw.draw_hair(img, draw.straight(60, 60, 20, 220), diameter_px=14)
+    # a red pen line: absorbs green and blue, hardly red
+    draw.draw_hair(img, draw.straight(40, 200, -10, 260), diameter_px=6, color=(0.02, 1.0, 1.0))
+    as_uint8 = draw.finish(img, seed=4)
+    as_float = as_uint8.astype(np.float64)  # 0..255 floats
+    a = measure_image(as_uint8, um_per_px=5.0)
+    b = measure_image(as_float, um_per_px=5.0)
+    assert a.hair_count == 1
+    assert len(b.hairs) == len(a.hairs)
+    for h, g in zip(a.hairs, b.hairs, strict=True):
+        assert g.diameter_um == pytest.approx(h.diameter_um, abs=0.1)
+        assert g.exit_px == pytest.approx(h.exit_px, abs=0.5)

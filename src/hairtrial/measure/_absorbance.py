@@ -37,12 +37,20 @@ def to_float_channels(image: NDArray[Any]) -> F32:
         C is 1 for greyscale input, 3 for RGB.
     """
     arr = image if image.ndim == 3 else image[:, :, None]
-    if arr.dtype.kind in "ui":
-        scale = float(np.iinfo(arr.dtype).max)
-    else:
-        peak = float(arr.max()) if arr.size else 1.0
-        scale = peak if peak > 1.0 else 1.0
-    out = arr.astype(np.float32, copy=True)
+    return to_float_pixels(arr, full_scale(arr))
+
+
+def full_scale(image: NDArray[Any]) -> float:
+    """Pixel value that maps to 1: the dtype's maximum, or a float image's maximum above 1."""
+    if image.dtype.kind in "ui":
+        return float(np.iinfo(image.dtype).max)
+    peak = float(image.max()) if image.size else 1.0
+    return peak if peak > 1.0 else 1.0
+
+
+def to_float_pixels(pixels: NDArray[Any], scale: float) -> F32:
+    """Return `pixels` as float32 divided by `scale` and clipped to [0, 1] (a new array)."""
+    out = pixels.astype(np.float32, copy=True)
     out *= np.float32(1.0 / scale)
     np.clip(out, 0.0, 1.0, out=out)
     return out

@@ -505,7 +505,8 @@ def measure_image(
             od_work, excl = od, overlay
         cands = _detect(od_work, excl if excl.any() else None, work_um, config)
         if cands and arr.ndim == 3:
-            cands = [c for c in cands if _broadband(c.points, arr, bg_small, (m, n), factor, dark)]
+            keep = _broadband([c.points for c in cands], arr, bg_small, factor, dark)
+            cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
         if not cands:
             continue
         hairs, conf, psf = _measure_candidates(
@@ -646,44 +647,60 @@ def _inside(p: F64, m: int, n: int, border: float) -> bool:
 
 
 def _broadband(
-    pts: F64,
-    image: NDArray[Any],
-    bg_small: F32,
-    shape: tuple[int, int],
-    factor: float,
-    dark: bool,
-) -> bool:
-    """Whether a trace absorbs in every colour channel, as pigment does (ink does not).
+    traces: list[F64], image: NDArray[Any], bg_small: F32, factor: float, dark: bool
+) -> list[bool]:
+    """Whether each trace absorbs in every colour channel, as pigment does (ink does not).
 
     A red or blue pen line or measuring circle absorbs strongly in one or two channels
     and hardly at all in the other; melanin absorbs in all three. A light shaft
     (`dark` False) must instead be near neutral in colour. `image` is the caller's
-    RGB array (read, never written); `bg_small` the skin background at reduced size.
+    RGB array (read, never written); `bg_small` the skin background at reduced size;
+    `traces` are at the working resolution (`factor` times coarser than `image`). All
+    traces are sampled in one pass, every 2 px, and judged on per-channel medians.
     """
-    m, n = shape
-    full = _ridges.resample((pts + 0.5) * factor - 0.5, 2.0)
+    if not traces:
+        return []
+    m, n = image.shape[:2]
+    lines = [_ridges.resample((pts + 0.5) * factor - 0.5, 2.0) for pts in traces]
+    counts = np.array([len(line) for line in lines])
+    full = np.concatenate(lines)
     cols = np.clip(np.round(full[:, 0]).astype(np.intp), 0, n - 1)
     rows = np.clip(np.round(full[:, 1]).astype(np.intp), 0, m - 1)
-    level = _absorbance.to_float_channels(image[rows, cols][None, :, :])[0].astype(np.float64)
+    scale = _absorbance.full_scale(image)
+    level = _absorbance.to_float_pixels(image[rows, cols], scale).astype(np.float64)
     sm, sn = bg_small.shape[:2]
-    mx = ((full[:, 0] + 0.5) * sn / n - 0.5).astype(np.float32).reshape(-1, 1)
-    my = ((full[:, 1] + 0.5) * sm / m - 0.5).astype(np.float32).reshape(-1, 1)
-    skin = np.asarray(
-        cv2.remap(bg_small, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
-        np.float64,
-    ).reshape(-1, level.shape[1])
+    skin = np.column_stack(
+        [
+            _remap_points(
+                np.ascontiguousarray(bg_small[:, :, ch]),
+                (full[:, 0] + 0.5) * sn / n - 0.5,
+                (full[:, 1] + 0.5) * sm / m - 0.5,
+                border=cv2.BORDER_REPLICATE,
+            )
+            for ch in range(level.shape[1])
+        ]
+    ).astype(np.float64)
     ratio = level / np.maximum(skin, 1e-6)
-    absorb = np.median(1.0 - ratio if dark else ratio - 1.0, axis=0)
-    strongest = float(absorb.max())
-    if strongest <= 0 or float(absorb.min()) >= _BROADBAND_SHARE * strongest:
-        return True
-    if dark:
-        return False
-    # an unpigmented shaft scatters all wavelengths alike: over skin it looks white,
-    # grey or pale yellow, its own colour near neutral, while its contrast is largest
-    # where the skin absorbs most (blue on fair skin)
-    colour = np.median(level, axis=0)
-    return float(colour.min()) >= _NEUTRAL_SHARE * float(colour.max())
+    change = 1.0 - ratio if dark else ratio - 1.0
+    absorb = np.column_stack(
+        [_ridges.group_medians(change[:, ch], counts) for ch in range(change.shape[1])]
+    )
+    colour = np.column_stack(
+        [_ridges.group_medians(level[:, ch], counts) for ch in range(level.shape[1])]
+    )
+    out = []
+    for a, c in zip(absorb, colour, strict=True):
+        strongest = float(a.max())
+        if strongest <= 0 or float(a.min()) >= _BROADBAND_SHARE * strongest:
+            out.append(True)
+        elif dark:
+            out.append(False)
+        else:
+            # an unpigmented shaft scatters all wavelengths alike: over skin it looks
+            # white, grey or pale yellow, its own colour near neutral, while its contrast
+            # is largest where the skin absorbs most (blue on fair skin)
+            out.append(float(c.min()) >= _NEUTRAL_SHARE * float(c.max()))
+    return out
 
 
 def _trim_ends(pts: F64, od: F32) -> F64:
