@@ -52,7 +52,8 @@ def to_float_pixels(pixels: NDArray[Any], scale: float) -> F32:
     """Return `pixels` as float32 divided by `scale` and clipped to [0, 1] (a new array)."""
     out = pixels.astype(np.float32, copy=True)
     out *= np.float32(1.0 / scale)
-    np.clip(out, 0.0, 1.0, out=out)
+    if pixels.dtype.kind != "u" or scale < float(np.iinfo(pixels.dtype).max):
+        np.clip(out, 0.0, 1.0, out=out)  # unsigned integers at full scale stay in [0, 1]
     return out
 
 
