@@ -274,3 +274,26 @@ def test_float_pixels_above_one_are_judged_like_the_integer_image():
     for h, g in zip(a.hairs, b.hairs, strict=True):
         assert g.diameter_um == pytest.approx(h.diameter_um, abs=0.1)
         assert g.exit_px == pytest.approx(h.exit_px, abs=0.5)
+
+
+def test_burned_in_scale_bar_is_not_a_hair():
+    """A thin L-shaped scale bar drawn on the pixel grid after imaging is not counted."""
+    img, _, _ = _one_hair(60.0, 5.0)
+    with_bar = img.copy()
+    with_bar[200:270, 30] = 20  # vertical arm, 1 px (5 µm) wide, exactly along a column
+    with_bar[269, 30:130] = 20  # horizontal arm along a row
+    res = measure_image(with_bar, um_per_px=5.0)
+    assert res.hair_count == measure_image(img, um_per_px=5.0).hair_count == 1
+    assert all(h.exit_px is None or h.diameter_um >= 10.0 for h in res.hairs)
+
+
+@pytest.mark.parametrize("angle", [0.0, 90.0])
+def test_thin_hair_along_a_pixel_row_or_column_is_kept(angle):
+    """A vellus hair lying exactly along the grid is still a hair: it is not thinner than one."""
+    img = draw.skin((260, 300), seed=5)
+    exit_xy = (60.0, 40.0) if angle == 90.0 else (40.0, 120.0)
+    draw.draw_subsurface(img, draw.straight(*exit_xy, angle + 180.0, 40.0), diameter_px=4.0)
+    draw.draw_hair(img, draw.straight(*exit_xy, angle, 160.0), diameter_px=4.0, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=0.8, seed=5), um_per_px=5.0)
+    assert res.hair_count == 1
+    assert res.hairs[0].diameter_um >= 10.0

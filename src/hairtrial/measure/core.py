@@ -158,6 +158,10 @@ _GREY_MIN = 0.1
 _SIDE_WIDTHS = 3.0
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
+#: A trace thinner than the thinnest hair whose points keep within this many px of one
+#: pixel row or column over at least _GRID_MIN_PX is drawn graphics (scale bar, frame).
+_GRID_PX = 0.5
+_GRID_MIN_PX = 20.0
 
 
 @dataclass(frozen=True)
@@ -575,6 +579,8 @@ def _measure_candidates(
     confidences: list[float] = []
     for i, c in enumerate(cands):
         pts = to_full[i]
+        if diam_um[i] < config.min_diameter_um and _on_pixel_grid(pts):
+            continue  # a burned-in scale bar or frame line, thinner than any hair
         b_start, b_end, near_start, near_end, g_start, g_end = scores[i]
         start_in = _inside(pts[0], m, n, border)
         end_in = _inside(pts[-1], m, n, border)
@@ -639,6 +645,20 @@ def _bundle_offsets(line: F64, parts: int, spacing_px: float) -> list[F64]:
     norm = np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]]) / norm
     return [normal * ((j - (parts - 1) / 2.0) * spacing_px) for j in range(parts)]
+
+
+def _on_pixel_grid(pts: F64) -> bool:
+    """Whether a trace runs along one pixel row or column, as drawn graphics do.
+
+    Nine in ten of its points lie within :data:`_GRID_PX` of the median row (or column,
+    whichever the trace spans more), over at least :data:`_GRID_MIN_PX`. Device overlays
+    (scale bars, frames) are drawn on the pixel grid; a hair lies along it only by chance.
+    """
+    if len(pts) < 3 or _ridges.polyline_length(pts) < _GRID_MIN_PX:
+        return False
+    along_x = np.ptp(pts[:, 0]) >= np.ptp(pts[:, 1])
+    across = pts[:, 1] if along_x else pts[:, 0]
+    return bool(np.quantile(np.abs(across - np.median(across)), 0.9) < _GRID_PX)
 
 
 def _inside(p: F64, m: int, n: int, border: float) -> bool:
