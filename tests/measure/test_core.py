@@ -297,3 +297,14 @@ def test_thin_hair_along_a_pixel_row_or_column_is_kept(angle):
     res = measure_image(draw.finish(img, blur_px=0.8, seed=5), um_per_px=5.0)
     assert res.hair_count == 1
     assert res.hairs[0].diameter_um >= 10.0
+
+
+@pytest.mark.parametrize("level", [250, 5])
+def test_device_bar_at_the_bottom_leaves_no_shaft_along_its_edge(level):
+    """A flat white (or black) status bar is masked and its edge is not traced as a hair."""
+    img, _, _ = _one_hair(60.0, 5.0)
+    barred = img.copy()
+    barred[-24:] = level
+    res = measure_image(barred, um_per_px=5.0)
+    assert res.hair_count == 1
+    assert all(max(y for _, y in h.centerline_px) < 300 - 30 for h in res.hairs)
