@@ -142,6 +142,40 @@ def _bilinear(img: F32, x: NDArray[np.floating], y: NDArray[np.floating]) -> F32
     return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float32)
 
 
+def remap_points(
+    img: F32, x: F64, y: F64, border: int = cv2.BORDER_CONSTANT, fill: float = 0.0
+) -> F32:
+    """Bilinear samples of `img` at pixel-centre points ``(x, y)`` with one ``cv2.remap``.
+
+    The points are laid out as rows of a map (OpenCV limits a map's side to 32767), so
+    any number of samples costs one call per 2²⁴ points; outside the image the border
+    mode applies (`fill` with the default constant border).
+    """
+    size = int(x.size)
+    if size == 0:
+        return np.zeros(0, dtype=np.float32)
+    cols = 512
+    out = np.empty(size, dtype=np.float32)
+    chunk = cols * 32000
+    for lo in range(0, size, chunk):
+        hi = min(size, lo + chunk)
+        rows = -(-(hi - lo) // cols)
+        mx = np.zeros(rows * cols, dtype=np.float32)
+        my = np.zeros(rows * cols, dtype=np.float32)
+        mx[: hi - lo] = x[lo:hi]
+        my[: hi - lo] = y[lo:hi]
+        vals = cv2.remap(
+            img,
+            mx.reshape(rows, cols),
+            my.reshape(rows, cols),
+            cv2.INTER_LINEAR,
+            borderMode=border,
+            borderValue=fill,
+        )
+        out[lo:hi] = np.asarray(vals, np.float32).ravel()[: hi - lo]
+    return out
+
+
 def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
     """Multi-scale ridge strength and crest of the absorptance image.
 

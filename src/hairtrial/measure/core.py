@@ -257,33 +257,6 @@ def _piece_widths(pieces: list[F64], diameter_px: F32) -> F64:
     return _ridges.group_medians(vals, np.array([len(p) for p in pieces]))
 
 
-def _remap_points(img: F32, x: F64, y: F64, border: int = cv2.BORDER_CONSTANT) -> F32:
-    """Bilinear samples of `img` at pixel-centre points ``(x, y)`` with one ``cv2.remap``.
-
-    The points are laid out as rows of a map (OpenCV limits a map's side to 32767), so
-    any number of samples costs one call per 2²⁴ points; outside the image the border
-    mode applies (0 by default).
-    """
-    size = int(x.size)
-    if size == 0:
-        return np.zeros(0, dtype=np.float32)
-    cols = 512
-    out = np.empty(size, dtype=np.float32)
-    chunk = cols * 32000
-    for lo in range(0, size, chunk):
-        hi = min(size, lo + chunk)
-        rows = -(-(hi - lo) // cols)
-        mx = np.zeros(rows * cols, dtype=np.float32)
-        my = np.zeros(rows * cols, dtype=np.float32)
-        mx[: hi - lo] = x[lo:hi]
-        my[: hi - lo] = y[lo:hi]
-        vals = cv2.remap(
-            img, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR, borderMode=border
-        )
-        out[lo:hi] = np.asarray(vals, np.float32).ravel()[: hi - lo]
-    return out
-
-
 def _strip_means(od: F32, origin: F64, direction: F64, diameter: F64, reach: F64, side: F64) -> F64:
     """Mean of `od` in strips past shaft ends, all at once (px units of `od`).
 
@@ -311,7 +284,7 @@ def _strip_means(od: F32, origin: F64, direction: F64, diameter: F64, reach: F64
     )
     m, n = od.shape
     inside = ((px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)).reshape(count, -1)
-    vals = _remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
+    vals = _ridges.remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
     hits = inside.sum(axis=1)
     total = np.where(inside, vals, 0.0).sum(axis=1)
     mean = total / np.maximum(hits, 1)
@@ -390,7 +363,7 @@ def _shaft_levels(od: F32, lines: list[F64]) -> F64:
         return np.zeros(0)
     resampled = [_ridges.resample(pts, 1.0) for pts in lines]
     xy = np.concatenate(resampled)
-    vals = _remap_points(od, xy[:, 0], xy[:, 1], border=cv2.BORDER_REPLICATE)
+    vals = _ridges.remap_points(od, xy[:, 0], xy[:, 1], border=cv2.BORDER_REPLICATE)
     return _ridges.group_medians(vals, np.array([len(r) for r in resampled]))
 
 
@@ -696,13 +669,12 @@ def _broadband(
     scale = _absorbance.full_scale(image)
     level = _absorbance.to_float_pixels(image[rows, cols], scale).astype(np.float64)
     sm, sn = bg_small.shape[:2]
+    mx = (full[:, 0] + 0.5) * sn / n - 0.5
+    my = (full[:, 1] + 0.5) * sm / m - 0.5
     skin = np.column_stack(
         [
-            _remap_points(
-                np.ascontiguousarray(bg_small[:, :, ch]),
-                (full[:, 0] + 0.5) * sn / n - 0.5,
-                (full[:, 1] + 0.5) * sm / m - 0.5,
-                border=cv2.BORDER_REPLICATE,
+            _ridges.remap_points(
+                np.ascontiguousarray(bg_small[:, :, ch]), mx, my, border=cv2.BORDER_REPLICATE
             )
             for ch in range(level.shape[1])
         ]

@@ -63,6 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from hairtrial.measure._ridges import remap_points
 from hairtrial.records import HairRecord
 from hairtrial.track._geometry import F64, HairPoints, apply, compose, invert
 from hairtrial.track.config import TrackConfig
@@ -174,14 +175,7 @@ class _Candidate:
 def _sample(od: F32, xy: F64) -> F64:
     """Bilinear absorptance at corner-origin points (…, 2); NaN outside the image."""
     flat = xy.reshape(-1, 2)
-    out = cv2.remap(
-        od,
-        (flat[:, 0] - 0.5).astype(np.float32).reshape(-1, 1),
-        (flat[:, 1] - 0.5).astype(np.float32).reshape(-1, 1),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=math.nan,
-    )
+    out = remap_points(od, flat[:, 0] - 0.5, flat[:, 1] - 0.5, fill=math.nan)
     return np.asarray(out, dtype=np.float64).reshape(xy.shape[:-1])
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from hairtrial.measure._ridges import end_direction
 from hairtrial.records import HairRecord
 from hairtrial.track._geometry import compose, invert, rotation_of, scale_of
 from hairtrial.track.register import Registration
@@ -289,15 +290,6 @@ def _resample(pts: F64, count: int) -> F64:
     return np.column_stack([np.interp(s, dist, pts[:, 0]), np.interp(s, dist, pts[:, 1])])
 
 
-def _end_direction(pts: F64, at_start: bool, span: float) -> F64:
-    seq = pts if at_start else pts[::-1]
-    dist = np.r_[0.0, np.cumsum(np.hypot(*np.diff(seq, axis=0).T))]
-    k = min(max(int(np.searchsorted(dist, span)), 1), len(seq) - 1)
-    v = seq[0] - seq[k]
-    norm = float(np.hypot(*v))
-    return v / norm if norm > 0 else np.array([1.0, 0.0])
-
-
 @dataclass(frozen=True)
 class Shafts:
     """Clipped hairs placed on one absorptance map (corner-origin px of that image).
@@ -362,7 +354,7 @@ def trace_ends(od: F32, shafts: Shafts, *, max_px: float) -> tuple[F64, NDArray[
         pts = shafts.body[i]
         for at_start in (True, False):
             starts.append(pts[0] if at_start else pts[-1])
-            dirs.append(_end_direction(pts, at_start, float(span[i])))
+            dirs.append(end_direction(pts, at_start, float(span[i])))
     p = np.asarray(starts, dtype=np.float64)
     d = np.asarray(dirs, dtype=np.float64)
     width = np.repeat(shafts.width_px, 2)
