@@ -308,3 +308,45 @@ def test_device_bar_at_the_bottom_leaves_no_shaft_along_its_edge(level):
     res = measure_image(barred, um_per_px=5.0)
     assert res.hair_count == 1
     assert all(max(y for _, y in h.centerline_px) < 300 - 30 for h in res.hairs)
+
+
+@pytest.mark.parametrize("col", [7.0, 404.0])
+def test_hair_along_the_image_border_is_measured(col):
+    """A 60 µm shaft lying along the left or right edge keeps its diameter.
+
+    Every profile across it (about 22 px each side) runs out of the image on one side;
+    the samples inside still measure it. (Before, such a shaft took 22.7 µm, the fit of
+    a flat profile.)
+    """
+    img = draw.skin((300, 420), seed=6)
+    draw.draw_hair(img, draw.straight(col, 20.0, 90.0, 260.0), diameter_px=12.0, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=6), um_per_px=5.0)
+    assert len(res.hairs) == 1
+    assert res.hairs[0].diameter_um == pytest.approx(60.0, rel=0.05)
+
+
+@pytest.mark.parametrize("col", [2.0, 6.0])
+def test_band_cut_by_the_border_is_not_split_into_a_bundle(col):
+    """A 200 µm dark band running out of the image is not measured from its inner half.
+
+    Its far edge lies beyond the border, so its width is unknown and it is never split
+    into several touching hairs: at most one trace is reported.
+    """
+    img = draw.skin((300, 420), seed=7)
+    draw.draw_hair(img, draw.straight(col, 20.0, 90.0, 260.0), diameter_px=40.0, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=7), um_per_px=5.0)
+    assert len(res.hairs) <= 1
+
+
+def test_fanning_pair_traced_as_one_is_measured_where_narrowest():
+    """Two 80 µm shafts fanning out of one opening at 3° merge into one widening trace.
+
+    The whole trace's median profile is that of both shafts (about 118 µm); the proximal
+    section, where they still overlap, gives one shaft's diameter.
+    """
+    img = draw.skin((360, 460), seed=2)
+    for a in (-1.5, 1.5):
+        draw.draw_hair(img, draw.straight(80, 180, a, 300), diameter_px=16, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=2), um_per_px=5.0)
+    assert len(res.hairs) == 1
+    assert 70.0 < res.hairs[0].diameter_um < 100.0

@@ -49,3 +49,58 @@ def test_fit_recovers_a_blurred_cylinder(radius: float) -> None:
     )
     assert diam == pytest.approx(2 * radius, rel=0.03)
     assert (quality > 0.95).all()
+
+
+def _cylinder_image(shape: tuple[int, int], row: float, radius: float, sigma: float) -> np.ndarray:
+    """Transmittance of a horizontal blurred Beer–Lambert shaft centred on `row` (px)."""
+    import cv2
+
+    m, n = shape
+    fine = 8
+    y = (np.arange(m * fine) + 0.5) / fine - 0.5
+    chord = np.sqrt(np.clip(1.0 - ((y - row) / radius) ** 2, 0.0, None))
+    column = np.exp(-2.0 * 1.5 * chord).reshape(m, fine).mean(axis=1)
+    image = np.tile(column[:, None], (1, n)).astype(np.float32)
+    return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("row", [9.0, 60.0])
+def test_shaft_along_the_border_is_fitted_from_the_samples_inside(row: float) -> None:
+    """Profiles that leave the image on one side still measure the shaft.
+
+    A 16 px shaft 9 px from the top edge: every perpendicular profile (half-length
+    ~29 px) has samples above the image. They are left out, not the whole profile.
+    """
+    radius = 8.0
+    image = _cylinder_image((120, 200), row, radius, 1.0)
+    line = np.column_stack([np.linspace(20.0, 180.0, 40), np.full(40, row)])
+    guess = np.array([12.0])
+    half = 1.6 * guess + 4.0
+    offsets, profiles = _profile.sample_profiles(image, [line], half, trim_px=0.5 * half + 2)
+    if row < half[0]:
+        assert np.isnan(profiles).any()
+    diam, quality, _ = _profile.fit_diameters(offsets, profiles, guess, psf_sigma_px=1.0)
+    assert diam[0] == pytest.approx(2 * radius, rel=0.05)
+    assert quality[0] > 0.9
+
+
+def test_profile_wholly_outside_the_image_gives_no_diameter() -> None:
+    offsets = np.tile(np.linspace(-10.0, 10.0, 2 * _profile._K + 1), (2, 1))
+    profiles = np.vstack([np.full(2 * _profile._K + 1, np.nan), np.ones(2 * _profile._K + 1)])
+    profiles[1, 18:23] = 0.4
+    diam, quality, _ = _profile.fit_diameters(offsets, profiles, np.full(2, 4.0), psf_sigma_px=1.0)
+    assert np.isnan(diam[0]) and quality[0] == 0.0
+    assert np.isfinite(diam[1])
+
+
+def test_column_medians_ignore_missing_samples() -> None:
+    rng = np.random.default_rng(3)
+    sampled = rng.normal(size=(4, 7, 5))
+    sampled[0, :3, 1] = np.nan
+    sampled[2, :, 4] = np.nan
+    got = _profile.column_medians(sampled)
+    for h in range(4):
+        for k in range(5):
+            vals = sampled[h, :, k][np.isfinite(sampled[h, :, k])]
+            want = np.median(vals) if vals.size else np.nan
+            assert got[h, k] == pytest.approx(want, nan_ok=True)

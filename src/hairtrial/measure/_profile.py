@@ -35,6 +35,33 @@ def sample_profiles(
 ) -> tuple[F64, F64]:
     """Median perpendicular profile of each shaft.
 
+    The median over axis 1 of :func:`sample_profile_stack` (same parameters).
+
+    Returns
+    -------
+    offsets : (H, 2K+1) ndarray, px
+        Position of each sample across the shaft.
+    profiles : (H, 2K+1) ndarray
+        Median transmittance at each offset over the profiles whose sample there lies in
+        the image; NaN where none does (a shaft along the border), which
+        :func:`fit_diameters` leaves out of the fit.
+    """
+    offsets, stack = sample_profile_stack(
+        transmittance, centrelines, half_width_px, n_along=n_along, trim_px=trim_px
+    )
+    return offsets, column_medians(stack)
+
+
+def sample_profile_stack(
+    transmittance: F32,
+    centrelines: list[F64],
+    half_width_px: F64,
+    *,
+    n_along: int = 24,
+    trim_px: F64 | None = None,
+) -> tuple[F64, F64]:
+    """Perpendicular profiles at `n_along` evenly spaced points along each shaft.
+
     Parameters
     ----------
     transmittance : (M, N) ndarray of float32
@@ -52,14 +79,15 @@ def sample_profiles(
     -------
     offsets : (H, 2K+1) ndarray, px
         Position of each sample across the shaft.
-    profiles : (H, 2K+1) ndarray
-        Median transmittance at each offset.
+    stack : (H, n_along, 2K+1) ndarray
+        Transmittance samples, proximal to distal along the shaft; NaN outside the image
+        and wherever `transmittance` is NaN.
     """
     h = len(centrelines)
     u = np.linspace(-1.0, 1.0, 2 * _K + 1)
     offsets = half_width_px[:, None] * u[None, :]
     if h == 0:
-        return offsets, np.zeros((0, 2 * _K + 1))
+        return offsets, np.zeros((0, n_along, 2 * _K + 1))
     if trim_px is None:
         trim_px = half_width_px
     map_x = np.zeros((h * n_along, 2 * _K + 1), dtype=np.float32)
@@ -90,17 +118,34 @@ def sample_profiles(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=np.nan,
     )
-    sampled = sampled.reshape(h, n_along, 2 * _K + 1).astype(np.float64)
-    valid = np.isfinite(sampled).all(axis=2)
-    sampled[~valid] = np.nan
-    # Median only over profiles with a sample inside the image: an all-NaN slice would
-    # warn, and silencing that with warnings.catch_warnings is not thread-safe (the batch
-    # measures in threads), so a concurrent measurement could see the warning as an error.
-    profiles = np.ones(sampled.shape[::2])
-    inside = np.any(valid, axis=1)
-    profiles[inside] = np.nanmedian(sampled[inside], axis=1)
-    profiles = np.where(np.isfinite(profiles), profiles, 1.0)
-    return offsets, profiles
+    return offsets, sampled.reshape(h, n_along, 2 * _K + 1).astype(np.float64)
+
+
+def column_medians(sampled: F64) -> F64:
+    """Median over axis 1 of the finite values only; NaN where a column has none.
+
+    A shaft lying along the image border has samples outside the image on one side of
+    many of its profiles: each offset takes the median of the profiles that see it, so the
+    inner side and the shaft itself still come from every profile. The median is taken
+    by sorting (NaN sorts last) rather than with ``np.nanmedian``, whose all-NaN warning
+    could only be silenced with ``warnings.catch_warnings``, which is not thread-safe (the
+    batch measures in threads).
+
+    Parameters
+    ----------
+    sampled : (H, A, K) ndarray
+        Samples (transmittance), NaN where not seen.
+
+    Returns
+    -------
+    (H, K) ndarray
+        Median over the A axis of the finite samples.
+    """
+    count = np.isfinite(sampled).sum(axis=1, keepdims=True)  # (H, 1, K)
+    ordered = np.sort(sampled, axis=1)
+    lo = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=1)
+    hi = np.take_along_axis(ordered, np.minimum(count // 2, sampled.shape[1] - 1), axis=1)
+    return np.where(count > 0, 0.5 * (lo + hi), np.nan)[:, 0, :]
 
 
 @functools.lru_cache(maxsize=64)
@@ -248,7 +293,12 @@ def _grid_start(offsets: F64, profiles: F64, weight: F64, p0: F64, sigma: F64, n
 
 
 def fit_diameters(
-    offsets: F64, profiles: F64, guess_diameter_px: F64, *, psf_sigma_px: float | None
+    offsets: F64,
+    profiles: F64,
+    guess_diameter_px: F64,
+    *,
+    psf_sigma_px: float | None,
+    iterations: int = 10,
 ) -> tuple[F64, F64, float]:
     """Fit the blurred-cylinder model to each profile.
 
@@ -257,16 +307,20 @@ def fit_diameters(
     offsets : (H, K) ndarray, px
         Sample positions across each shaft.
     profiles : (H, K) ndarray
-        Transmittance profiles.
+        Transmittance profiles; NaN samples (outside the image) are left out.
     guess_diameter_px : (H,) ndarray, px
         Starting diameters (from the detection scale).
     psf_sigma_px : float or None, px
         Blur; ``None`` estimates it from the clearest shafts.
+    iterations : int
+        Levenberg–Marquardt iterations of the final fit (fewer for a refit of shafts
+        already measured once).
 
     Returns
     -------
     diameter_px : (H,) ndarray, px
-        Fitted shaft diameters.
+        Fitted shaft diameters; NaN where an edge of the fitted shaft lies beyond the
+        samples seen (a band cut by the image border or an overlay: not measured).
     quality : (H,) ndarray
         Fit quality in [0, 1] (1 - relative residual).
     psf_sigma_px : float, px
@@ -275,9 +329,13 @@ def fit_diameters(
     h = profiles.shape[0]
     if h == 0:
         return np.zeros(0), np.zeros(0), float(psf_sigma_px or 0.0)
+    seen = np.isfinite(profiles)
     kq = offsets.shape[1] // 4
     tails = np.concatenate([profiles[:, :kq], profiles[:, -kq:]], axis=1)
-    s0 = np.maximum(np.median(tails, axis=1), 1e-3)
+    s0 = column_medians(tails[:, :, None])[:, 0]
+    s0 = np.maximum(np.where(np.isfinite(s0), s0, 1.0), 1e-3)
+    # samples outside the image take no part in the fit (weight 0 below)
+    profiles = np.where(seen, profiles, s0[:, None])
     depth = np.clip(1.0 - profiles.min(axis=1) / s0, 0.02, 0.98)
     k0 = np.clip(-0.5 * np.log(1.0 - depth), 0.02, 5.0)
     r0 = np.maximum(0.5 * guess_diameter_px, 0.7)
@@ -287,7 +345,7 @@ def fit_diameters(
     upper = np.tile([0.0, 1e4, 8.0, 4.0, 50.0], (h, 1))
     lower[:, 0], upper[:, 0] = -0.3 * half, 0.3 * half
     # down-weight far tails: neighbouring shafts live there
-    weight = np.exp(-0.5 * (offsets / (0.8 * half[:, None])) ** 4)
+    weight = np.exp(-0.5 * (offsets / (0.8 * half[:, None])) ** 4) * seen
     sigma_guess = 0.8 if psf_sigma_px is None else float(psf_sigma_px)
     sigma_used: float
     if psf_sigma_px is None:
@@ -335,8 +393,19 @@ def fit_diameters(
             [0, 1, 2, 3],
             lower[idx, :4],
             upper[idx, :4],
+            iters=iterations,
             nodes=nodes,
         )
     scale = np.sum(((profiles - fit[:, 3:4]) * weight) ** 2, axis=1) + 1e-12
     quality = np.clip(1.0 - cost / scale, 0.0, 1.0)
-    return 2.0 * fit[:, 1], quality, sigma_used
+    diameter = 2.0 * fit[:, 1]
+    # a shaft is measured only where both its edges lie among the samples seen: a band
+    # cut by the image border or an overlay could be any width beyond the cut
+    rows, any_seen = np.arange(h), seen.any(axis=1)
+    first = np.where(any_seen, offsets[rows, np.argmax(seen, axis=1)], np.inf)
+    last_col = seen.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    last = np.where(any_seen, offsets[rows, last_col], -np.inf)
+    blind = (fit[:, 0] - fit[:, 1] < first) | (fit[:, 0] + fit[:, 1] > last)
+    diameter[blind] = np.nan
+    quality[blind] = 0.0
+    return diameter, quality, sigma_used

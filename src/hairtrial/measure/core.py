@@ -17,6 +17,7 @@ Pipeline (each step physically motivated, see the private modules):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -160,6 +161,13 @@ _SIDE_WIDTHS = 3.0
 _NEAR_GAIN = 0.7
 #: A trace thinner than the thinnest hair, half of whose points keep within this many px
 #: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
+#: sections of a trace whose widths are compared (:func:`_narrowest_section`)
+_SECTIONS = 3
+#: widest / narrowest section beyond which the wider sections hold a second shaft
+_SECTION_SPREAD = 1.4
+#: narrowest shaft, in blur σ, whose sections are compared (a thinner one's width is not
+#: separable from its density)
+_SECTION_MIN_BLURS = 6.0
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
 
@@ -487,7 +495,7 @@ def measure_image(
         if not cands:
             continue
         hairs, conf, psf = _measure_candidates(
-            cands, od, blue, od_work, factor, um, (m, n), config, len(records), dark
+            cands, od, blue, od_work, factor, um, overlay, config, len(records), dark
         )
         records.extend(hairs)
         exit_conf.extend(conf)
@@ -522,7 +530,7 @@ def _measure_candidates(
     od_work: F32,
     factor: float,
     um: float,
-    shape: tuple[int, int],
+    overlay: NDArray[np.bool_],
     config: MeasureConfig,
     first_id: int,
     dark: bool = True,
@@ -531,20 +539,25 @@ def _measure_candidates(
 
     Dark shafts thinner than any hair that run along the pixel grid are left out as
     burned-in graphics; a light shaft's fitted diameter is too rough for that test.
+    Profile samples under a burned-in overlay are unknown, not skin: a shaft whose edge
+    is hidden there (or beyond the image border) keeps its detection-scale diameter and
+    is never split as a bundle.
     """
-    m, n = shape
+    m, n = overlay.shape
     to_full = [_trim_ends((c.points + 0.5) * factor - 0.5, od) for c in cands]
     guess = np.array([c.diameter_px for c in cands]) * factor
     psf_given = None if config.psf_sigma_um is None else config.psf_sigma_um / um
     half = np.maximum(1.6 * guess + 4.0, 6.0)
     transmittance = (1.0 - od).astype(np.float32)
-    offsets, profiles = _profile.sample_profiles(
+    transmittance[overlay] = np.nan
+    offsets, stack = _profile.sample_profile_stack(
         transmittance, to_full, half, trim_px=0.5 * half + 2
     )
     del transmittance
     diam_px, quality, psf_px = _profile.fit_diameters(
-        offsets, profiles, guess, psf_sigma_px=psf_given
+        offsets, _profile.column_medians(stack), guess, psf_sigma_px=psf_given
     )
+    diam_px = _narrowest_section(offsets, stack, to_full, diam_px, psf_px)
     bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
     diam_px = np.where(bad, guess, diam_px)
     diam_um = diam_px * um
@@ -576,7 +589,7 @@ def _measure_candidates(
         det = 1.0 - math.exp(-c.strength / max(config.ridge_high_od, 1e-6))
         conf = float(np.clip(det * (0.5 + 0.5 * quality[i]), 0.0, 1.0))
         parts = 1
-        if d_um >= config.bundle_min_um:
+        if d_um >= config.bundle_min_um and not bad[i]:
             parts = int(np.clip(round(d_um / typical_um), 2, 4))
         sub_um = d_um / parts
         for shift in _bundle_offsets(line, parts, sub_um / um):
@@ -598,6 +611,71 @@ def _measure_candidates(
             )
             confidences.append(float(conf_exit))
     return records, confidences, float(psf_px * um)
+
+
+def _narrowest_section(
+    offsets: F64, stack: F64, lines: list[F64], diam_px: F64, psf_px: float
+) -> F64:
+    """Shaft diameter where the width fitted along the trace is not one width.
+
+    A shaft keeps its diameter over the millimetre or so a trichoscope sees. The profiles
+    of a trace are fitted again in :data:`_SECTIONS` consecutive sections; where the
+    sections' widths differ by more than :data:`_SECTION_SPREAD` the wider ones include a
+    second shaft lying alongside (the partner of a follicular unit fanning out of the
+    same opening, a touching neighbour), so the narrowest section gives the diameter.
+    Traces shorter than two diameters per section, and shafts narrower than
+    :data:`_SECTION_MIN_BLURS` blur σ, keep the fit of the whole trace.
+
+    Parameters
+    ----------
+    offsets : (H, K) ndarray, px
+        Profile sample positions.
+    stack : (H, A, K) ndarray
+        Profiles along each trace, proximal to distal (NaN: not seen).
+    lines : list of (P, 2) ndarray, px
+        The traces.
+    diam_px : (H,) ndarray, px
+        Diameters fitted to the whole of each trace.
+    psf_px : float, px
+        Optical blur of the image.
+
+    Returns
+    -------
+    (H,) ndarray, px
+        Diameters.
+    """
+    out = diam_px.copy()
+    length = np.array([_ridges.polyline_length(p) for p in lines])
+    # a shaft's width is told apart from its density only where the blur leaves its two
+    # edges apart: a thinner shaft's sections trade one for the other with the noise
+    resolved = diam_px >= _SECTION_MIN_BLURS * max(psf_px, 0.3)
+    long_enough = (
+        np.isfinite(diam_px)
+        & resolved
+        & (length >= _SECTIONS * 2.0 * diam_px + 2 * np.abs(offsets[:, -1]))
+    )
+    idx = np.flatnonzero(long_enough)
+    if idx.size == 0:
+        return out
+    along = stack.shape[1]
+    cuts = np.linspace(0, along, _SECTIONS + 1).round().astype(int)
+    parts = np.concatenate(
+        [_profile.column_medians(stack[idx, a:b]) for a, b in itertools.pairwise(cuts)]
+    )
+    widths, _, _ = _profile.fit_diameters(
+        np.tile(offsets[idx], (_SECTIONS, 1)),
+        parts,
+        np.tile(diam_px[idx], _SECTIONS),
+        psf_sigma_px=max(psf_px, 0.3),
+        iterations=6,
+    )
+    widths = widths.reshape(_SECTIONS, idx.size)
+    seen = np.isfinite(widths).all(axis=0)
+    narrow = np.where(seen, widths.min(axis=0), np.nan)
+    spread = np.where(seen, widths.max(axis=0) / np.maximum(narrow, 1e-6), 1.0)
+    take = seen & (spread > _SECTION_SPREAD)
+    out[idx[take]] = narrow[take]
+    return out
 
 
 def _end_evidence(start: float, end: float, gain: float, floor: float) -> float:
