@@ -350,3 +350,19 @@ def test_fanning_pair_traced_as_one_is_measured_where_narrowest():
     res = measure_image(draw.finish(img, blur_px=1.0, seed=2), um_per_px=5.0)
     assert len(res.hairs) == 1
     assert 70.0 < res.hairs[0].diameter_um < 100.0
+
+
+def test_second_crest_inside_a_measured_shaft_is_dropped():
+    """A trace inside the measured width of a longer one is a second crest of that shaft.
+
+    A 16 px shaft with a second crest 5 px off its axis keeps one trace; a neighbour
+    17 px away, outside its width, is kept.
+    """
+    from hairtrial.measure import core
+
+    x = np.linspace(20.0, 220.0, 201)
+    shaft = np.column_stack([x, np.full_like(x, 100.0)])
+    second = np.column_stack([x[40:160], np.full(120, 105.0)])
+    neighbour = np.column_stack([x[40:160], np.full(120, 117.0)])
+    keep = core._outside_wider([second, shaft, neighbour], np.array([6.0, 16.0, 16.0]), (200, 260))
+    assert keep.tolist() == [False, True, True]
