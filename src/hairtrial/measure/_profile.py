@@ -25,33 +25,6 @@ F64 = NDArray[np.float64]
 _K = 20
 
 
-def sample_profiles(
-    transmittance: F32,
-    centrelines: list[F64],
-    half_width_px: F64,
-    *,
-    n_along: int = 24,
-    trim_px: F64 | None = None,
-) -> tuple[F64, F64]:
-    """Median perpendicular profile of each shaft.
-
-    The median over axis 1 of :func:`sample_profile_stack` (same parameters).
-
-    Returns
-    -------
-    offsets : (H, 2K+1) ndarray, px
-        Position of each sample across the shaft.
-    profiles : (H, 2K+1) ndarray
-        Median transmittance at each offset over the profiles whose sample there lies in
-        the image; NaN where none does (a shaft along the border), which
-        :func:`fit_diameters` leaves out of the fit.
-    """
-    offsets, stack = sample_profile_stack(
-        transmittance, centrelines, half_width_px, n_along=n_along, trim_px=trim_px
-    )
-    return offsets, column_medians(stack)
-
-
 def sample_profile_stack(
     transmittance: F32,
     centrelines: list[F64],
@@ -61,6 +34,10 @@ def sample_profile_stack(
     trim_px: F64 | None = None,
 ) -> tuple[F64, F64]:
     """Perpendicular profiles at `n_along` evenly spaced points along each shaft.
+
+    Their median over the shaft (:func:`column_medians` of `stack`) is what
+    :func:`fit_diameters` fits; medians over consecutive runs of `stack` measure
+    sections of the shaft.
 
     Parameters
     ----------

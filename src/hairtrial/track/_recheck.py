@@ -363,9 +363,9 @@ def _blur_and_widths(
     The optical blur is a property of the image: it is fitted jointly with the clearest
     detected shafts of the image (as the measurement does), then held for every profile.
     """
-    from hairtrial.measure._profile import fit_diameters, sample_profiles
+    from hairtrial.measure._profile import column_medians, fit_diameters, sample_profile_stack
 
-    lines = [pts - 0.5 for pts in shafts]  # centre-origin, as sample_profiles expects
+    lines = [pts - 0.5 for pts in shafts]  # centre-origin, as sample_profile_stack expects
     guess = list(guess_px)
     clear = sorted(
         (h for h in hairs if len(h.centerline_px) >= 2 and h.length_um > 0),
@@ -377,8 +377,8 @@ def _blur_and_widths(
     g = np.asarray(guess, dtype=np.float64)
     half = np.maximum(1.6 * g + 4.0, 6.0)
     transmittance = (1.0 - od).astype(np.float32)
-    offsets, profiles = sample_profiles(transmittance, lines, half, trim_px=0.5 * half + 2.0)
-    diam_px, _, _ = fit_diameters(offsets, profiles, g, psf_sigma_px=None)
+    offsets, stack = sample_profile_stack(transmittance, lines, half, trim_px=0.5 * half + 2.0)
+    diam_px, _, _ = fit_diameters(offsets, column_medians(stack), g, psf_sigma_px=None)
     return np.asarray(diam_px[: len(shafts)], dtype=np.float64)
 
 
