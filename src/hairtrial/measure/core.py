@@ -159,8 +159,6 @@ _GREY_MIN = 0.1
 _SIDE_WIDTHS = 3.0
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
-#: A trace thinner than the thinnest hair, half of whose points keep within this many px
-#: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
 #: sections of a trace whose widths are compared (:func:`_narrowest_section`)
 _SECTIONS = 3
 #: widest / narrowest section beyond which the wider sections hold a second shaft
@@ -168,6 +166,8 @@ _SECTION_SPREAD = 1.4
 #: narrowest shaft, in blur σ, whose sections are compared (a thinner one's width is not
 #: separable from its density)
 _SECTION_MIN_BLURS = 6.0
+#: A trace thinner than the thinnest hair, half of whose points keep within this many px
+#: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
 
