@@ -109,3 +109,79 @@ def test_bridges_follow_the_per_bridge_rule() -> None:
     long = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=1.0)
     assert long.tolist() == [True, True, True, False]
     assert math.isclose(float(od[30, 100]), 0.46, rel_tol=1e-6)
+
+
+def _links(pixels: list[tuple[int, int]]) -> list[list[int]]:
+    """Neighbour lists in walk order, padded with the sentinel, as crest_segments builds."""
+    index = {p: i for i, p in enumerate(pixels)}
+    out = []
+    for r, c in pixels:
+        nbrs = [index[(r + dr, c + dc)] for dr, dc in _ridges._WALK if (r + dr, c + dc) in index]
+        out.append(nbrs + [len(pixels)] * (8 - len(nbrs)))
+    return out
+
+
+def _diagonal(r0: int, c0: int, length: int) -> list[tuple[int, int]]:
+    """A thin line running down and to the left, one staircase step every other pixel."""
+    out = [(r0, c0)]
+    for k in range(1, length):
+        r, c = out[-1]
+        out.append((r + 1, c) if k % 2 else (r, c - 1))
+    return out
+
+
+def test_walk_steps_past_a_one_pixel_spur() -> None:
+    # a piece as left where a junction's neighbourhood was cut away: its end is a
+    # triangle (no pixel has a single neighbour), the walk from its corner used to step
+    # into the spur and stop, and the whole 60-pixel shaft was dropped as a blob
+    line = _diagonal(1, 60, 60)
+    pixels = [(1, 61), *line]  # (1, 60), (1, 61) and (2, 60) form the triangle
+    walk = _ridges._path_through(_links(pixels), pixels.index((1, 60)))
+    assert [pixels[i] for i in walk] == line
+
+
+def test_walk_started_part_way_along_covers_the_whole_piece() -> None:
+    line = _diagonal(0, 40, 41)
+    walk = _ridges._path_through(_links(line), 20)
+    assert sorted(walk) == list(range(len(line)))
+    assert {walk[0], walk[-1]} == {0, len(line) - 1}
+
+
+#: a thinned crest (copied from a simulated field) where a hair's crest meets a
+#: neighbour's at a T: cutting the junction away leaves the piece below it with a
+#: triangular end, two pixels side by side over one
+_T_JUNCTION = """
+..............#.........
+..............#.........
+.............##.........
+.............#..........
+.............#.....##...
+............#.....##.###
+............#.....#.....
+............#....##.....
+............######......
+............#...........
+..........##............
+..........#.............
+"""
+
+
+def test_crest_segments_keep_a_shaft_cut_square_at_both_ends() -> None:
+    # the shaft runs from that T down to the same T turned over: once both junctions
+    # are cut away no pixel of it has a single neighbour, and it used to be lost whole
+    top = np.array([[ch == "#" for ch in line] for line in _T_JUNCTION.split()])
+    bottom = top[::-1, ::-1]
+    mask = np.zeros((2 * len(top) + 70, 90), dtype=bool)
+    mask[: len(top), 50 : 50 + top.shape[1]] = top
+    r, c = len(top) - 1, 60  # the lower end of the top T's stem
+    for _ in range(30):  # down and to the left, as in the field
+        r, c = r + 1, c - 1
+        mask[r, c] = True
+        r += 1
+        mask[r, c] = True
+    stem = int(np.flatnonzero(bottom[0])[0])
+    mask[r + 1 : r + 1 + len(bottom), c - 1 - stem : c - 1 - stem + bottom.shape[1]] |= bottom
+    assert np.array_equal(_ridges._thin(mask), mask)  # already thin: thinning keeps it
+    zeros = np.zeros(mask.shape, np.float32)
+    pieces = _ridges.crest_segments(mask, zeros, zeros)
+    assert max(_ridges.polyline_length(p) for p in pieces) > 65  # the ~71 px shaft

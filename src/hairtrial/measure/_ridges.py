@@ -417,24 +417,60 @@ _WALK = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
 def _order_pixels(nbr: list[list[int]], start: int, seen: bytearray) -> list[int]:
-    """Order the pixels of a simple 8-connected path from `start` (an end) to the other end.
+    """Order the pixels of a thin 8-connected path from `start` to the end it leads to.
 
     `nbr` lists each pixel's neighbours on the path (indices) in :data:`_WALK` order,
     padded with a sentinel index whose `seen` flag is set; `seen` marks visited pixels
-    and is updated.
+    and is updated. Thinning leaves one-pixel spurs (where a junction's neighbourhood
+    was cut away, at the corner of a staircase): a neighbour with nowhere to go on is
+    taken only when no other neighbour leads on, so the walk does not end in a spur
+    half-way along the line.
     """
     order = [start]
     seen[start] = 1
     cur = start
     while True:
+        first = -1
         for j in nbr[cur]:
-            if not seen[j]:
-                break
+            if seen[j]:
+                continue
+            if first < 0:
+                first = j
+            if any(not seen[k] and k != j for k in nbr[j]):
+                break  # j leads on
         else:
-            return order
+            if first < 0:
+                return order
+            j = first  # only dead ends left: the path ends here
         order.append(j)
         seen[j] = 1
         cur = j
+
+
+#: pixels a walk along a thin piece may leave out as spurs (:func:`_path_through`)
+_SPUR_PIXELS = 2
+
+
+def _path_through(links: list[list[int]], start: int) -> list[int]:
+    """Pixels of one thin piece in order along it, from a walk begun at `start`.
+
+    `links` are the pixels' neighbour lists as for :func:`_order_pixels`, the sentinel
+    being ``len(links)``. Where the walk from `start` leaves pixels out, `start` may lie
+    part-way along (where both ends are cut square no pixel looks like an end): the
+    piece is walked again from where the first walk ended, which is an end. Up to
+    :data:`_SPUR_PIXELS` pixels left out are spurs, not a sign of a wrong start.
+    """
+    size = len(links)
+    seen = bytearray(size + 1)
+    seen[size] = 1
+    walk = _order_pixels(links, start, seen)
+    if len(walk) < size - _SPUR_PIXELS:
+        seen = bytearray(size + 1)
+        seen[size] = 1
+        again = _order_pixels(links, walk[-1], seen)
+        if len(again) > len(walk) + _SPUR_PIXELS:
+            return again
+    return walk
 
 
 def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: int = 3) -> list[F64]:
@@ -484,13 +520,8 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
         r, c = rr[lo:hi], cc[lo:hi]
         local = nbr[lo:hi]
         sentinel = hi - lo
-        seen = bytearray(sentinel + 1)
-        seen[sentinel] = 1
-        walk = _order_pixels(
-            np.where(local >= 0, local - lo, sentinel).tolist(),
-            int(np.argmin(degree[lo:hi])),
-            seen,
-        )
+        links = np.where(local >= 0, local - lo, sentinel).tolist()
+        walk = _path_through(links, int(np.argmin(degree[lo:hi])))
         seq = np.array(walk)
         if len(seq) < 0.8 * (hi - lo):
             continue  # a loop or blob, not a shaft
