@@ -366,3 +366,19 @@ def test_second_crest_inside_a_measured_shaft_is_dropped():
     neighbour = np.column_stack([x[40:160], np.full(120, 117.0)])
     keep = core._outside_wider([second, shaft, neighbour], np.array([6.0, 16.0, 16.0]), (200, 260))
     assert keep.tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("d_px", [17.0, 19.0])
+def test_vellus_hair_beside_a_terminal_one_is_not_a_second_crest(d_px):
+    # a terminal shaft answers best at a detection scale up to ~1.6 x its width: a
+    # footprint that wide swallowed a vellus hair lying 4 px off its edge
+    um, vellus_px = 5.0, 2.5
+    img = draw.skin((300, 420), seed=7)
+    draw.draw_hair(img, draw.straight(60, 150, 0, 300), diameter_px=d_px, absorb=1.5)
+    y = 150 + d_px / 2 + 4.0 + vellus_px / 2
+    draw.draw_hair(img, draw.straight(80, y, 0, 240), diameter_px=vellus_px, absorb=0.8)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=7), um_per_px=um)
+    assert res.hair_count == 2
+    thin = min(res.hairs, key=lambda h: h.diameter_um)
+    assert thin.diameter_um < 30
+    assert abs(np.median(np.asarray(thin.centerline_px)[:, 1]) - (y + 0.5)) < 2

@@ -127,8 +127,13 @@ _BLUE_MIN = 0.02
 _MIN_ASPECT = 1.5
 #: Share of a trace lying on an accepted one above which it is a duplicate.
 _DUPLICATE_SHARE = 0.6
-#: Width of an accepted trace's footprint, per unit of its shaft diameter.
+#: Width of an accepted trace's footprint, per unit of its measured shaft diameter
+#: (:func:`_outside_wider`).
 _DUPLICATE_WIDTH = 1.0
+#: Width of an accepted trace's footprint at detection, per unit of its shaft's width at
+#: half its axis absorptance (or of the detection scale, if narrower): a second crest on
+#: the shaft wobbles a little beyond the half-absorptance edges.
+_FOOTPRINT_WIDTH = 1.3
 #: Share of the shaft's median absorptance that marks where the visible shaft ends (the
 #: shaft under the skin is seen through it and is far fainter; a cut end is a sharp step).
 _END_LEVEL = 0.75
@@ -250,9 +255,35 @@ def _detect(
         if _ridges.polyline_length(pts) < _MIN_ASPECT * cand.diameter_px:
             continue  # a blob (opening, flake, dot), not a shaft
         out.append(cand)
-        width = max(3, round(_DUPLICATE_WIDTH * cand.diameter_px))
+        # the detection scales are a factor ~2 apart: a 19-px shaft may answer best at
+        # 30 px, and its footprint would then swallow a vellus hair lying beside it
+        shaft = min(cand.diameter_px, _half_width(pts, od_work, cand.diameter_px))
+        width = max(3, round(_FOOTPRINT_WIDTH * shaft))
         cv2.polylines(footprint, [ip.reshape(-1, 1, 2)], False, 1, thickness=width)
     return out
+
+
+def _half_width(pts: F64, od: F32, diameter_px: float) -> float:
+    """Full width (px) at half the axis absorptance, median of 5 profiles across a trace.
+
+    The profiles are sampled every pixel over ± `diameter_px` (the detection scale) at
+    five points spread along `pts`; the axis level is the largest of the three central
+    samples (the crest may sit a pixel off the axis).
+    """
+    if len(pts) < 3:
+        return diameter_px
+    idx = np.linspace(1, len(pts) - 2, 5).round().astype(int)
+    tang = pts[idx + 1] - pts[idx - 1]
+    tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+    normal = np.column_stack([-tang[:, 1], tang[:, 0]])
+    off = np.arange(-math.ceil(diameter_px), math.ceil(diameter_px) + 1, dtype=np.float64)
+    x = pts[idx, 0, None] + off[None, :] * normal[:, 0, None]
+    y = pts[idx, 1, None] + off[None, :] * normal[:, 1, None]
+    vals = _ridges.remap_points(od, x.ravel(), y.ravel(), border=cv2.BORDER_REPLICATE)
+    vals = vals.reshape(x.shape)
+    centre = vals[:, len(off) // 2 - 1 : len(off) // 2 + 2].max(axis=1)
+    above = (vals >= 0.5 * centre[:, None]).sum(axis=1)
+    return float(max(np.median(above), 1.0))
 
 
 def _piece_widths(pieces: list[F64], diameter_px: F32) -> F64:
