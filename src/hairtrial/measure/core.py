@@ -252,12 +252,13 @@ def _detect(
             diameter_px=float(np.median(diam[on])),
             strength=float(np.median(strength[on])),
         )
-        if _ridges.polyline_length(pts) < _MIN_ASPECT * cand.diameter_px:
+        # the detection scales are a factor ~2 apart: a 19-px shaft may answer best at
+        # 30 px; judged by that scale, a short shaft looked like a blob and its footprint
+        # swallowed a vellus hair lying beside it
+        shaft = min(cand.diameter_px, _half_width(pts, od_work, cand.diameter_px))
+        if _ridges.polyline_length(pts) < _MIN_ASPECT * shaft:
             continue  # a blob (opening, flake, dot), not a shaft
         out.append(cand)
-        # the detection scales are a factor ~2 apart: a 19-px shaft may answer best at
-        # 30 px, and its footprint would then swallow a vellus hair lying beside it
-        shaft = min(cand.diameter_px, _half_width(pts, od_work, cand.diameter_px))
         width = max(3, round(_FOOTPRINT_WIDTH * shaft))
         cv2.polylines(footprint, [ip.reshape(-1, 1, 2)], False, 1, thickness=width)
     return out
