@@ -209,16 +209,17 @@ def _lm_fit(
         sig = q[:, 4] if q.shape[1] > 4 else sigma
         return q[:, :4], sig
 
-    def residual(q: F64) -> F64:
+    def evaluate(q: F64) -> tuple[F64, F64]:
+        # the model and its weighted Jacobian come together: a step that is taken needs
+        # no second evaluation at the new point, one that is refused keeps the old
         prm, sig = full_params(q)
-        return (_model(prm, x, sig, nodes) - y) * weight
+        model, jac = _model_jac(prm, x, sig, nodes, tuple(free))
+        jac *= weight[:, :, None]
+        return (model - y) * weight, jac
 
-    res = residual(p)
+    res, jac = evaluate(p)
     cost = np.sum(res**2, axis=1)
     for _ in range(iters):
-        prm, sig = full_params(p)
-        _, jac = _model_jac(prm, x, sig, nodes, tuple(free))
-        jac *= weight[:, :, None]
         jtj = np.einsum("hki,hkj->hij", jac, jac)
         jtr = np.einsum("hki,hk->hi", jac, res)
         diag = np.einsum("hii->hi", jtj)
@@ -232,11 +233,12 @@ def _lm_fit(
             break
         q = p.copy()
         q[:, free] = np.clip(q[:, free] + delta, lower[:, free], upper[:, free])
-        new_res = residual(q)
+        new_res, new_jac = evaluate(q)
         new_cost = np.sum(new_res**2, axis=1)
         better = new_cost < cost
         p[better] = q[better]
         res[better] = new_res[better]
+        jac[better] = new_jac[better]
         cost[better] = new_cost[better]
         lam = np.where(better, lam * 0.3, lam * 4.0)
     return p, cost
