@@ -231,31 +231,38 @@ def _detect(
     # longest first; a trace lying along an accepted one (a second crest on the same wide
     # shaft) is dropped, while a neighbour a shaft-width away is kept
     linked.sort(key=_ridges.polyline_length, reverse=True)
-    footprint = np.zeros((m, n), dtype=np.uint8)
+    cands: list[_Candidate] = []
     for pts in linked:
         if _ridges.polyline_length(pts) < min_len:
-            continue
-        ip = np.round(pts).astype(np.int32)
-        cols = np.clip(ip[:, 0], 0, n - 1)
-        rows = np.clip(ip[:, 1], 0, m - 1)
-        if footprint[rows, cols].mean() >= _DUPLICATE_SHARE:
             continue
         cols = np.clip(np.round(pts[:, 0]).astype(int), 0, n - 1)
         rows = np.clip(np.round(pts[:, 1]).astype(int), 0, m - 1)
         diam = ridges.diameter_px[rows, cols]
         strength = ridges.strength[rows, cols]
         on = strength > 0
-        if not on.any():
+        if on.any():
+            cands.append(
+                _Candidate(
+                    points=pts,
+                    diameter_px=float(np.median(diam[on])),
+                    strength=float(np.median(strength[on])),
+                )
+            )
+    # the detection scales are a factor ~2 apart: a 19-px shaft may answer best at 30 px;
+    # judged by that scale, a short shaft looked like a blob and its footprint swallowed
+    # a vellus hair lying beside it
+    shafts = np.minimum(
+        [c.diameter_px for c in cands],
+        _half_widths([c.points for c in cands], od_work, [c.diameter_px for c in cands]),
+    )
+    footprint = np.zeros((m, n), dtype=np.uint8)
+    for cand, shaft in zip(cands, shafts, strict=True):
+        pts = cand.points
+        ip = np.round(pts).astype(np.int32)
+        cols = np.clip(ip[:, 0], 0, n - 1)
+        rows = np.clip(ip[:, 1], 0, m - 1)
+        if footprint[rows, cols].mean() >= _DUPLICATE_SHARE:
             continue
-        cand = _Candidate(
-            points=pts,
-            diameter_px=float(np.median(diam[on])),
-            strength=float(np.median(strength[on])),
-        )
-        # the detection scales are a factor ~2 apart: a 19-px shaft may answer best at
-        # 30 px; judged by that scale, a short shaft looked like a blob and its footprint
-        # swallowed a vellus hair lying beside it
-        shaft = min(cand.diameter_px, _half_width(pts, od_work, cand.diameter_px))
         if _ridges.polyline_length(pts) < _MIN_ASPECT * shaft:
             continue  # a blob (opening, flake, dot), not a shaft
         out.append(cand)
@@ -264,27 +271,38 @@ def _detect(
     return out
 
 
-def _half_width(pts: F64, od: F32, diameter_px: float) -> float:
-    """Full width (px) at half the axis absorptance, median of 5 profiles across a trace.
+def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
+    """Full width (px) at half the axis absorptance, per trace: median of 5 profiles.
 
-    The profiles are sampled every pixel over ± `diameter_px` (the detection scale) at
-    five points spread along `pts`; the axis level is the largest of the three central
-    samples (the crest may sit a pixel off the axis).
+    The profiles are sampled every pixel over ± the trace's detection-scale diameter at
+    five points spread along it, all traces in one gather; the axis level is the largest
+    of the three central samples (the crest may sit a pixel off the axis). A trace of
+    fewer than 3 points keeps its detection-scale diameter.
     """
-    if len(pts) < 3:
-        return diameter_px
-    idx = np.linspace(1, len(pts) - 2, 5).round().astype(int)
-    tang = pts[idx + 1] - pts[idx - 1]
-    tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
-    normal = np.column_stack([-tang[:, 1], tang[:, 0]])
-    off = np.arange(-math.ceil(diameter_px), math.ceil(diameter_px) + 1, dtype=np.float64)
-    x = pts[idx, 0, None] + off[None, :] * normal[:, 0, None]
-    y = pts[idx, 1, None] + off[None, :] * normal[:, 1, None]
+    count = len(traces)
+    out = np.asarray(diameters_px, dtype=np.float64).copy()
+    usable = [i for i in range(count) if len(traces[i]) >= 3]
+    if not usable:
+        return out
+    half = np.array([math.ceil(out[i]) for i in usable])
+    off = np.arange(-int(half.max()), int(half.max()) + 1, dtype=np.float64)  # (K,)
+    centre, mid = [], len(off) // 2
+    xs, ys = [], []
+    for i in usable:
+        pts = traces[i]
+        idx = np.linspace(1, len(pts) - 2, 5).round().astype(int)
+        tang = pts[idx + 1] - pts[idx - 1]
+        tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+        xs.append(pts[idx, 0, None] - off[None, :] * tang[:, 1, None])
+        ys.append(pts[idx, 1, None] + off[None, :] * tang[:, 0, None])
+    x, y = np.stack(xs), np.stack(ys)  # (T, 5, K)
     vals = _ridges.remap_points(od, x.ravel(), y.ravel(), border=cv2.BORDER_REPLICATE)
     vals = vals.reshape(x.shape)
-    centre = vals[:, len(off) // 2 - 1 : len(off) // 2 + 2].max(axis=1)
-    above = (vals >= 0.5 * centre[:, None]).sum(axis=1)
-    return float(max(np.median(above), 1.0))
+    centre = vals[:, :, mid - 1 : mid + 2].max(axis=2)
+    within = np.abs(off)[None, None, :] <= half[:, None, None]
+    above = ((vals >= 0.5 * centre[:, :, None]) & within).sum(axis=2)
+    out[usable] = np.maximum(np.median(above, axis=1), 1.0)
+    return out
 
 
 def _piece_widths(pieces: list[F64], diameter_px: F32) -> F64:
