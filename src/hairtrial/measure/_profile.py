@@ -144,6 +144,31 @@ def _model(params: F64, x: F64, sigma: F64, nodes: int = 32) -> F64:
     return _model_jac(params, x, sigma, nodes, ())[0]
 
 
+def _node_weights(r: F64, k: F64, nodes: int) -> tuple[F64, F64]:
+    """Per-node ``exp(-2 k cos θ)`` and quadrature weights of ``T - 1``; shapes (H, N)."""
+    _sin, cos, w = _nodes(nodes)
+    decay = np.exp(-2.0 * k * cos[None, :])  # (H, N)
+    return decay, (decay - 1.0) * r * (cos * w)[None, :]
+
+
+def _node_kernel(x0: F64, r: F64, x: F64, sigma: F64, nodes: int) -> tuple[F64, F64]:
+    """Normalised distances ``a`` and Gaussian blur ``g`` from each node; (H, K, N) each.
+
+    `x0` and `r` are (H, 1) columns, `x` the (H, K) offsets, `sigma` the (H,) blur.
+    """
+    sin, _cos, _w = _nodes(nodes)
+    sig = sigma[:, None]  # (H, 1)
+    a = (x[:, :, None] - x0[:, :, None] - (r * sin[None, :])[:, None, :]) / sig[:, :, None]
+    g = np.exp(-0.5 * a * a)
+    g *= (1.0 / (sig * np.sqrt(2.0 * np.pi)))[:, :, None]
+    return a, g
+
+
+def _node_sum(values: F64, coef: F64) -> F64:
+    """Sum over nodes of ``values`` (H, K, N) weighted by ``coef`` (H, N): (H, K)."""
+    return np.matmul(values, coef[:, :, None])[:, :, 0]
+
+
 def _model_jac(
     params: F64, x: F64, sigma: F64, nodes: int, free: tuple[int, ...]
 ) -> tuple[F64, F64]:
@@ -155,31 +180,24 @@ def _model_jac(
     """
     x0, r, k, s = (params[:, j : j + 1] for j in range(4))  # (H, 1)
     sin, cos, w = _nodes(nodes)
-    decay = np.exp(-2.0 * k * cos[None, :])  # (H, N)
-    f = (decay - 1.0) * r * (cos * w)[None, :]
+    decay, f = _node_weights(r, k, nodes)
     sig = sigma[:, None]  # (H, 1)
-    a = (x[:, :, None] - x0[:, :, None] - (r * sin[None, :])[:, None, :]) / sig[:, :, None]
-    g = np.exp(-0.5 * a * a)
-    g *= (1.0 / (sig * np.sqrt(2.0 * np.pi)))[:, :, None]  # (H, K, N)
-
-    def node_sum(values: F64, coef: F64) -> F64:
-        return np.matmul(values, coef[:, :, None])[:, :, 0]
-
-    blur_sum = node_sum(g, f)
+    a, g = _node_kernel(x0, r, x, sigma, nodes)
+    blur_sum = _node_sum(g, f)
     model = s * (1.0 + blur_sum)
     jac = np.empty((*x.shape, len(free)))
     ga = g * a if any(j in (0, 1, 4) for j in free) else g
     for col, j in enumerate(free):
         if j == 0:  # x0: dg/dx0 = g a / σ
-            jac[:, :, col] = s * node_sum(ga, f) / sig
+            jac[:, :, col] = s * _node_sum(ga, f) / sig
         elif j == 1:  # r: f is linear in r, and the nodes move with it
-            jac[:, :, col] = s * (blur_sum / r + node_sum(ga, f * sin[None, :]) / sig)
+            jac[:, :, col] = s * (blur_sum / r + _node_sum(ga, f * sin[None, :]) / sig)
         elif j == 2:  # k
-            jac[:, :, col] = s * node_sum(g, -2.0 * decay * r * (cos * cos * w)[None, :])
+            jac[:, :, col] = s * _node_sum(g, -2.0 * decay * r * (cos * cos * w)[None, :])
         elif j == 3:  # s
             jac[:, :, col] = 1.0 + blur_sum
         else:  # σ: dg/dσ = g (a² - 1) / σ
-            jac[:, :, col] = s * (node_sum(ga * a, f) - blur_sum) / sig
+            jac[:, :, col] = s * (_node_sum(ga * a, f) - blur_sum) / sig
     return model, jac
 
 
@@ -259,11 +277,16 @@ def _grid_start(offsets: F64, profiles: F64, weight: F64, p0: F64, sigma: F64, n
     best_cost = np.full(len(p0), np.inf)
     out = p0.copy()
     for f in radii:
+        radius = np.maximum(p0[:, 1:2] * f, 0.3)
+        # the blur kernel depends on the radius, not on the density: made once per radius
+        _a, g = _node_kernel(p0[:, 0:1], radius, x, sigma, nodes)
         for k in dens:
             trial = p0[:, :4].copy()
-            trial[:, 1] = np.maximum(p0[:, 1] * f, 0.3)
+            trial[:, 1] = radius[:, 0]
             trial[:, 2] = k
-            cost = np.sum(((_model(trial, x, sigma, nodes) - y) * w) ** 2, axis=1)
+            _decay, weights = _node_weights(radius, trial[:, 2:3], nodes)
+            model = trial[:, 3:4] * (1.0 + _node_sum(g, weights))
+            cost = np.sum(((model - y) * w) ** 2, axis=1)
             better = cost < best_cost
             best_cost[better] = cost[better]
             out[better, 1] = trial[better, 1]
