@@ -430,18 +430,20 @@ def _order_pixels(nbr: list[list[int]], start: int, seen: bytearray) -> list[int
     seen[start] = 1
     cur = start
     while True:
-        first = -1
-        for j in nbr[cur]:
-            if seen[j]:
-                continue
-            if first < 0:
-                first = j
-            if any(not seen[k] and k != j for k in nbr[j]):
-                break  # j leads on
-        else:
-            if first < 0:
-                return order
-            j = first  # only dead ends left: the path ends here
+        j, fork = -1, False
+        for k in nbr[cur]:
+            if not seen[k]:
+                if j >= 0:
+                    fork = True
+                    break
+                j = k
+        if j < 0:
+            return order
+        if fork:  # take the first free neighbour that leads on, if any does
+            for k in nbr[cur]:
+                if not seen[k] and any(not seen[q] and q != k for q in nbr[k]):
+                    j = k
+                    break
         order.append(j)
         seen[j] = 1
         cur = j
