@@ -105,3 +105,71 @@ def test_column_medians_ignore_missing_samples() -> None:
             vals = sampled[h, :, k][np.isfinite(sampled[h, :, k])]
             want = np.median(vals) if vals.size else np.nan
             assert got[h, k] == pytest.approx(want, nan_ok=True)
+
+
+def _plain_grid_start(offsets, profiles, weight, p0, sigma, nodes):
+    """The grid start as first written: the full model at every (radius, density)."""
+    step = max(1, offsets.shape[1] // 41)
+    x, y, w = offsets[:, ::step], profiles[:, ::step], weight[:, ::step]
+    best = np.full(len(p0), np.inf)
+    out = p0.copy()
+    for f in np.geomspace(0.3, 2.0, 5):
+        for k in (0.1, 0.5, 2.0):
+            trial = p0[:, :4].copy()
+            trial[:, 1] = np.maximum(p0[:, 1] * f, 0.3)
+            trial[:, 2] = k
+            cost = np.sum(((_profile._model(trial, x, sigma, nodes) - y) * w) ** 2, axis=1)
+            better = cost < best
+            best[better] = cost[better]
+            out[better, 1] = trial[better, 1]
+            out[better, 2] = k
+    return out
+
+
+def _plain_lm(x, y, weight, p0, sigma, free, lower, upper, iters, nodes):
+    """Levenberg–Marquardt as first written: Jacobian at the point, model at the trial."""
+    p = p0.copy()
+    lam = np.full(len(p), 1e-2)
+    res = (_profile._model(p[:, :4], x, sigma, nodes) - y) * weight
+    cost = np.sum(res**2, axis=1)
+    for _ in range(iters):
+        _, jac = _profile._model_jac(p[:, :4], x, sigma, nodes, tuple(free))
+        jac *= weight[:, :, None]
+        jtj = np.einsum("hki,hkj->hij", jac, jac)
+        jtr = np.einsum("hki,hk->hi", jac, res)
+        diag = np.einsum("hii->hi", jtj)
+        floor = 1e-3 * diag.max(axis=1, keepdims=True) + 1e-12
+        a = jtj + lam[:, None, None] * np.eye(len(free))[None] * (diag + floor)[:, :, None]
+        delta = np.linalg.solve(a, -jtr[:, :, None])[:, :, 0]
+        q = p.copy()
+        q[:, free] = np.clip(q[:, free] + delta, lower[:, free], upper[:, free])
+        new_res = (_profile._model(q[:, :4], x, sigma, nodes) - y) * weight
+        new_cost = np.sum(new_res**2, axis=1)
+        better = new_cost < cost
+        p[better], res[better], cost[better] = q[better], new_res[better], new_cost[better]
+        lam = np.where(better, lam * 0.3, lam * 4.0)
+    return p, cost
+
+
+def test_grid_start_and_fit_match_the_plain_versions() -> None:
+    # both were rewritten to evaluate the model less often; the answers must not move
+    rng = np.random.default_rng(3)
+    h, k, nodes = 8, 61, 48
+    x = np.tile(np.linspace(-15.0, 15.0, k), (h, 1))
+    truth = np.column_stack(
+        [rng.normal(0, 0.6, h), rng.uniform(1, 6, h), rng.uniform(0.1, 3, h), np.ones(h)]
+    )
+    sigma = rng.uniform(0.7, 2.0, h)
+    y = _profile._model(truth, x, sigma, 96) + rng.normal(0, 0.01, (h, k))
+    weight = np.ones_like(y)
+    p0 = np.column_stack([np.zeros(h), np.full(h, 3.0), np.full(h, 0.5), np.ones(h)])
+    start = _profile._grid_start(x, y, weight, p0, sigma, nodes)
+    assert np.array_equal(start, _plain_grid_start(x, y, weight, p0, sigma, nodes))
+    free = [0, 1, 2, 3]
+    lower = np.tile([-5.0, 0.3, 0.0, 0.2], (h, 1))
+    upper = np.tile([5.0, 20.0, 8.0, 1.5], (h, 1))
+    got = _profile._lm_fit(x, y, weight, start, sigma, free, lower, upper, 8, nodes)
+    want = _plain_lm(x, y, weight, start, sigma, free, lower, upper, 8, nodes)
+    assert np.allclose(got[0], want[0], rtol=0, atol=1e-12)
+    assert np.allclose(got[1], want[1], rtol=0, atol=1e-12)
+    assert np.abs(got[0][:, 1] - truth[:, 1]).max() < 0.3  # and the fit is a fit
