@@ -255,20 +255,38 @@ def _detect(
         [c.diameter_px for c in cands],
         _half_widths([c.points for c in cands], od_work, [c.diameter_px for c in cands]),
     )
-    footprint = np.zeros((m, n), dtype=np.uint8)
+    footprint = _Footprint((m, n))
     for cand, shaft in zip(cands, shafts, strict=True):
-        pts = cand.points
-        ip = np.round(pts).astype(np.int32)
-        cols = np.clip(ip[:, 0], 0, n - 1)
-        rows = np.clip(ip[:, 1], 0, m - 1)
-        if footprint[rows, cols].mean() >= _DUPLICATE_SHARE:
+        if footprint.covers(cand.points):
             continue
-        if _ridges.polyline_length(pts) < _MIN_ASPECT * shaft:
+        if _ridges.polyline_length(cand.points) < _MIN_ASPECT * shaft:
             continue  # a blob (opening, flake, dot), not a shaft
         out.append(cand)
-        width = max(3, round(_FOOTPRINT_WIDTH * shaft))
-        cv2.polylines(footprint, [ip.reshape(-1, 1, 2)], False, 1, thickness=width)
+        footprint.add(cand.points, _FOOTPRINT_WIDTH * shaft)
     return out
+
+
+class _Footprint:
+    """Pixels covered by accepted traces, each drawn as wide as its shaft.
+
+    A trace with :data:`_DUPLICATE_SHARE` of its points on the footprint lies along an
+    accepted one: a second crest of the same shaft or band, not another hair.
+    """
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.mask = np.zeros(shape, dtype=np.uint8)
+
+    def covers(self, pts: F64) -> bool:
+        """Whether the trace `pts` (px) lies along accepted traces."""
+        m, n = self.mask.shape
+        ip = np.round(pts).astype(np.int32)
+        inside = self.mask[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)]
+        return bool(inside.mean() >= _DUPLICATE_SHARE)
+
+    def add(self, pts: F64, width_px: float) -> None:
+        """Accept the trace `pts` (px), `width_px` wide (at least 3 px)."""
+        ip = np.round(pts).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(self.mask, [ip], False, 1, thickness=max(3, round(width_px)))
 
 
 def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
@@ -286,7 +304,7 @@ def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
         return out
     half = np.array([math.ceil(out[i]) for i in usable])
     off = np.arange(-int(half.max()), int(half.max()) + 1, dtype=np.float64)  # (K,)
-    centre, mid = [], len(off) // 2
+    mid = len(off) // 2
     xs, ys = [], []
     for i in usable:
         pts = traces[i]
@@ -694,18 +712,14 @@ def _outside_wider(lines: list[F64], diameter_px: F64, shape: tuple[int, int]) -
     (H,) ndarray of bool
         True for traces kept.
     """
-    m, n = shape
     keep = np.ones(len(lines), dtype=bool)
-    footprint = np.zeros((m, n), dtype=np.uint8)
+    footprint = _Footprint(shape)
     lengths = [_ridges.polyline_length(p) for p in lines]
     for i in sorted(range(len(lines)), key=lambda k: -lengths[k]):
-        ip = np.round(lines[i]).astype(np.int32)
-        inside = footprint[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)]
-        if inside.mean() >= _DUPLICATE_SHARE:
+        if footprint.covers(lines[i]):
             keep[i] = False
             continue
-        width = max(3, round(_DUPLICATE_WIDTH * float(diameter_px[i])))
-        cv2.polylines(footprint, [ip.reshape(-1, 1, 2)], False, 1, thickness=width)
+        footprint.add(lines[i], _DUPLICATE_WIDTH * float(diameter_px[i]))
     return keep
 
 
