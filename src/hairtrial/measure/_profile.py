@@ -281,15 +281,12 @@ def _grid_start(offsets: F64, profiles: F64, weight: F64, p0: F64, sigma: F64, n
         # the blur kernel depends on the radius, not on the density: made once per radius
         _a, g = _node_kernel(p0[:, 0:1], radius, x, sigma, nodes)
         for k in dens:
-            trial = p0[:, :4].copy()
-            trial[:, 1] = radius[:, 0]
-            trial[:, 2] = k
-            _decay, weights = _node_weights(radius, trial[:, 2:3], nodes)
-            model = trial[:, 3:4] * (1.0 + _node_sum(g, weights))
+            _decay, weights = _node_weights(radius, np.full_like(radius, k), nodes)
+            model = p0[:, 3:4] * (1.0 + _node_sum(g, weights))
             cost = np.sum(((model - y) * w) ** 2, axis=1)
             better = cost < best_cost
             best_cost[better] = cost[better]
-            out[better, 1] = trial[better, 1]
+            out[better, 1] = radius[better, 0]
             out[better, 2] = k
     return out
 

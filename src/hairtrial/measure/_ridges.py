@@ -416,16 +416,17 @@ def _junctions(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 _WALK = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-def _order_pixels(nbr: list[list[int]], start: int, seen: bytearray) -> list[int]:
+def _order_pixels(nbr: list[list[int]], start: int) -> list[int]:
     """Order the pixels of a thin 8-connected path from `start` to the end it leads to.
 
     `nbr` lists each pixel's neighbours on the path (indices) in :data:`_WALK` order,
-    padded with a sentinel index whose `seen` flag is set; `seen` marks visited pixels
-    and is updated. Thinning leaves one-pixel spurs (where a junction's neighbourhood
-    was cut away, at the corner of a staircase): a neighbour with nowhere to go on is
-    taken only when no other neighbour leads on, so the walk does not end in a spur
-    half-way along the line.
+    padded with the sentinel index ``len(nbr)``. Thinning leaves one-pixel spurs (where
+    a junction's neighbourhood was cut away, at the corner of a staircase): a neighbour
+    with nowhere to go on is taken only when no other neighbour leads on, so the walk
+    does not end in a spur half-way along the line.
     """
+    seen = bytearray(len(nbr) + 1)
+    seen[len(nbr)] = 1  # the sentinel
     order = [start]
     seen[start] = 1
     cur = start
@@ -463,13 +464,9 @@ def _path_through(links: list[list[int]], start: int) -> list[int]:
     :data:`_SPUR_PIXELS` pixels left out are spurs, not a sign of a wrong start.
     """
     size = len(links)
-    seen = bytearray(size + 1)
-    seen[size] = 1
-    walk = _order_pixels(links, start, seen)
+    walk = _order_pixels(links, start)
     if len(walk) < size - _SPUR_PIXELS:
-        seen = bytearray(size + 1)
-        seen[size] = 1
-        again = _order_pixels(links, walk[-1], seen)
+        again = _order_pixels(links, walk[-1])
         if len(again) > len(walk) + _SPUR_PIXELS:
             return again
     return walk
