@@ -82,3 +82,43 @@ def test_hair_cut_by_border_with_bare_skin_past_its_end_is_not_counted():
     assert len(res.hairs) == 1
     assert res.hair_count == 0
     assert res.hairs[0].exit_px is None
+
+
+def _thin_over_thick(thin_between: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    # a thin shaft (6 px, along y = 50) crosses a thick one (20 px, at 40° to it); near
+    # the thick shaft the thin one's crest is lost over 65 px, more than the ordinary
+    # link gap (40 px) or six thin widths (36 px)
+    od = np.zeros((100, 220), np.float32)
+    yy, xx = np.mgrid[0:100, 0:220]
+    a = np.deg2rad(40.0)
+    thick = np.abs((xx - 92) * np.sin(a) - (yy - 50) * np.cos(a)) <= 10
+    thin = np.abs(yy - 50) <= 3
+    if not thin_between:
+        thin &= ~((xx > 60) & (xx < 125) & ~thick)
+    od[thin] = 0.3
+    od[thick] = 0.8
+    od[thin & thick] = 1.0
+    first = draw.straight(10, 50, 0, 50, 51)
+    second = draw.straight(125, 50, 0, 65, 66)
+    crossing = draw.straight(92 - 45 * np.cos(a), 50 - 45 * np.sin(a), 40, 90, 91)
+    return [first, second, crossing], od, np.array([6.0, 6.0, 20.0])
+
+
+def test_bridge_across_a_thick_shaft_may_be_longer():
+    segments, od, widths = _thin_over_thick(thin_between=True)
+    chains = link_segments(segments, max_gap=40, max_angle_deg=35, od=od, widths=widths)
+    # the thin shaft is one chain from x = 10 to 190; the thick one stays apart
+    assert len(chains) == 2
+    spans = sorted(float(np.ptp(c[:, 0])) for c in chains)
+    assert spans[1] == pytest.approx(180, abs=3)
+    # without the crossing shaft's crest nothing explains the lost stretch
+    alone = link_segments(segments[:2], max_gap=40, max_angle_deg=35, od=od, widths=widths[:2])
+    assert len(alone) == 2
+
+
+def test_bridge_across_a_thick_shaft_still_needs_the_thin_one():
+    # two thin pieces in line on either side of a thick shaft, bare skin between them and
+    # it: two hairs ending near a third, not one crossing it
+    segments, od, widths = _thin_over_thick(thin_between=False)
+    chains = link_segments(segments, max_gap=40, max_angle_deg=35, od=od, widths=widths)
+    assert len(chains) == 3

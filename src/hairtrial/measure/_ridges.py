@@ -40,6 +40,15 @@ _GAP_COST = 0.01
 #: Share of the darker piece's absorptance a bridge longer than the ordinary link gap
 #: must keep all along (two shafts stacked absorb more than either alone).
 _CROSSING_SHARE = 0.9
+#: Smallest angle (degrees) at which a crest piece lying across a bridge counts as a
+#: crossing shaft that lengthens the reach.
+_CROSSED_MIN_DEG = 10.0
+#: Shortest crossing crest piece, in its own widths (shorter ones are stubs of crest).
+_CROSSED_MIN_WIDTHS = 3.0
+#: Largest turn (degrees) across a bridge lengthened by a crossing.
+_CROSSED_MAX_TURN_DEG = 15.0
+#: How far (px) from a bridge a crossing crest may lie.
+_CROSSED_REACH_PX = 2
 
 
 @dataclass(frozen=True)
@@ -565,15 +574,23 @@ def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F
 
 
 def _bridges_ok(
-    od: F32, pts: F64, ia: NDArray[np.intp], ib: NDArray[np.intp], level: F64, max_gap: float
+    od: F32,
+    pts: F64,
+    ia: NDArray[np.intp],
+    ib: NDArray[np.intp],
+    level: F64,
+    max_gap: float,
+    crossed: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Whether each bridge between ends ``ia`` and ``ib`` stays dark enough to be one shaft.
 
     Up to `max_gap` a bridge must keep half the fainter piece's absorptance (`level` per
     piece: end ``e`` belongs to piece ``e // 2``) all along (3-sample running mean); a
     longer one (across a shallow crossing) must be at least :data:`_CROSSING_SHARE` as
-    dark as the darker piece: there two shafts lie on top of each other. Bridges up to
-    2 px always pass. All bridges are sampled in one pass.
+    dark as the darker piece: there two shafts lie on top of each other. A bridge that
+    crosses another shaft (`crossed`) is held to the first rule whatever its length: the
+    crossing shaft, not a gap, is why the crest was lost. Bridges up to 2 px always pass.
+    All bridges are sampled in one pass.
     """
     pa, pb = pts[ia], pts[ib]
     gap = np.hypot(pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1])
@@ -596,9 +613,88 @@ def _bridges_ok(
     low = np.minimum.reduceat(window, starts)
     la, lb = level[ia[test] // 2], level[ib[test] // 2]
     short = gap[test] <= max_gap
+    if crossed is not None:
+        short |= crossed[test]
     need = np.where(short, _BRIDGE_SHARE * np.minimum(la, lb), _CROSSING_SHARE * np.maximum(la, lb))
     ok[test] = low >= need
     return ok
+
+
+def _crossed_reach(
+    segments: list[F64],
+    widths: F64,
+    shape: tuple[int, int],
+    pa: F64,
+    pb: F64,
+    own: NDArray[np.intp],
+) -> F64:
+    """How much longer each bridge may be because it crosses another shaft, px.
+
+    A shaft of width `W` crossed at an angle `θ` hides a crest along ``W / sin θ`` of the
+    crossing hair, on top of what either crest loses on its approach. Each bridge from
+    ``pa`` to ``pb`` is sampled every half pixel over its middle four fifths; a crest
+    piece other than the bridge's own two (`own`, (B, 2)) found within
+    :data:`_CROSSED_REACH_PX` of a sample (a crest is cut a few pixels short of a
+    junction), lying at :data:`_CROSSED_MIN_DEG` or more to the bridge with the two
+    ends on either side of it and clear of its half width, and at least
+    :data:`_CROSSED_MIN_WIDTHS` of its widths long (a shaft, not a stub of crest),
+    lengthens it by its ``W / sin θ`` (the largest such). 0 where nothing is crossed.
+    """
+    count = len(pa)
+    out = np.zeros(count)
+    if count == 0 or not segments:
+        return out
+    m, n = shape
+    allpts = np.concatenate(segments)
+    sizes = np.array([len(seg) for seg in segments])
+    owner = np.repeat(np.arange(len(segments)), sizes)
+    # tangent per crest point over ±2 points of its own piece
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    local = np.arange(len(allpts)) - starts[owner]
+    lo = starts[owner] + np.maximum(local - 2, 0)
+    hi = starts[owner] + np.minimum(local + 2, sizes[owner] - 1)
+    tangent = allpts[hi] - allpts[lo]
+    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    lengths = np.array([polyline_length(seg) for seg in segments])
+    index = np.full((m, n), -1, dtype=np.int64)
+    ip = np.round(allpts).astype(np.intp)
+    inside = (ip[:, 0] >= 0) & (ip[:, 0] < n) & (ip[:, 1] >= 0) & (ip[:, 1] < m)
+    index[ip[inside, 1], ip[inside, 0]] = np.flatnonzero(inside)
+    vec = pb - pa
+    gap = np.hypot(vec[:, 0], vec[:, 1])
+    unit = vec / np.maximum(gap, 1e-9)[:, None]
+    samples = np.maximum(2, np.ceil(1.6 * gap).astype(np.intp))
+    bridge = np.repeat(np.arange(count), samples)
+    first = np.r_[0, np.cumsum(samples)[:-1]]
+    t = 0.1 + 0.8 * (np.arange(int(samples.sum())) - first[bridge]) / (samples[bridge] - 1.0)
+    sx = pa[bridge, 0] + t * vec[bridge, 0]
+    sy = pa[bridge, 1] + t * vec[bridge, 1]
+    sin_min = math.sin(math.radians(_CROSSED_MIN_DEG))
+    for dy in range(-_CROSSED_REACH_PX, _CROSSED_REACH_PX + 1):
+        for dx in range(-_CROSSED_REACH_PX, _CROSSED_REACH_PX + 1):
+            r = np.clip(np.round(sy).astype(np.intp) + dy, 0, m - 1)
+            c = np.clip(np.round(sx).astype(np.intp) + dx, 0, n - 1)
+            hit = index[r, c]
+            ok = hit >= 0
+            b_, h_ = bridge[ok], hit[ok]
+            piece = owner[h_]
+            ok2 = (piece != own[b_, 0]) & (piece != own[b_, 1])
+            b_, h_, piece = b_[ok2], h_[ok2], piece[ok2]
+            sin = np.abs(unit[b_, 0] * tangent[h_, 1] - unit[b_, 1] * tangent[h_, 0])
+            # the crossing shaft lies between the two ends, neither end on it
+            tx, ty, hp = tangent[h_, 0], tangent[h_, 1], allpts[h_]
+            side_a = tx * (pa[b_, 1] - hp[:, 1]) - ty * (pa[b_, 0] - hp[:, 0])
+            side_b = tx * (pb[b_, 1] - hp[:, 1]) - ty * (pb[b_, 0] - hp[:, 0])
+            clear = 0.5 * widths[piece]
+            # ... and is a shaft, not a stub of crest
+            good = (
+                (sin >= sin_min)
+                & (side_a * side_b < 0)
+                & (np.minimum(np.abs(side_a), np.abs(side_b)) >= clear)
+                & (lengths[piece] >= _CROSSED_MIN_WIDTHS * widths[piece])
+            )
+            np.maximum.at(out, b_[good], widths[piece[good]] / sin[good])
+    return out
 
 
 def link_segments(
@@ -608,6 +704,7 @@ def link_segments(
     max_angle_deg: float,
     od: F32 | None = None,
     widths: F64 | None = None,
+    half_widths: F64 | None = None,
 ) -> list[F64]:
     """Join pieces end to end where the direction continues (crossings, gaps).
 
@@ -632,6 +729,12 @@ def link_segments(
         share a dark patch about ``d / sin θ`` long, over which the crest of either is
         lost: with `od` given, a bridge may be up to :data:`_CROSSING_WIDTHS` diameters
         long (crossings down to ~10°), still only where it stays dark all along.
+    half_widths : (len(segments),) ndarray, px, optional
+        Full width of each piece's shaft at half its axis absorptance (default `widths`).
+        With `od` and `widths` given, a bridge that crosses another piece's shaft at
+        10° or more, its ends on either side of it, may be longer than the reach above
+        by that shaft's ``half_width / sin θ`` (at most `max_gap` more): a thin hair
+        crossing a thick one loses its crest over the thick shaft and its approach.
 
     Returns
     -------
@@ -660,16 +763,21 @@ def link_segments(
     from scipy.spatial import cKDTree
 
     reach = np.full(len(ends), float(max_gap))
-    if od is not None and widths is not None:
+    crossing = od is not None and widths is not None
+    if crossing:
         reach = np.maximum(reach, _CROSSING_WIDTHS * np.repeat(np.asarray(widths, float), 2))
-    pairs = cKDTree(pts).query_pairs(float(reach.max()), output_type="ndarray")
+    # a bridge across another shaft may be longer by what that shaft hides (at most
+    # one more ordinary gap)
+    extra = float(max_gap) if crossing else 0.0
+    pairs = cKDTree(pts).query_pairs(float(reach.max()) + extra, output_type="ndarray")
     cand: list[tuple[float, int, int]] = []
     if len(pairs):
         ia, ib = pairs[:, 0], pairs[:, 1]
         keep = (ia // 2) != (ib // 2)  # not the two ends of one piece
         gap = np.hypot(*(pts[ib] - pts[ia]).T)
-        keep &= gap <= np.minimum(reach[ia], reach[ib])
-        ia, ib = ia[keep], ib[keep]
+        base = np.minimum(reach[ia], reach[ib])
+        keep &= gap <= base + extra
+        ia, ib, gap, base = ia[keep], ib[keep], gap[keep], base[keep]
         da, db = dirs[ia], dirs[ib]
         vec = pts[ib] - pts[ia]  # from end a to end b
         d = np.hypot(vec[:, 0], vec[:, 1])
@@ -685,6 +793,21 @@ def link_segments(
         ok = (turn >= cos_max) & (
             ~far | ((np.minimum(ahead_a, ahead_b) >= -2.0) & (np.maximum(side_a, side_b) <= slack))
         )
+        crossed = np.zeros(len(ia), dtype=bool)
+        # a hair goes straight through a crossing: a longer bridge must hardly turn
+        longer = ok & (gap > base) & (turn >= math.cos(math.radians(_CROSSED_MAX_TURN_DEG)))
+        if longer.any() and od is not None and widths is not None:
+            idx = np.flatnonzero(longer)
+            more = _crossed_reach(
+                segments,
+                np.asarray(widths if half_widths is None else half_widths, float),
+                od.shape,
+                pts[ia[idx]],
+                pts[ib[idx]],
+                np.stack([ia[idx] // 2, ib[idx] // 2], axis=1),
+            )
+            crossed[idx] = (more > 0) & (gap[idx] <= base[idx] + np.minimum(more, extra))
+        ok &= (gap <= base) | crossed
         # a longer bridge costs more only per shaft width: jumping a crossing straight
         # through is cheaper than turning into the crest the two shafts share there
         per_width = d / np.minimum(widths_end[ia], widths_end[ib])
@@ -694,6 +817,7 @@ def link_segments(
         cand = [
             (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
         ]
+        crossed = crossed[ok]
         if od is not None and cand:
             level = np.zeros(n)
             used_pieces = np.unique(np.r_[ia[ok], ib[ok]] // 2)
@@ -705,6 +829,7 @@ def link_segments(
                 np.array([b for _, _, b in cand], dtype=np.intp),
                 level,
                 float(max_gap),
+                crossed,
             )
             cand = [c for c, good in zip(cand, passed, strict=True) if good]
     cand.sort()

@@ -194,12 +194,14 @@ def _detect(
     ridges = _ridges.ridge_map(od_work, diam_um / work_um, low=config.ridge_low_od)
     crest = _ridges.hysteresis(ridges, high=config.ridge_high_od, exclude=exclude)
     pieces = _ridges.crest_segments(crest, ridges.dx, ridges.dy)
+    scale_widths = _piece_widths(pieces, ridges.diameter_px)
     linked = _ridges.link_segments(
         pieces,
         max_gap=max(4.0, config.link_gap_um / work_um),
         max_angle_deg=config.link_max_angle_deg,
         od=od_work,
-        widths=_piece_widths(pieces, ridges.diameter_px),
+        widths=scale_widths,
+        half_widths=np.minimum(scale_widths, _half_widths(pieces, od_work, list(scale_widths))),
     )
     corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
