@@ -185,3 +185,58 @@ def test_crest_segments_keep_a_shaft_cut_square_at_both_ends() -> None:
     zeros = np.zeros(mask.shape, np.float32)
     pieces = _ridges.crest_segments(mask, zeros, zeros)
     assert max(_ridges.polyline_length(p) for p in pieces) > 65  # the ~71 px shaft
+
+
+def _bar_od(
+    widths_px: list[tuple[int, int, float]], shape: tuple[int, int] = (60, 320)
+) -> np.ndarray:
+    """Horizontal shafts along y = 30: (x0, x1, width) each, absorptance 0.6, blurred."""
+    od = np.zeros(shape, np.float32)
+    yy = np.arange(shape[0])[:, None]
+    for x0, x1, w in widths_px:
+        od[:, x0:x1] = np.where(np.abs(yy - 30) <= (w - 1) / 2, 0.6, od[:, x0:x1])
+    return cv2.GaussianBlur(od, (0, 0), 0.8)
+
+
+def test_width_profiles_read_the_shaft_width() -> None:
+    od = _bar_od([(0, 160, 15), (160, 320, 5)])
+    line = np.column_stack([np.arange(10.0, 310.0), np.full(300, 30.0)])
+    (widths,) = _ridges.width_profiles([line], od, np.array([20.0]), step=2)
+    assert len(widths) == 150
+    assert np.median(widths[:70]) == pytest.approx(15, abs=1)
+    assert np.median(widths[-70:]) == pytest.approx(5, abs=1)
+
+
+def test_crest_is_cut_where_the_width_steps_but_not_at_a_crossing() -> None:
+    line = np.column_stack([np.arange(0.0, 300.0), np.zeros(300)])
+    step = np.r_[np.full(70, 15.0), np.full(80, 5.0)]  # samples every 2 points
+    parts = _ridges.split_at_width_steps(line, step, step=2, min_ratio=1.6, min_widths=2.0)
+    assert len(parts) == 2
+    assert parts[0][-1, 0] == pytest.approx(140, abs=2)
+    # a crossing widens the shaft over a stretch, and it narrows again
+    bump = np.r_[np.full(60, 5.0), np.full(30, 20.0), np.full(60, 5.0)]
+    assert len(_ridges.split_at_width_steps(line, bump, step=2, min_ratio=1.6, min_widths=2.0)) == 1
+    # a thick part shorter than two of its widths is a blob at the end, not a shaft
+    stub = np.r_[np.full(140, 5.0), np.full(10, 15.0)]
+    assert len(_ridges.split_at_width_steps(line, stub, step=2, min_ratio=1.6, min_widths=2.0)) == 1
+
+
+def test_link_prefers_the_piece_of_the_same_width() -> None:
+    # a thin piece ends where a thick crest goes on nearly in line (8°) and a thin one at
+    # 14°: by direction alone the thick one wins; the same hair keeps its width
+    a = np.column_stack([np.arange(0.0, 60.0), np.zeros(60)])
+
+    def ray(deg: float, start: float) -> np.ndarray:
+        t = np.arange(0.0, 60.0)
+        r = math.radians(deg)
+        return np.column_stack([start + 2 + t * math.cos(r), 1 + t * math.sin(r)])
+
+    thick, thin = ray(8.0, 60.0), ray(-14.0, 60.0)
+    plain = _ridges.link_segments([a, thick, thin], max_gap=10, max_angle_deg=35)
+    joined = max(plain, key=len)
+    assert joined[-1, 1] > 0  # ran on into the thick one
+    sized = _ridges.link_segments(
+        [a, thick, thin], max_gap=10, max_angle_deg=35, half_widths=np.array([5.0, 15.0, 5.0])
+    )
+    joined = max(sized, key=len)
+    assert joined[-1, 1] < 0

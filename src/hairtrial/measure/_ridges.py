@@ -40,6 +40,8 @@ _GAP_COST = 0.01
 #: Share of the darker piece's absorptance a bridge longer than the ordinary link gap
 #: must keep all along (two shafts stacked absorb more than either alone).
 _CROSSING_SHARE = 0.9
+#: Link cost per unit of log ratio between the two pieces' widths.
+_WIDTH_COST = 0.5
 #: Smallest angle (degrees) at which a crest piece lying across a bridge counts as a
 #: crossing shaft that lengthens the reach.
 _CROSSED_MIN_DEG = 10.0
@@ -539,6 +541,117 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
     return out
 
 
+def width_profiles(pieces: list[F64], od: F32, half_px: F64, step: int = 2) -> list[F64]:
+    """Full width (px) at half the axis absorptance along each piece, every `step` points.
+
+    At every `step`-th point a profile across the piece (±`half_px` of that piece, 1 px
+    apart) is sampled; the width is the run of samples, contiguous with the axis, that
+    keep at least half the axis level (the largest of the three central samples). All
+    pieces are sampled in one gather.
+
+    Parameters
+    ----------
+    pieces : list of (P, 2) ndarray, px
+        Ordered polylines.
+    od : (M, N) ndarray of float32
+        Absorptance.
+    half_px : (len(pieces),) ndarray, px
+        Half-length of the profiles per piece (about the shaft's detection-scale width).
+    step : int
+        Points between profiles.
+
+    Returns
+    -------
+    list of (Q,) ndarray, px
+        Widths at points ``0, step, 2·step, …`` of each piece.
+    """
+    if not pieces:
+        return []
+    half = np.maximum(np.ceil(np.asarray(half_px, float)), 2).astype(np.intp)
+    reach = int(half.max())
+    off = np.arange(-reach, reach + 1, dtype=np.float64)
+    mid = reach
+    xs, ys, owner = [], [], []
+    for i, pts in enumerate(pieces):
+        idx = np.arange(0, len(pts), step)
+        lo = np.maximum(idx - 2, 0)
+        hi = np.minimum(idx + 2, len(pts) - 1)
+        tang = pts[hi] - pts[lo]
+        tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+        xs.append(pts[idx, 0, None] - off[None, :] * tang[:, 1, None])
+        ys.append(pts[idx, 1, None] + off[None, :] * tang[:, 0, None])
+        owner.append(np.full(len(idx), i))
+    x, y = np.concatenate(xs), np.concatenate(ys)  # (Q, K)
+    who = np.concatenate(owner)
+    vals = remap_points(od, x.ravel(), y.ravel(), border=cv2.BORDER_REPLICATE).reshape(x.shape)
+    centre = vals[:, mid - 1 : mid + 2].max(axis=1)
+    above = (vals >= 0.5 * centre[:, None]) & (np.abs(off)[None, :] <= half[who][:, None])
+    right = np.cumprod(above[:, mid + 1 :], axis=1).sum(axis=1)
+    left = np.cumprod(above[:, mid - 1 :: -1], axis=1).sum(axis=1)
+    width = (1 + left + right).astype(np.float64)
+    bounds = np.cumsum([len(q) for q in owner])[:-1]
+    return list(np.split(width, bounds))
+
+
+def split_at_width_steps(
+    pts: F64, widths: F64, *, step: int, min_ratio: float, min_widths: float
+) -> list[F64]:
+    """Cut a crest piece where the shaft under it changes width for good.
+
+    A hair's diameter hardly changes over a millimetre, while the crest of a thin hair
+    can run on into a thick one that it touches end to end or meets at a shallow angle.
+    The cut is where the mean log width before and after differ most; it is made when
+    the median widths of the two parts differ by `min_ratio` or more and each part is at
+    least `min_widths` of its own median width long (a crossing, where the width rises
+    and falls again, leaves both medians alike). The parts are tested again.
+
+    Parameters
+    ----------
+    pts : (P, 2) ndarray, px
+        Ordered polyline.
+    widths : (Q,) ndarray, px
+        Widths at points ``0, step, …`` (:func:`width_profiles`).
+    step : int
+        Points between width samples.
+    min_ratio : float
+        Smallest ratio of the two parts' median widths that cuts.
+    min_widths : float
+        Shortest part, in its own median widths.
+
+    Returns
+    -------
+    list of (P_i, 2) ndarray, px
+        The parts, in order (the input alone when nothing is cut).
+    """
+    q = len(widths)
+    if q < 4:
+        return [pts]
+    logw = np.log(np.maximum(widths, 1.0))
+    total = np.cumsum(logw)
+    k = np.arange(1, q)
+    before = total[:-1] / k
+    after = (total[-1] - total[:-1]) / (q - k)
+    # points from each end to the cut, in px; each side must be a shaft, not a stub
+    score = np.abs(before - after) * np.sqrt(k * (q - k) / q)
+    for j in np.argsort(score)[::-1][:3]:
+        cut = int(k[j])
+        w0, w1 = float(np.median(widths[:cut])), float(np.median(widths[cut:]))
+        if max(w0, w1) < min_ratio * min(w0, w1):
+            break
+        at = cut * step
+        if at * 1.0 < min_widths * w0 or (len(pts) - at) < min_widths * w1:
+            continue
+        head = split_at_width_steps(
+            pts[: at + 1], widths[:cut], step=step, min_ratio=min_ratio, min_widths=min_widths
+        )
+        tail_w = widths[cut:]
+        tail = split_at_width_steps(
+            pts[at:], tail_w, step=step, min_ratio=min_ratio, min_widths=min_widths
+        )
+        return head + tail
+    return [pts]
+
+
 def _smooth(pts: F64, passes: int = 2) -> F64:
     """Light [1, 2, 1] smoothing of a polyline, end points kept."""
     out = pts.copy()
@@ -735,6 +848,9 @@ def link_segments(
         10° or more, its ends on either side of it, may be longer than the reach above
         by that shaft's ``half_width / sin θ`` (at most `max_gap` more): a thin hair
         crossing a thick one loses its crest over the thick shaft and its approach.
+        Given, a join also costs :data:`_WIDTH_COST` per unit of log ratio between the
+        two pieces' widths: one hair keeps its width, and the crest of a thin hair
+        meeting a thick one must not run on into it when its own continuation is there.
 
     Returns
     -------
@@ -814,6 +930,10 @@ def link_segments(
         cost = 3.0 * (1.0 - turn) + np.where(
             far, (side_a + side_b) / (4.0 * slack) + _GAP_COST * per_width, 0.0
         )
+        if half_widths is not None and _WIDTH_COST > 0:
+            # one hair keeps its width: a thin crest running on into a thick one is not it
+            hw = np.repeat(np.maximum(np.asarray(half_widths, float), 1.0), 2)
+            cost += _WIDTH_COST * np.abs(np.log(hw[ia] / hw[ib]))
         cand = [
             (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
         ]

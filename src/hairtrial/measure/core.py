@@ -173,6 +173,12 @@ _SECTION_SPREAD = 1.4
 _SECTION_MIN_BLURS = 6.0
 #: A trace thinner than the thinnest hair, half of whose points keep within this many px
 #: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
+#: Crest points between width profiles when looking for width steps.
+_WIDTH_STEP = 2
+#: A crest piece is cut where the shaft's width changes by this factor for good ...
+_WIDTH_RATIO = 1.6
+#: ... each part being at least this many of its own widths long.
+_WIDTH_PART = 2.0
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
 
@@ -194,6 +200,7 @@ def _detect(
     ridges = _ridges.ridge_map(od_work, diam_um / work_um, low=config.ridge_low_od)
     crest = _ridges.hysteresis(ridges, high=config.ridge_high_od, exclude=exclude)
     pieces = _ridges.crest_segments(crest, ridges.dx, ridges.dy)
+    pieces = _split_width_steps(pieces, od_work, ridges.diameter_px)
     scale_widths = _piece_widths(pieces, ridges.diameter_px)
     linked = _ridges.link_segments(
         pieces,
@@ -322,6 +329,33 @@ def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
     within = np.abs(off)[None, None, :] <= half[:, None, None]
     above = ((vals >= 0.5 * centre[:, :, None]) & within).sum(axis=2)
     out[usable] = np.maximum(np.median(above, axis=1), 1.0)
+    return out
+
+
+def _split_width_steps(pieces: list[F64], od: F32, diameter_px: F32) -> list[F64]:
+    """Cut crest pieces where the shaft under them changes width for good.
+
+    The profiles reach as far as the widest detection scale met along the piece.
+    """
+    if not pieces:
+        return pieces
+    m, n = diameter_px.shape
+    ip = np.round(np.concatenate(pieces)).astype(np.intp)
+    vals = diameter_px[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)]
+    starts = np.r_[0, np.cumsum([len(p) for p in pieces])[:-1]]
+    reach = np.maximum.reduceat(vals, starts)
+    profiles = _ridges.width_profiles(pieces, od, reach, step=_WIDTH_STEP)
+    out: list[F64] = []
+    for pts, widths in zip(pieces, profiles, strict=True):
+        out.extend(
+            _ridges.split_at_width_steps(
+                pts,
+                widths,
+                step=_WIDTH_STEP,
+                min_ratio=_WIDTH_RATIO,
+                min_widths=_WIDTH_PART,
+            )
+        )
     return out
 
 
