@@ -338,6 +338,23 @@ def test_band_cut_by_the_border_is_not_split_into_a_bundle(col):
     assert len(res.hairs) <= 1
 
 
+@pytest.mark.parametrize("sep", [17.0, 19.0])
+def test_touching_pair_traced_twice_is_not_also_split(sep):
+    """Two ~90 µm hairs lying side by side, touching, each with its own crest.
+
+    Each trace's profile spans both shafts and reads wider than any hair, but the other
+    hair of that band is traced already: the field holds 5 hairs, not 7.
+    """
+    img = draw.skin((360, 300), seed=34)
+    draw.draw_hair(img, draw.straight(140, 60, 88, 240), diameter_px=sep, absorb=1.5)
+    draw.draw_hair(img, draw.straight(140 + sep, 60, 88, 240), diameter_px=sep, absorb=1.5)
+    for x in (40, 70, 250):
+        draw.draw_hair(img, draw.straight(x, 40, 95, 250), diameter_px=16, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=34), um_per_px=5.0)
+    assert res.hair_count == 5
+    assert all(60.0 < h.diameter_um < 110.0 for h in res.hairs)
+
+
 def test_fanning_pair_traced_as_one_is_measured_where_narrowest():
     """Two 80 µm shafts fanning out of one opening at 3° merge into one widening trace.
 

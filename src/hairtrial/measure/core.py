@@ -179,6 +179,10 @@ _WIDTH_STEP = 2
 _WIDTH_RATIO = 1.6
 #: ... each part being at least this many of its own widths long.
 _WIDTH_PART = 2.0
+#: A trace whose points lie within this share of a band's fitted width of the band's own
+#: trace is a hair of that band (the band's trace sits on one of its hairs, the fitted
+#: width of two touching hairs reads short of their sum).
+_BAND_REACH = 0.75
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
 
@@ -674,6 +678,8 @@ def _measure_candidates(
     single = diam_um[(diam_um >= 0.3 * config.bundle_min_um) & (diam_um < config.bundle_min_um)]
     typical_um = float(np.median(single)) if single.size >= 3 else 0.65 * config.bundle_min_um
     scores = _exit_scores(cands, trimmed, blue_work, od_work, um * factor)
+    wide = (diam_um >= config.bundle_min_um) & ~bad
+    traced_in = _traced_within(to_full, diam_px, np.flatnonzero(wide))
     border = config.border_um / um
     records: list[HairRecord] = []
     confidences: list[float] = []
@@ -698,9 +704,16 @@ def _measure_candidates(
         det = 1.0 - math.exp(-c.strength / max(config.ridge_high_od, 1e-6))
         conf = float(np.clip(det * (0.5 + 0.5 * quality[i]), 0.0, 1.0))
         parts = 1
-        if d_um >= config.bundle_min_um and not bad[i]:
-            parts = int(np.clip(round(d_um / typical_um), 2, 4))
-        sub_um = d_um / parts
+        sub_um = d_um
+        if wide[i]:
+            # hairs of the band traced on their own already count for themselves
+            fits = int(np.clip(round(d_um / typical_um), 2, 4))
+            sub_um = d_um / fits
+            parts = fits - int(traced_in[i])
+            if parts < 2:
+                parts = 1
+            else:
+                sub_um = d_um / parts
         for shift in _bundle_offsets(line, parts, sub_um / um):
             moved = line + shift
             exit_moved = (
@@ -720,6 +733,32 @@ def _measure_candidates(
             )
             confidences.append(float(conf_exit))
     return records, confidences, float(psf_px * um)
+
+
+def _traced_within(lines: list[F64], diameter_px: F64, which: NDArray[np.intp]) -> F64:
+    """How many other traces run along inside each band ``which`` (0 for the rest).
+
+    A band wider than one hair may be two touching hairs of which one has its own crest,
+    and so its own trace: that hair is counted once, by its trace. A trace runs inside
+    when at least half of the band's points have one of its points within
+    :data:`_BAND_REACH` of the band's width.
+    """
+    out = np.zeros(len(lines))
+    if which.size == 0 or len(lines) < 2:
+        return out
+    from scipy.spatial import cKDTree
+
+    dense = [_ridges.resample(p, 2.0) for p in lines]
+    owner = np.concatenate([np.full(len(d), k) for k, d in enumerate(dense)])
+    tree = cKDTree(np.concatenate(dense))
+    for i in which:
+        near = tree.query_ball_point(dense[i], r=_BAND_REACH * float(diameter_px[i]))
+        seen: dict[int, int] = {}
+        for hits in near:
+            for k in set(owner[hits].tolist()) - {int(i)}:
+                seen[k] = seen.get(k, 0) + 1
+        out[i] = sum(1 for k in seen.values() if k >= 0.5 * len(dense[i]))
+    return out
 
 
 def _outside_wider(lines: list[F64], diameter_px: F64, shape: tuple[int, int]) -> NDArray[np.bool_]:
