@@ -355,6 +355,21 @@ def test_touching_pair_traced_twice_is_not_also_split(sep):
     assert all(60.0 < h.diameter_um < 110.0 for h in res.hairs)
 
 
+@pytest.mark.parametrize("angle", [20.0, 25.0])
+def test_two_hairs_meeting_end_to_end_at_an_angle_are_two(angle):
+    """Two clipped 80 µm hairs, the cut end of one touching the other's, at 20–25°.
+
+    The crest runs on from one into the other and the turn is under the corner test's
+    30°, but it is made at one point with straight shaft either side: a kink, not a bend.
+    """
+    img = draw.skin((360, 460), seed=35)
+    draw.draw_hair(img, draw.straight(40, 120, 0, 200), diameter_px=16, absorb=1.5)
+    draw.draw_hair(img, draw.straight(238, 120, angle, 200), diameter_px=16, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=35), um_per_px=5.0)
+    assert len(res.hairs) == 2
+    assert all(abs(h.length_um - 1000.0) < 100.0 for h in res.hairs)
+
+
 def test_fanning_pair_traced_as_one_is_measured_where_narrowest():
     """Two 80 µm shafts fanning out of one opening at 3° merge into one widening trace.
 

@@ -240,3 +240,34 @@ def test_link_prefers_the_piece_of_the_same_width() -> None:
     )
     joined = max(sized, key=len)
     assert joined[-1, 1] < 0
+
+
+def _polyline(*legs: tuple[float, float]) -> np.ndarray:
+    """Points every 0.5 px along straight legs of (length px, heading degrees)."""
+    pts = [np.zeros(2)]
+    for length, deg in legs:
+        r = math.radians(deg)
+        steps = int(length / 0.5)
+        for _ in range(steps):
+            pts.append(pts[-1] + 0.5 * np.array([math.cos(r), math.sin(r)]))
+    return np.array(pts)
+
+
+def test_two_hairs_meeting_end_to_end_are_cut_at_the_kink() -> None:
+    trace = _polyline((120, 0.0), (120, 18.0))
+    parts = _ridges.split_at_kinks(trace, chord=16, min_turn_deg=15, spread=1.3)
+    assert len(parts) == 2
+    assert parts[0][-1, 0] == pytest.approx(120, abs=3)
+
+
+def test_a_bent_hair_is_not_cut() -> None:
+    # the same 18° turn spread along a smooth arc, and a 60° arc: bends, not kinks
+    for total in (18.0, 60.0):
+        legs = [(2.0, total * (i + 0.5) / 120) for i in range(120)]
+        trace = _polyline(*legs)
+        assert len(_ridges.split_at_kinks(trace, chord=16, min_turn_deg=15, spread=1.3)) == 1
+
+
+def test_a_hooked_crest_at_a_cut_end_is_not_a_kink() -> None:
+    trace = _polyline((200, 0.0), (20, 40.0))
+    assert len(_ridges.split_at_kinks(trace, chord=16, min_turn_deg=15, spread=1.3)) == 1

@@ -1037,6 +1037,62 @@ def split_at_corners(pts: F64, *, chord: float, max_turn_deg: float) -> list[F64
     return [p for p in out if len(p) >= 2]
 
 
+def split_at_kinks(pts: F64, *, chord: float, min_turn_deg: float, spread: float) -> list[F64]:
+    """Cut a trace at a kink: a turn made at one point, with straight shaft either side.
+
+    A hair bends smoothly: between chords twice as long, the turn across a point of a
+    bent shaft doubles. Where two hairs meet end to end at an angle, it stays the same.
+    A point is a kink when the turn between the chords `chord` px before and after it
+    is at least `min_turn_deg` and the turn between chords ``2 · chord`` long is less
+    than `spread` times that; both chords of ``2 · chord`` must fit on the trace, so a
+    hooked crest at a cut end is never a kink.
+
+    Parameters
+    ----------
+    pts : (P, 2) ndarray, px
+        Ordered polyline.
+    chord : float, px
+        Length of the short chords.
+    min_turn_deg : float, degrees
+        Smallest turn that can be a kink.
+    spread : float
+        Largest ratio of the long chords' turn to the short chords' turn at a kink.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        The pieces (the input alone when it has no kink).
+    """
+    line = resample(pts, 1.0)
+    k = max(2, round(chord))
+    if len(line) < 4 * k + 1:
+        return [pts]
+    centre = line[2 * k : -2 * k]
+
+    def turn(span: int) -> F64:
+        before = centre - line[2 * k - span : len(line) - 2 * k - span]
+        after = line[2 * k + span : len(line) - 2 * k + span] - centre
+        cos = np.sum(before * after, axis=1) / (
+            np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1]) + 1e-12
+        )
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+    short, long = turn(k), turn(2 * k)
+    kink = (short >= min_turn_deg) & (long < spread * short)
+    if not kink.any():
+        return [pts]
+    idx = np.flatnonzero(kink)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    cuts = [int(run[np.argmax(short[run])]) + 2 * k for run in runs]
+    out = []
+    lo = 0
+    for c in cuts:
+        out.append(line[lo : c + 1])
+        lo = c
+    out.append(line[lo:])
+    return [p for p in out if len(p) >= 2]
+
+
 def split_at_gaps(pts: F64, od: F32, *, share: float) -> list[F64]:
     """Cut a trace where the absorptance along it falls to bare skin.
 

@@ -151,6 +151,10 @@ _CORNER_TURN_DEG = 30.0
 #: The crest of a shaft rounds a corner off over about its width: the chords compared
 #: are at least this many shaft widths long.
 _CORNER_WIDTHS = 2.0
+#: Smallest turn (degrees) at a kink, where two hairs meet end to end ...
+_KINK_TURN_DEG = 15.0
+#: ... and the most the turn may grow between chords twice as long (a bend doubles it).
+_KINK_SPREAD = 1.3
 #: Smallest ratio of weakest to strongest channel of a light (unpigmented) shaft's own
 #: colour: white, grey and blond hair are near neutral, coloured ink is not.
 _NEUTRAL_SHARE = 0.5
@@ -231,13 +235,13 @@ def _detect(
                     ]
                 )
             )
-            traces.extend(
-                _ridges.split_at_corners(
-                    piece,
-                    chord=max(corner_chord, _CORNER_WIDTHS * width),
-                    max_turn_deg=_CORNER_TURN_DEG,
+            chord = max(corner_chord, _CORNER_WIDTHS * width)
+            for part in _ridges.split_at_corners(piece, chord=chord, max_turn_deg=_CORNER_TURN_DEG):
+                traces.extend(
+                    _ridges.split_at_kinks(
+                        part, chord=chord, min_turn_deg=_KINK_TURN_DEG, spread=_KINK_SPREAD
+                    )
                 )
-            )
     linked = traces
     m, n = od_work.shape
     out: list[_Candidate] = []
