@@ -626,6 +626,9 @@ def split_at_width_steps(
     q = len(widths)
     if q < 4:
         return [pts]
+    low, high = float(widths.min()), float(widths.max())
+    if high < min_ratio * max(low, 1.0):
+        return [pts]  # no two parts can differ enough
     logw = np.log(np.maximum(widths, 1.0))
     total = np.cumsum(logw)
     k = np.arange(1, q)
