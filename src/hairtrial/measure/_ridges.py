@@ -1017,25 +1017,42 @@ def split_at_corners(pts: F64, *, chord: float, max_turn_deg: float) -> list[F64
     k = max(2, round(chord))
     if len(line) < 2 * k + 1:
         return [pts]
-    before = line[k:-k] - line[: -2 * k]
-    after = line[2 * k :] - line[k:-k]
-    cos = np.sum(before * after, axis=1) / (
-        np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1]) + 1e-12
-    )
+    cos = _chord_cos(line, k, k)
     sharp = cos < math.cos(math.radians(max_turn_deg))
     if not sharp.any():
         return [pts]
-    # one cut per run of sharp points, at its sharpest
-    cuts = []
-    idx = np.flatnonzero(sharp)
+    return _cut_runs(line, sharp, -cos, k)
+
+
+def _chord_cos(line: F64, margin: int, span: int) -> F64:
+    """Cosine of the turn between the chords `span` points before and after each point.
+
+    For the points of `line` from `margin` to ``len(line) - margin`` (``span <= margin``).
+    """
+    n = len(line)
+    centre = line[margin : n - margin]
+    before = centre - line[margin - span : n - margin - span]
+    after = line[margin + span : n - margin + span] - centre
+    return np.asarray(
+        np.sum(before * after, axis=1)
+        / (np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1]) + 1e-12),
+        dtype=np.float64,
+    )
+
+
+def _cut_runs(line: F64, flagged: NDArray[np.bool_], key: F64, offset: int) -> list[F64]:
+    """Cut `line` once per run of `flagged` points, where `key` is largest in the run.
+
+    `flagged` and `key` index the points of `line` from `offset` on.
+    """
+    idx = np.flatnonzero(flagged)
     runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    for run in runs:
-        cuts.append(int(run[np.argmin(cos[run])]) + k)
     out = []
     lo = 0
-    for c in cuts:
-        out.append(line[lo : c + 1])
-        lo = c
+    for run in runs:
+        cut = int(run[np.argmax(key[run])]) + offset
+        out.append(line[lo : cut + 1])
+        lo = cut
     out.append(line[lo:])
     return [p for p in out if len(p) >= 2]
 
@@ -1066,34 +1083,19 @@ def split_at_kinks(pts: F64, *, chord: float, min_turn_deg: float, spread: float
     list of (P, 2) ndarray, px
         The pieces (the input alone when it has no kink).
     """
-    line = resample(pts, 1.0)
     k = max(2, round(chord))
-    if len(line) < 4 * k + 1:
-        return [pts]
-    centre = line[2 * k : -2 * k]
+    line = resample(pts, 1.0)
+    if len(line) <= 4 * k:
+        return [pts]  # no room for the long chords
 
     def turn(span: int) -> F64:
-        before = centre - line[2 * k - span : len(line) - 2 * k - span]
-        after = line[2 * k + span : len(line) - 2 * k + span] - centre
-        cos = np.sum(before * after, axis=1) / (
-            np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1]) + 1e-12
-        )
-        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        return np.degrees(np.arccos(np.clip(_chord_cos(line, 2 * k, span), -1.0, 1.0)))
 
     short, long = turn(k), turn(2 * k)
     kink = (short >= min_turn_deg) & (long < spread * short)
     if not kink.any():
         return [pts]
-    idx = np.flatnonzero(kink)
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    cuts = [int(run[np.argmax(short[run])]) + 2 * k for run in runs]
-    out = []
-    lo = 0
-    for c in cuts:
-        out.append(line[lo : c + 1])
-        lo = c
-    out.append(line[lo:])
-    return [p for p in out if len(p) >= 2]
+    return _cut_runs(line, kink, short, 2 * k)
 
 
 def split_at_gaps(pts: F64, od: F32, *, share: float) -> list[F64]:
