@@ -220,28 +220,22 @@ def _detect(
     )
     corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
+    gapless = [
+        piece
+        for pts in linked
+        if _ridges.polyline_length(pts) >= min_len  # else too short, whatever its pieces
+        for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE)
+    ]
     traces = []
-    for pts in linked:
-        if _ridges.polyline_length(pts) < min_len:
-            continue  # too short to be reported, whatever its pieces
-        for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE):
-            # the crest of a wide shaft rounds a corner off over about its width
-            ip = np.round(piece).astype(np.intp)
-            width = float(
-                np.median(
-                    ridges.diameter_px[
-                        np.clip(ip[:, 1], 0, od_work.shape[0] - 1),
-                        np.clip(ip[:, 0], 0, od_work.shape[1] - 1),
-                    ]
+    # the crest of a wide shaft rounds a corner off over about its width
+    for piece, width in zip(gapless, _piece_widths(gapless, ridges.diameter_px), strict=True):
+        chord = max(corner_chord, _CORNER_WIDTHS * float(width))
+        for part in _ridges.split_at_corners(piece, chord=chord, max_turn_deg=_CORNER_TURN_DEG):
+            traces.extend(
+                _ridges.split_at_kinks(
+                    part, chord=chord, min_turn_deg=_KINK_TURN_DEG, spread=_KINK_SPREAD
                 )
             )
-            chord = max(corner_chord, _CORNER_WIDTHS * width)
-            for part in _ridges.split_at_corners(piece, chord=chord, max_turn_deg=_CORNER_TURN_DEG):
-                traces.extend(
-                    _ridges.split_at_kinks(
-                        part, chord=chord, min_turn_deg=_KINK_TURN_DEG, spread=_KINK_SPREAD
-                    )
-                )
     linked = traces
     m, n = od_work.shape
     out: list[_Candidate] = []
