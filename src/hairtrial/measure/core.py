@@ -162,7 +162,7 @@ _NEUTRAL_SHARE = 0.5
 #: shaft's own), and the share above which it reads as the shaft under the skin: the
 #: skin past a cut end is bare (share ~0), past an exit the buried shaft shows through.
 _GREY_GAIN = 40.0
-_GREY_MIN = 0.05
+_GREY_MIN = 0.1
 #: Offset, in shaft diameters, of the strips beside the axis that the shadow past an end
 #: is compared with (the shadow of the buried shaft is diffused to a few widths).
 _SIDE_WIDTHS = 3.0
