@@ -571,26 +571,29 @@ def width_profiles(pieces: list[F64], od: F32, half_px: F64, step: int = 2) -> l
     reach = int(half.max())
     off = np.arange(-reach, reach + 1, dtype=np.float64)
     mid = reach
-    xs, ys, owner = [], [], []
-    for i, pts in enumerate(pieces):
-        idx = np.arange(0, len(pts), step)
-        lo = np.maximum(idx - 2, 0)
-        hi = np.minimum(idx + 2, len(pts) - 1)
-        tang = pts[hi] - pts[lo]
-        tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
-        xs.append(pts[idx, 0, None] - off[None, :] * tang[:, 1, None])
-        ys.append(pts[idx, 1, None] + off[None, :] * tang[:, 0, None])
-        owner.append(np.full(len(idx), i))
-    x, y = np.concatenate(xs), np.concatenate(ys)  # (Q, K)
-    who = np.concatenate(owner)
+    # every `step`-th point of each piece, with its tangent over ±2 points of that piece
+    sizes = np.array([len(p) for p in pieces])
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    allpts = np.concatenate(pieces)
+    owner = np.repeat(np.arange(len(pieces)), sizes)
+    local = np.arange(len(allpts)) - first[owner]
+    take = np.flatnonzero(local % step == 0)
+    who = owner[take]
+    lo = first[who] + np.maximum(local[take] - 2, 0)
+    hi = first[who] + np.minimum(local[take] + 2, sizes[who] - 1)
+    tang = allpts[hi] - allpts[lo]
+    tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+    centre = allpts[take]
+    x = centre[:, 0, None] - off[None, :] * tang[:, 1, None]  # (Q, K)
+    y = centre[:, 1, None] + off[None, :] * tang[:, 0, None]
     vals = remap_points(od, x.ravel(), y.ravel(), border=cv2.BORDER_REPLICATE).reshape(x.shape)
     centre = vals[:, mid - 1 : mid + 2].max(axis=1)
     above = (vals >= 0.5 * centre[:, None]) & (np.abs(off)[None, :] <= half[who][:, None])
     right = np.cumprod(above[:, mid + 1 :], axis=1).sum(axis=1)
     left = np.cumprod(above[:, mid - 1 :: -1], axis=1).sum(axis=1)
     width = (1 + left + right).astype(np.float64)
-    bounds = np.cumsum([len(q) for q in owner])[:-1]
-    return list(np.split(width, bounds))
+    counts = -(-sizes // step)  # samples per piece
+    return list(np.split(width, np.cumsum(counts)[:-1]))
 
 
 def _median(values: F64) -> float:
