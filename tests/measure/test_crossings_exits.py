@@ -122,3 +122,19 @@ def test_bridge_across_a_thick_shaft_still_needs_the_thin_one():
     segments, od, widths = _thin_over_thick(thin_between=False)
     chains = link_segments(segments, max_gap=40, max_angle_deg=35, od=od, widths=widths)
     assert len(chains) == 3
+
+
+@pytest.mark.parametrize(("visible", "diameter"), [(16.0, 8.0), (18.0, 8.0)])
+def test_stub_cut_by_the_border_is_traced(visible, diameter):
+    # a 40 µm hair leaving the field after 80-90 µm, shorter than `min_length_um` (100
+    # µm): the border, not the hair, ends it, so it is still a shaft (not a blob: its
+    # length is twice its width); a round dot of that size at the border is not
+    img = draw.skin((300, 420), seed=36)
+    draw.draw_hair(img, draw.straight(-30, 150, 0, 30 + visible), diameter_px=diameter, absorb=1.5)
+    yy, xx = np.mgrid[0:300, 0:420]
+    img[np.hypot(xx - 2, yy - 60) <= 5] *= 0.3
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    stubs = [np.asarray(h.centerline_px) for h in res.hairs]
+    assert len(stubs) == 1
+    assert stubs[0][:, 0].max() == pytest.approx(visible, abs=3)
+    assert abs(stubs[0][:, 1].mean() - 150) < 2

@@ -177,6 +177,10 @@ _SECTION_SPREAD = 1.4
 _SECTION_MIN_BLURS = 6.0
 #: A trace thinner than the thinnest hair, half of whose points keep within this many px
 #: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
+#: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX`) must
+#: reach: the border cuts a hair leaving the field short (the blob test still applies).
+_BORDER_LENGTH = 0.5
+_BORDER_PX = 3.0
 #: Crest points between width profiles when looking for width steps.
 _WIDTH_STEP = 2
 #: A crest piece is cut where the shaft's width changes by this factor for good ...
@@ -220,10 +224,19 @@ def _detect(
     )
     corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
+    shape = od_work.shape
+
+    def long_enough(pts: F64) -> bool:
+        # the border cuts a hair leaving the field: its visible length says little
+        length = _ridges.polyline_length(pts)
+        return length >= min_len or (
+            length >= _BORDER_LENGTH * min_len and _touches_border(pts, shape)
+        )
+
     gapless = [
         piece
         for pts in linked
-        if _ridges.polyline_length(pts) >= min_len  # else too short, whatever its pieces
+        if long_enough(pts)  # else too short, whatever its pieces
         for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE)
     ]
     traces = []
@@ -244,7 +257,7 @@ def _detect(
     linked.sort(key=_ridges.polyline_length, reverse=True)
     cands: list[_Candidate] = []
     for pts in linked:
-        if _ridges.polyline_length(pts) < min_len:
+        if not long_enough(pts):
             continue
         cols = np.clip(np.round(pts[:, 0]).astype(int), 0, n - 1)
         rows = np.clip(np.round(pts[:, 1]).astype(int), 0, m - 1)
@@ -900,6 +913,15 @@ def _on_pixel_grid(pts: F64) -> bool:
     along_x = np.ptp(pts[:, 0]) >= np.ptp(pts[:, 1])
     across = pts[:, 1] if along_x else pts[:, 0]
     return bool(np.median(np.abs(across - np.median(across))) < _GRID_PX)
+
+
+def _touches_border(pts: F64, shape: tuple[int, int]) -> bool:
+    """Whether either end of a trace lies within :data:`_BORDER_PX` of the image border."""
+    m, n = shape
+    ends = np.array([pts[0], pts[-1]])
+    near = (ends[:, 0] < _BORDER_PX) | (ends[:, 1] < _BORDER_PX)
+    near |= (ends[:, 0] > n - 1 - _BORDER_PX) | (ends[:, 1] > m - 1 - _BORDER_PX)
+    return bool(near.any())
 
 
 def _inside(p: F64, m: int, n: int, border: float) -> bool:
