@@ -541,6 +541,24 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
     return out
 
 
+def _piece_tangents(pieces: list[F64]) -> tuple[F64, NDArray[np.intp], NDArray[np.intp], F64]:
+    """All points of `pieces` in one array, with each point's piece, index and tangent.
+
+    Returns the (P, 2) points, the piece of each, its index within that piece, and its
+    unit tangent over ±2 points of its own piece.
+    """
+    sizes = np.array([len(p) for p in pieces])
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    allpts = np.concatenate(pieces)
+    owner = np.repeat(np.arange(len(pieces)), sizes)
+    local = np.arange(len(allpts)) - first[owner]
+    lo = first[owner] + np.maximum(local - 2, 0)
+    hi = first[owner] + np.minimum(local + 2, sizes[owner] - 1)
+    tangent = allpts[hi] - allpts[lo]
+    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    return allpts, owner, local, tangent
+
+
 def width_profiles(pieces: list[F64], od: F32, half_px: F64, step: int = 2) -> list[F64]:
     """Full width (px) at half the axis absorptance along each piece, every `step` points.
 
@@ -571,18 +589,11 @@ def width_profiles(pieces: list[F64], od: F32, half_px: F64, step: int = 2) -> l
     reach = int(half.max())
     off = np.arange(-reach, reach + 1, dtype=np.float64)
     mid = reach
-    # every `step`-th point of each piece, with its tangent over ±2 points of that piece
-    sizes = np.array([len(p) for p in pieces])
-    first = np.r_[0, np.cumsum(sizes)[:-1]]
-    allpts = np.concatenate(pieces)
-    owner = np.repeat(np.arange(len(pieces)), sizes)
-    local = np.arange(len(allpts)) - first[owner]
+    # every `step`-th point of each piece, with its tangent
+    allpts, owner, local, tangent = _piece_tangents(pieces)
     take = np.flatnonzero(local % step == 0)
     who = owner[take]
-    lo = first[who] + np.maximum(local[take] - 2, 0)
-    hi = first[who] + np.minimum(local[take] + 2, sizes[who] - 1)
-    tang = allpts[hi] - allpts[lo]
-    tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+    tang = tangent[take]
     centre = allpts[take]
     x = centre[:, 0, None] - off[None, :] * tang[:, 1, None]  # (Q, K)
     y = centre[:, 1, None] + off[None, :] * tang[:, 0, None]
@@ -592,8 +603,7 @@ def width_profiles(pieces: list[F64], od: F32, half_px: F64, step: int = 2) -> l
     right = np.cumprod(above[:, mid + 1 :], axis=1).sum(axis=1)
     left = np.cumprod(above[:, mid - 1 :: -1], axis=1).sum(axis=1)
     width = (1 + left + right).astype(np.float64)
-    counts = -(-sizes // step)  # samples per piece
-    return list(np.split(width, np.cumsum(counts)[:-1]))
+    return list(np.split(width, np.flatnonzero(np.diff(who)) + 1))
 
 
 def _median(values: F64) -> float:
@@ -644,7 +654,7 @@ def split_at_width_steps(
     k = np.arange(1, q)
     before = total[:-1] / k
     after = (total[-1] - total[:-1]) / (q - k)
-    # points from each end to the cut, in px; each side must be a shaft, not a stub
+    # the largest difference of mean log width, weighted towards balanced parts
     score = np.abs(before - after) * np.sqrt(k * (q - k) / q)
     for j in np.argsort(score)[::-1][:3]:
         cut = int(k[j])
@@ -652,14 +662,13 @@ def split_at_width_steps(
         if max(w0, w1) < min_ratio * min(w0, w1):
             break
         at = cut * step
-        if at * 1.0 < min_widths * w0 or (len(pts) - at) < min_widths * w1:
-            continue
+        if at < min_widths * w0 or (len(pts) - at) < min_widths * w1:
+            continue  # one side is a stub, not a shaft
         head = split_at_width_steps(
             pts[: at + 1], widths[:cut], step=step, min_ratio=min_ratio, min_widths=min_widths
         )
-        tail_w = widths[cut:]
         tail = split_at_width_steps(
-            pts[at:], tail_w, step=step, min_ratio=min_ratio, min_widths=min_widths
+            pts[at:], widths[cut:], step=step, min_ratio=min_ratio, min_widths=min_widths
         )
         return head + tail
     return [pts]
@@ -771,16 +780,7 @@ def _crossed_reach(
     if count == 0 or not segments:
         return out
     m, n = shape
-    allpts = np.concatenate(segments)
-    sizes = np.array([len(seg) for seg in segments])
-    owner = np.repeat(np.arange(len(segments)), sizes)
-    # tangent per crest point over ±2 points of its own piece
-    starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    local = np.arange(len(allpts)) - starts[owner]
-    lo = starts[owner] + np.maximum(local - 2, 0)
-    hi = starts[owner] + np.minimum(local + 2, sizes[owner] - 1)
-    tangent = allpts[hi] - allpts[lo]
-    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    allpts, owner, _local, tangent = _piece_tangents(segments)
     lengths = np.array([polyline_length(seg) for seg in segments])
     index = np.full((m, n), -1, dtype=np.int64)
     ip = np.round(allpts).astype(np.intp)

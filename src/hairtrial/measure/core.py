@@ -175,10 +175,9 @@ _SECTION_SPREAD = 1.4
 #: narrowest shaft, in blur σ, whose sections are compared (a thinner one's width is not
 #: separable from its density)
 _SECTION_MIN_BLURS = 6.0
-#: A trace thinner than the thinnest hair, half of whose points keep within this many px
-#: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
-#: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX`) must
-#: reach: the border cuts a hair leaving the field short (the blob test still applies).
+#: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX`, px)
+#: must reach: the border cuts a hair leaving the field short (the blob test still
+#: applies).
 _BORDER_LENGTH = 0.5
 _BORDER_PX = 3.0
 #: Crest points between width profiles when looking for width steps.
@@ -191,6 +190,8 @@ _WIDTH_PART = 2.0
 #: trace is a hair of that band (the band's trace sits on one of its hairs, the fitted
 #: width of two touching hairs reads short of their sum).
 _BAND_REACH = 0.75
+#: A trace thinner than the thinnest hair, half of whose points keep within this many px
+#: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
 
@@ -719,12 +720,8 @@ def _measure_candidates(
         if wide[i]:
             # hairs of the band traced on their own already count for themselves
             fits = int(np.clip(round(d_um / typical_um), 2, 4))
-            sub_um = d_um / fits
-            parts = fits - int(traced_in[i])
-            if parts < 2:
-                parts = 1
-            else:
-                sub_um = d_um / parts
+            parts = max(fits - int(traced_in[i]), 1)
+            sub_um = d_um / (fits if parts == 1 else parts)
         for shift in _bundle_offsets(line, parts, sub_um / um):
             moved = line + shift
             exit_moved = (
@@ -917,11 +914,7 @@ def _on_pixel_grid(pts: F64) -> bool:
 
 def _touches_border(pts: F64, shape: tuple[int, int]) -> bool:
     """Whether either end of a trace lies within :data:`_BORDER_PX` of the image border."""
-    m, n = shape
-    ends = np.array([pts[0], pts[-1]])
-    near = (ends[:, 0] < _BORDER_PX) | (ends[:, 1] < _BORDER_PX)
-    near |= (ends[:, 0] > n - 1 - _BORDER_PX) | (ends[:, 1] > m - 1 - _BORDER_PX)
-    return bool(near.any())
+    return not (_inside(pts[0], *shape, _BORDER_PX) and _inside(pts[-1], *shape, _BORDER_PX))
 
 
 def _inside(p: F64, m: int, n: int, border: float) -> bool:
