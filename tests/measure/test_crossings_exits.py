@@ -138,3 +138,14 @@ def test_stub_cut_by_the_border_is_traced(visible, diameter):
     assert len(stubs) == 1
     assert stubs[0][:, 0].max() == pytest.approx(visible, abs=3)
     assert abs(stubs[0][:, 1].mean() - 150) < 2
+
+
+@pytest.mark.parametrize("visible", [19.0, 22.0, 25.0])
+def test_wide_stub_whose_crest_stops_short_of_the_border_is_traced(visible):
+    # a 60 µm shaft (12 px) leaving through the bottom edge after ~100-125 µm: its crest
+    # ends about half its width short of the border, beyond the fixed 3-px reach
+    img = draw.skin((200, 300), seed=31)
+    hair = draw.straight(150, 200 - visible, 80, visible + 40)
+    draw.draw_hair(img, hair, diameter_px=12, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert len(res.hairs) == 1

@@ -230,9 +230,12 @@ def _detect(
     def long_enough(pts: F64) -> bool:
         # the border cuts a hair leaving the field: its visible length says little
         length = _ridges.polyline_length(pts)
-        return length >= min_len or (
-            length >= _BORDER_LENGTH * min_len and _touches_border(pts, shape)
-        )
+        if length >= min_len:
+            return True
+        if length < _BORDER_LENGTH * min_len:
+            return False
+        width = float(_piece_widths([pts], ridges.diameter_px)[0])
+        return _touches_border(pts, shape, 0.5 * width)
 
     gapless = [
         piece
@@ -912,9 +915,14 @@ def _on_pixel_grid(pts: F64) -> bool:
     return bool(np.median(np.abs(across - np.median(across))) < _GRID_PX)
 
 
-def _touches_border(pts: F64, shape: tuple[int, int]) -> bool:
-    """Whether either end of a trace lies within :data:`_BORDER_PX` of the image border."""
-    return not (_inside(pts[0], *shape, _BORDER_PX) and _inside(pts[-1], *shape, _BORDER_PX))
+def _touches_border(pts: F64, shape: tuple[int, int], half_width: float = 0.0) -> bool:
+    """Whether either end of a trace lies within reach of the image border (px).
+
+    The reach is :data:`_BORDER_PX` or the shaft's half width, whichever is larger: the
+    crest of a wide shaft cut by the border stops about half its width short of it.
+    """
+    reach = max(_BORDER_PX, half_width)
+    return not (_inside(pts[0], *shape, reach) and _inside(pts[-1], *shape, reach))
 
 
 def _inside(p: F64, m: int, n: int, border: float) -> bool:
