@@ -429,3 +429,21 @@ def test_short_thick_shaft_is_a_hair_and_a_round_dot_is_not():
     draw.draw_hair(img, draw.straight(95, 100, 20, 10), diameter_px=21, absorb=1.5)
     res = measure_image(draw.finish(img, blur_px=1.0, seed=3), um_per_px=um)
     assert res.hair_count == 0
+
+
+def test_elongation_and_side_share_of_a_band_and_of_a_patch():
+    from hairtrial.measure.core import _elongations, _side_share
+
+    od = np.zeros((120, 200), np.float32)
+    od[55:65, 40:160] = 0.5  # a 120 x 10 px band
+    yy, xx = np.mgrid[0:120, 0:200]
+    patch = np.zeros_like(od)
+    patch[np.hypot(xx - 100, yy - 60) <= 35] = 0.5  # a disc ...
+    patch[59:62, 80:120] = 0.8  # ... with a brighter streak inside
+    band_axis = np.column_stack([np.linspace(45, 155, 50), np.full(50, 59.5)])
+    streak = np.column_stack([np.linspace(82, 118, 20), np.full(20, 60.0)])
+    el = _elongations(od, [band_axis])
+    assert 120 / 10 * 0.8 <= el[0] <= 120 / 10 * 1.2
+    assert _elongations(patch, [streak])[0] < 1.5  # the streak's patch is round
+    assert _side_share(od, [band_axis], [10.0])[0] < 0.05
+    assert _side_share(patch, [streak], [3.0])[0] > 0.5

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from hairtrial.measure import MeasureConfig, measure_image
 from hairtrial.measure._ridges import split_at_corners
@@ -68,3 +69,48 @@ def test_white_hair_on_fair_skin_found_by_light_pass():
     res = measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True))
     assert res.hair_count == 1
     assert abs(res.hairs[0].length_um - 220 * UM) <= 0.15 * 220 * UM
+
+
+def _flake(img, rng, cx, cy, r):
+    """A white scale flake: irregular, layered, semi-transparent, with a lifted rim."""
+    m, n = img.shape[:2]
+    yy, xx = np.mgrid[0:m, 0:n]
+    ang = np.arctan2(yy - cy, xx - cx)
+    wobble = 1 + 0.15 * np.sin(3 * ang + rng.uniform(0, 6)) + 0.08 * np.sin(5 * ang)
+    rho = np.hypot(xx - cx, yy - cy) / (r * wobble)
+    body = np.clip((1.0 - rho) / 0.15, 0, 1)
+    rim = np.exp(-(((rho - 0.9) / 0.08) ** 2)) * body
+    tex = ndimage.gaussian_filter(rng.normal(size=(m, n)), 2.0)
+    layered = np.clip(0.55 + 0.35 * tex / tex.std(), 0.1, 1.0)
+    alpha = np.clip(0.6 * (body * layered + 0.35 * rim), 0, 0.9)[:, :, None]
+    return img * (1 - alpha) + alpha * np.array([0.93, 0.92, 0.9])
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_light_pass_leaves_out_scale_flakes_and_keeps_the_white_hair(seed):
+    # the brightest streaks inside a flake (its mottling, its lifted rim) are line-like,
+    # but the patch around them is as bright and not elongated
+    img = draw.skin((320, 460), seed=25, tone=(0.62, 0.45, 0.36))
+    layer = np.ones_like(img)
+    draw.draw_hair(layer, draw.straight(60, 250, -10, 200), diameter_px=14, absorb=2.0)
+    img = img * layer + 0.9 * (1.0 - layer)  # near-white where the shaft lies
+    rng = np.random.default_rng(seed)
+    for cx, cy, r in [(330, 80, 26), (390, 220, 30), (130, 90, 22), (250, 150, 28)]:
+        img = _flake(img, rng, cx, cy, r)
+    res = measure_image(
+        draw.finish(img, blur_px=1.0), um_per_px=UM, config=MeasureConfig(light_hairs=True)
+    )
+    assert res.hair_count == 1
+    mid = np.asarray(res.hairs[0].centerline_px).mean(axis=0)
+    assert np.hypot(mid[0] - 158.5, mid[1] - 233.5) < 5
+
+
+def test_light_pass_ignores_bright_skin_beside_dark_shafts():
+    # with the dark shafts left in the light pass's skin estimate, bare skin between
+    # and beside them read as brighter than skin: three or four light "shafts"
+    img = draw.skin((300, 420), seed=26)
+    for y in (130.0, 180.0):
+        draw.draw_hair(img, draw.straight(60, y, 0, 300), diameter_px=16, absorb=1.5)
+    u8 = draw.finish(img, blur_px=1.0)
+    assert measure_image(u8, um_per_px=UM).hair_count == 2
+    assert measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True)).hair_count == 2

@@ -174,6 +174,10 @@ def skin_background(channels: F32, *, size_px: float, hair_px: float, dark: bool
     meds = []
     for ch in range(c):
         plane = np.ascontiguousarray(small[:, :, ch])
+        if not dark:
+            # bare skin for a light shaft has no dark shaft in it either: left in, dark
+            # shafts pull the median down and the skin beside them reads as bright
+            plane = cv2.morphologyEx(plane, cv2.MORPH_CLOSE, kernel)
         op = cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN
         plane = cv2.morphologyEx(plane, op, kernel)
         as8 = np.clip(plane * 255.0 + 0.5, 0, 255).astype(np.uint8)

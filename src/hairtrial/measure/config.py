@@ -50,7 +50,9 @@ class MeasureConfig:
         A dark band at least this wide is taken as several touching shafts (no scalp hair
         is that thick) and split into as many hairs as the image's typical diameter fits.
     light_hairs : bool
-        Also look for shafts brighter than the skin (grey or blond hair on dark skin).
+        Also look for shafts brighter than the skin (white, grey or blond hair). Off by
+        default: on real images it still adds a few false shafts (bright scale lines);
+        turn it on for subjects with grey hair.
     border_um : float, µm
         An end closer than this to the image edge is treated as leaving the field.
     classes : HairClasses

@@ -190,6 +190,21 @@ _WIDTH_PART = 2.0
 #: trace is a hair of that band (the band's trace sits on one of its hairs, the fitted
 #: width of two touching hairs reads short of their sum).
 _BAND_REACH = 0.75
+#: Largest share of a light trace's own brightening that the skin beside it may show
+#: (the brighter side, one to two shaft widths clear of its edge): a white shaft lies on
+#: skin, the bright crest of a scale flake or a fluid bubble inside a bright patch.
+_LIGHT_SIDE_SHARE = 0.3
+#: Smallest length-to-width ratio of the region brighter than half a light trace's axis
+#: level: a shaft is elongated (the dark pass asks 1.5 widths of crest, about 2.5 of
+#: shaft), a flake or bubble is not, whatever line its bright mottling traces.
+_LIGHT_ELONGATION = 2.5
+#: Largest share of a light trace that may run along a dark shaft (within the dark
+#: shaft's half width, the light one's and 3 px): the bright rim or specular line beside
+#: a dark shaft and the skin between two close ones are not light shafts.
+_LIGHT_ALONG_DARK = 0.3
+#: Margin kept clear around burned-in labels in the light pass (µm): the skin background
+#: estimated beside a dark label box is too dark there, so bare skin reads as brighter.
+_LIGHT_LABEL_MARGIN_UM = 100.0
 #: A trace thinner than the thinnest hair, half of whose points keep within this many px
 #: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
 _GRID_PX = 0.25
@@ -611,9 +626,15 @@ def measure_image(
             )
         else:
             od_work, excl = od, overlay
+        if not dark and excl.any():
+            reach = 2 * round(_LIGHT_LABEL_MARGIN_UM / work_um) + 1
+            excl = cv2.dilate(excl.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
         cands = _detect(od_work, excl if excl.any() else None, work_um, config)
         if cands and arr.ndim == 3:
             keep = _broadband([c.points for c in cands], arr, bg_small, factor, dark)
+            cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
+        if cands and not dark:
+            keep = _light_shafts(cands, od_work, records, um, factor)
             cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
         if not cands:
             continue
@@ -983,6 +1004,120 @@ def _broadband(
             # white, grey or pale yellow, its own colour near neutral, while its contrast
             # is largest where the skin absorbs most (blue on fair skin)
             out.append(float(c.min()) >= _NEUTRAL_SHARE * float(c.max()))
+    return out
+
+
+def _light_shafts(
+    cands: list[_Candidate], od_work: F32, dark: list[HairRecord], um: float, factor: float
+) -> list[bool]:
+    """Whether each light-pass trace is a light shaft rather than a bright patch or rim.
+
+    Three tests, all at the working resolution (`factor` times coarser than the image's
+    `um` µm/px; `od_work` is the light pass's brightening): the skin beside the trace
+    stays dark (:func:`_side_share` below :data:`_LIGHT_SIDE_SHARE`), the region
+    brighter than half the trace's axis level is elongated (:func:`_elongations` at
+    least :data:`_LIGHT_ELONGATION`), and the trace does not run along a dark shaft
+    already measured (`dark`, full-resolution records; share below
+    :data:`_LIGHT_ALONG_DARK`).
+    """
+    if not cands:
+        return []
+    lines = [c.points for c in cands]
+    widths = [c.diameter_px for c in cands]
+    keep = (_side_share(od_work, lines, widths) < _LIGHT_SIDE_SHARE) & (
+        _elongations(od_work, lines) >= _LIGHT_ELONGATION
+    )
+    if dark:
+        # full-resolution pixel-edge coordinates to working pixel centres
+        shafts = [np.asarray(h.centerline_px) / factor - 0.5 for h in dark]
+        shaft_px = np.array([h.diameter_um for h in dark]) / (um * factor)
+        keep &= _along_dark(lines, widths, shafts, shaft_px) < _LIGHT_ALONG_DARK
+    return [bool(k) for k in keep]
+
+
+def _side_share(od: F32, traces: list[F64], diameters_px: list[float]) -> F64:
+    """How much of each trace's level the skin beside it shows (px units of `od`).
+
+    Along each trace (every 2 px) `od` is read on the axis and in two strips, one per
+    side, from one to two shaft widths (at least 2 to 4 px) clear of the shaft's edge.
+    Per trace: the median of the higher side over the median on the axis; a shaft lying
+    on bare skin gives about 0, a crest inside a patch as bright as itself about 1 (a
+    trace with nothing on its axis gives 1).
+    """
+    if not traces:
+        return np.zeros(0)
+    lines = [_ridges.resample(p, 2.0) for p in traces]
+    counts = np.array([len(p) for p in lines])
+    pts = np.concatenate(lines)
+    tangent = np.concatenate(
+        [np.gradient(p, axis=0) if len(p) > 1 else np.ones_like(p) for p in lines]
+    )
+    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    d = np.repeat(np.asarray(diameters_px, dtype=float), counts)
+    steps = np.linspace(1.0, 2.0, 3)
+    offset = 0.5 * d[:, None] + np.maximum(d, 2.0)[:, None] * steps[None, :]  # (P, 3)
+    centre = _ridges.remap_points(od, pts[:, 0], pts[:, 1], border=cv2.BORDER_REPLICATE)
+    sides = []
+    for sign in (-1.0, 1.0):
+        sx = pts[:, 0, None] + sign * offset * normal[:, 0, None]
+        sy = pts[:, 1, None] + sign * offset * normal[:, 1, None]
+        vals = _ridges.remap_points(od, sx.ravel(), sy.ravel(), border=cv2.BORDER_REPLICATE)
+        sides.append(vals.reshape(-1, steps.size).mean(axis=1))
+    higher = np.maximum(sides[0], sides[1]).astype(np.float64)
+    axis = _ridges.group_medians(centre.astype(np.float64), counts)
+    side = _ridges.group_medians(higher, counts)
+    return np.where(axis > 1e-6, side / np.maximum(axis, 1e-6), 1.0)
+
+
+def _elongations(od: F32, traces: list[F64]) -> F64:
+    """Length over width of the region around each trace above half its axis level.
+
+    The region is the 8-connected part of ``od >= level / 2`` (`level`: median of `od`
+    along the trace) that most trace points fall in, searched within half the trace's
+    length of it; length over width is the square root of the ratio of its second
+    moments' eigenvalues (a `L` × `W` rectangle gives ``L / W``). 0 when the trace lies
+    on no such region.
+    """
+    m, n = od.shape
+    out = np.zeros(len(traces))
+    for k, (pts, level) in enumerate(zip(traces, _shaft_levels(od, traces), strict=True)):
+        pad = math.ceil(0.5 * _ridges.polyline_length(pts) + 4)
+        x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + pad + 1, [n, m])
+        mask = (od[y0:y1, x0:x1] >= 0.5 * level).astype(np.uint8)
+        _count, labels = cv2.connectedComponents(mask, connectivity=8)
+        cols = np.clip(np.round(pts[:, 0]).astype(int) - x0, 0, x1 - x0 - 1)
+        rows = np.clip(np.round(pts[:, 1]).astype(int) - y0, 0, y1 - y0 - 1)
+        on = labels[rows, cols]
+        on = on[on > 0]
+        if on.size == 0:
+            continue
+        ys, xs = np.nonzero(labels == np.bincount(on).argmax())
+        if xs.size < 5:
+            continue
+        low, high = np.linalg.eigvalsh(np.cov(np.vstack([xs, ys]).astype(float)))
+        out[k] = math.sqrt(max(high, 1e-9) / max(low, 1e-9))
+    return out
+
+
+def _along_dark(
+    traces: list[F64], widths_px: list[float], dark: list[F64], dark_widths_px: F64
+) -> F64:
+    """Share of each trace lying along one of the `dark` centrelines (all in px).
+
+    A trace point lies along a dark shaft when it is within that shaft's half width
+    (`dark_widths_px`), its own half width (`widths_px`) and 3 px of its centreline.
+    """
+    from scipy.spatial import cKDTree
+
+    lines = [_ridges.resample(p, 1.0) for p in dark]
+    half = np.repeat(0.5 * np.asarray(dark_widths_px, float), [len(p) for p in lines])
+    tree = cKDTree(np.concatenate(lines))
+    out = np.zeros(len(traces))
+    for k, (pts, width) in enumerate(zip(traces, widths_px, strict=True)):
+        dist, idx = tree.query(_ridges.resample(pts, 1.0))
+        out[k] = float(np.mean(dist < half[idx] + 0.5 * width + 3.0))
     return out
 
 
