@@ -114,3 +114,17 @@ def test_light_pass_ignores_bright_skin_beside_dark_shafts():
     u8 = draw.finish(img, blur_px=1.0)
     assert measure_image(u8, um_per_px=UM).hair_count == 2
     assert measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True)).hair_count == 2
+
+
+@pytest.mark.parametrize("turn_deg", [0.0, 1.0])
+def test_white_hair_touching_a_dark_one_is_kept(turn_deg):
+    # a grey and a dark hair of one unit lying side by side, touching: the light shaft
+    # does not overlap the dark one, so it is not the dark shaft's bright rim
+    img = draw.skin((320, 360), seed=27)
+    layer = np.ones_like(img)
+    draw.draw_hair(layer, draw.straight(165, 50, 90 - turn_deg, 230), diameter_px=14, absorb=2.0)
+    img = img * layer + 0.9 * (1.0 - layer)
+    draw.draw_hair(img, draw.straight(150, 50, 90, 230), diameter_px=14, absorb=1.5)
+    u8 = draw.finish(img, blur_px=1.0)
+    res = measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True))
+    assert len(res.hairs) == 2

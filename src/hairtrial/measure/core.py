@@ -198,9 +198,9 @@ _LIGHT_SIDE_SHARE = 0.3
 #: level: a shaft is elongated (the dark pass asks 1.5 widths of crest, about 2.5 of
 #: shaft), a flake or bubble is not, whatever line its bright mottling traces.
 _LIGHT_ELONGATION = 2.5
-#: Largest share of a light trace that may run along a dark shaft (within the dark
-#: shaft's half width, the light one's and 3 px): the bright rim or specular line beside
-#: a dark shaft and the skin between two close ones are not light shafts.
+#: Largest share of a light trace that may run along a dark shaft (closer than their
+#: two half widths): the bright rim or specular line on a dark shaft's edge is not a
+#: light shaft.
 _LIGHT_ALONG_DARK = 0.3
 #: Margin kept clear around burned-in labels in the light pass (µm): the skin background
 #: estimated beside a dark label box is too dark there, so bare skin reads as brighter.
@@ -1106,8 +1106,9 @@ def _along_dark(
 ) -> F64:
     """Share of each trace lying along one of the `dark` centrelines (all in px).
 
-    A trace point lies along a dark shaft when it is within that shaft's half width
-    (`dark_widths_px`), its own half width (`widths_px`) and 3 px of its centreline.
+    A trace point lies along a dark shaft when it is closer to the shaft's centreline
+    than that shaft's half width (`dark_widths_px`) and its own (`widths_px`) together:
+    the two would overlap. A light shaft merely touching a dark one is not along it.
     """
     from scipy.spatial import cKDTree
 
@@ -1117,7 +1118,7 @@ def _along_dark(
     out = np.zeros(len(traces))
     for k, (pts, width) in enumerate(zip(traces, widths_px, strict=True)):
         dist, idx = tree.query(_ridges.resample(pts, 1.0))
-        out[k] = float(np.mean(dist < half[idx] + 0.5 * width + 3.0))
+        out[k] = float(np.mean(dist < half[idx] + 0.5 * width))
     return out
 
 
