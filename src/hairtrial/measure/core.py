@@ -274,23 +274,29 @@ def _detect(
     # longest first; a trace lying along an accepted one (a second crest on the same wide
     # shaft) is dropped, while a neighbour a shaft-width away is kept
     linked.sort(key=_ridges.polyline_length, reverse=True)
+    kept = [pts for pts in linked if long_enough(pts)]
     cands: list[_Candidate] = []
-    for pts in linked:
-        if not long_enough(pts):
-            continue
-        cols = np.clip(np.round(pts[:, 0]).astype(int), 0, n - 1)
-        rows = np.clip(np.round(pts[:, 1]).astype(int), 0, m - 1)
-        diam = ridges.diameter_px[rows, cols]
+    if kept:
+        # scale and strength medians over each trace's points on a ridge, in one pass
+        ip = np.round(np.concatenate(kept)).astype(np.intp)
+        cols = np.clip(ip[:, 0], 0, n - 1)
+        rows = np.clip(ip[:, 1], 0, m - 1)
+        owner = np.repeat(np.arange(len(kept)), [len(p) for p in kept])
         strength = ridges.strength[rows, cols]
         on = strength > 0
-        if on.any():
-            cands.append(
-                _Candidate(
-                    points=pts,
-                    diameter_px=float(np.median(diam[on])),
-                    strength=float(np.median(strength[on])),
-                )
+        counts = np.bincount(owner[on], minlength=len(kept))
+        has = counts > 0
+        diam_med = _ridges.group_medians(ridges.diameter_px[rows, cols][on], counts[has])
+        strength_med = _ridges.group_medians(strength[on], counts[has])
+        cands = [
+            _Candidate(points=pts, diameter_px=float(d), strength=float(st))
+            for pts, d, st in zip(
+                [p for p, h in zip(kept, has, strict=True) if h],
+                diam_med,
+                strength_med,
+                strict=True,
             )
+        ]
     # the detection scales are a factor ~2 apart: a 19-px shaft may answer best at 30 px;
     # judged by that scale, a short shaft looked like a blob and its footprint swallowed
     # a vellus hair lying beside it
