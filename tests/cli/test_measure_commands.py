@@ -164,3 +164,18 @@ def test_track_two_visits(trial):
     assert len(payload["images"]) == 2 and "follicles" in payload
     mismatch = runner.invoke(app, ["track", *images, "--um-per-px", "5", "--days", "0"])
     assert mismatch.exit_code == 2 and "1 day(s) for 2 image(s)" in mismatch.output
+
+
+def test_measure_light_hairs_option_finds_a_white_hair(tmp_path):
+    from tests.measure import _draw as draw
+
+    img = draw.skin((300, 400), seed=24)
+    layer = np.ones_like(img)
+    draw.draw_hair(layer, draw.straight(90, 150, 15, 220), diameter_px=14, absorb=2.0)
+    path = write_image(tmp_path / "white.png", draw.finish(img * layer + 0.9 * (1 - layer)))
+    counts = {}
+    for extra in ([], ["--light-hairs"]):
+        result = runner.invoke(app, ["measure", str(path), "--um-per-px", "5", *extra])
+        assert result.exit_code == 0, result.output
+        counts[bool(extra)] = json.loads(result.stdout.splitlines()[0])["hair_count"]
+    assert counts == {False: 0, True: 1}

@@ -40,6 +40,14 @@ UmPerPxOption = Annotated[
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Measurement parameters (JSON or TOML).")
 ]
+LightHairsOption = Annotated[
+    bool,
+    typer.Option(
+        "--light-hairs",
+        help="Also trace shafts brighter than the skin (white, grey or blond hair); "
+        "sets light_hairs in the configuration.",
+    ),
+]
 
 _HAIR_COLUMNS = (
     "image", "hair_id", "exit_x_px", "exit_y_px", "tip_x_px", "tip_y_px",
@@ -54,8 +62,18 @@ def _error(path: Path | str, exc: Exception) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False)
 
 
-def load_config(path: Path | None) -> MeasureConfig:
-    """Read measurement parameters from a JSON or TOML file (defaults without a file)."""
+def load_config(path: Path | None, *, light_hairs: bool = False) -> MeasureConfig:
+    """Read measurement parameters from a JSON or TOML file (defaults without a file).
+
+    `light_hairs` True turns the light-shaft pass on whatever the file says.
+    """
+    import dataclasses
+
+    config = _read_config(path)
+    return dataclasses.replace(config, light_hairs=True) if light_hairs else config
+
+
+def _read_config(path: Path | None) -> MeasureConfig:
     from hairtrial.measure import MeasureConfig
 
     if path is None:
@@ -122,6 +140,7 @@ def measure(
     images: ImagesArg,
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
+    light_hairs: LightHairsOption = False,
     fmt: Annotated[
         Literal["json", "csv", "table"],
         typer.Option("--format", help="json: JSON Lines per image; csv: a row per hair."),
@@ -135,7 +154,7 @@ def measure(
     from hairtrial.measure.overlay import save_overlay
 
     try:
-        params = load_config(config)
+        params = load_config(config, light_hairs=light_hairs)
         if um_per_px is not None:
             check_um_per_px(um_per_px)
     except InputError as exc:
@@ -200,6 +219,7 @@ def validate(
     ] = None,
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
+    light_hairs: LightHairsOption = False,
     by: Annotated[
         Literal["exit", "centreline"], typer.Option("--by", help="How hairs are matched.")
     ] = "centreline",
@@ -219,7 +239,7 @@ def validate(
     from hairtrial.measure.metrics import detection_score, score_hairs, truth_from_json
 
     try:
-        params = load_config(config)
+        params = load_config(config, light_hairs=light_hairs)
     except InputError as exc:
         _error(config or "--config", exc)
         raise typer.Exit(code=2) from None
@@ -313,6 +333,7 @@ def phototrichogram(
     days: Annotated[float, typer.Option("--days", help="Days between the two images.")],
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
+    light_hairs: LightHairsOption = False,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format")] = "table",
 ) -> None:
     """Register a phototrichogram pair, follow each hair, give growth and the anagen fraction.
@@ -324,7 +345,7 @@ def phototrichogram(
     from hairtrial.track.phototrichogram import phototrichogram as pair_growth
 
     try:
-        params = load_config(config)
+        params = load_config(config, light_hairs=light_hairs)
         results = list(_measure_each([first, second], um_per_px, params))
         (_, image_a, a), (_, image_b, b) = results
         if a is None or b is None or image_a is None or image_b is None:
@@ -360,6 +381,7 @@ def track(
     days: Annotated[str, typer.Option("--days", help="Visit days of the images, comma-separated.")],
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
+    light_hairs: LightHairsOption = False,
     fmt: Annotated[
         Literal["json", "csv"],
         typer.Option("--format", help="json: transforms and follicles; csv: trajectories."),
@@ -377,7 +399,7 @@ def track(
         _error("--days", InputError(f"{len(visit_days)} day(s) for {len(images)} image(s)"))
         raise typer.Exit(code=2)
     try:
-        params = load_config(config)
+        params = load_config(config, light_hairs=light_hairs)
     except InputError as exc:
         _error(config or "--config", exc)
         raise typer.Exit(code=2) from None
