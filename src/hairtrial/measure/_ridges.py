@@ -541,7 +541,7 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
     return out
 
 
-def _piece_tangents(pieces: list[F64]) -> tuple[F64, NDArray[np.intp], NDArray[np.intp], F64]:
+def piece_tangents(pieces: list[F64]) -> tuple[F64, NDArray[np.intp], NDArray[np.intp], F64]:
     """All points of `pieces` in one array, with each point's piece, index and tangent.
 
     Returns the (P, 2) points, the piece of each, its index within that piece, and its
@@ -590,7 +590,7 @@ def width_profiles(pieces: list[F64], od: F32, half_px: F64, step: int = 2) -> l
     off = np.arange(-reach, reach + 1, dtype=np.float64)
     mid = reach
     # every `step`-th point of each piece, with its tangent
-    allpts, owner, local, tangent = _piece_tangents(pieces)
+    allpts, owner, local, tangent = piece_tangents(pieces)
     take = np.flatnonzero(local % step == 0)
     who = owner[take]
     tang = tangent[take]
@@ -780,7 +780,7 @@ def _crossed_reach(
     if count == 0 or not segments:
         return out
     m, n = shape
-    allpts, owner, _local, tangent = _piece_tangents(segments)
+    allpts, owner, _local, tangent = piece_tangents(segments)
     lengths = np.array([polyline_length(seg) for seg in segments])
     index = np.full((m, n), -1, dtype=np.int64)
     ip = np.round(allpts).astype(np.intp)

@@ -175,9 +175,9 @@ _SECTION_SPREAD = 1.4
 #: narrowest shaft, in blur σ, whose sections are compared (a thinner one's width is not
 #: separable from its density)
 _SECTION_MIN_BLURS = 6.0
-#: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX`, px)
-#: must reach: the border cuts a hair leaving the field short (the blob test still
-#: applies).
+#: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX` px or
+#: half its shaft width, whichever is more) must reach: the border cuts a hair leaving
+#: the field short (the blob test still applies).
 _BORDER_LENGTH = 0.5
 _BORDER_PX = 3.0
 #: Crest points between width profiles when looking for width steps.
@@ -1054,11 +1054,7 @@ def _side_share(od: F32, traces: list[F64], diameters_px: list[float]) -> F64:
         return np.zeros(0)
     lines = [_ridges.resample(p, 2.0) for p in traces]
     counts = np.array([len(p) for p in lines])
-    pts = np.concatenate(lines)
-    tangent = np.concatenate(
-        [np.gradient(p, axis=0) if len(p) > 1 else np.ones_like(p) for p in lines]
-    )
-    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    pts, _owner, _local, tangent = _ridges.piece_tangents(lines)
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     d = np.repeat(np.asarray(diameters_px, dtype=float), counts)
     steps = np.linspace(1.0, 2.0, 3)
