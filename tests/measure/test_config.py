@@ -26,6 +26,8 @@ def test_round_trip_through_dict():
         {"min_diameter_um": 0},
         {"min_diameter_um": 200, "max_diameter_um": 150},
         {"ridge_low_od": 0.3, "ridge_high_od": 0.2},
+        {"ridge_low_od": 0.1, "light_ridge_high_od": 0.05},
+        {"light_ridge_high_od": 0},
         {"background_um": 100},
         {"n_scales": 0},
         {"link_max_angle_deg": 120},

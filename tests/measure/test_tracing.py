@@ -105,6 +105,26 @@ def test_light_pass_leaves_out_scale_flakes_and_keeps_the_white_hair(seed):
     assert np.hypot(mid[0] - 158.5, mid[1] - 233.5) < 5
 
 
+def test_light_pass_leaves_out_a_faint_bright_line_and_keeps_the_white_hair():
+    # a bright scale line or furrow highlight: a narrow band a fifth of the way from the
+    # skin's colour to white, long and straight like a hair; a white shaft goes most of
+    # the way to white
+    img = draw.skin((320, 460), seed=27, tone=(0.62, 0.45, 0.36))
+    hair = np.ones_like(img)
+    draw.draw_hair(hair, draw.straight(60, 240, -10, 200), diameter_px=14, absorb=2.0)
+    img = img * hair + 0.9 * (1.0 - hair)
+    line = np.ones_like(img)
+    draw.draw_hair(line, draw.straight(80, 80, 5, 300), diameter_px=6, absorb=2.0)
+    cover = 0.2 * (1.0 - line)
+    u8 = draw.finish(img * (1.0 - cover) + 0.95 * cover, blur_px=1.0)
+    res = measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True))
+    assert res.hair_count == 1
+    assert abs(np.asarray(res.hairs[0].centerline_px)[:, 1].mean() - 222.5) < 8
+    # the dark pass's own threshold would keep the line as well
+    loose = MeasureConfig(light_hairs=True, light_ridge_high_od=0.15)
+    assert measure_image(u8, um_per_px=UM, config=loose).hair_count == 2
+
+
 def test_light_pass_ignores_bright_skin_beside_dark_shafts():
     # with the dark shafts left in the light pass's skin estimate, bare skin between
     # and beside them read as brighter than skin: three or four light "shafts"

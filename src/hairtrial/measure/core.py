@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -635,7 +635,9 @@ def measure_image(
         if not dark and excl.any():
             reach = 2 * round(_LIGHT_LABEL_MARGIN_UM / work_um) + 1
             excl = cv2.dilate(excl.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
-        cands = _detect(od_work, excl if excl.any() else None, work_um, config)
+        # white shafts brighten the skin far more than bright scale lines do
+        pass_config = config if dark else replace(config, ridge_high_od=config.light_ridge_high_od)
+        cands = _detect(od_work, excl if excl.any() else None, work_um, pass_config)
         if cands and arr.ndim == 3:
             keep = _broadband([c.points for c in cands], arr, bg_small, factor, dark)
             cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
