@@ -75,3 +75,33 @@ def test_small_images_search_the_whole_field() -> None:
     image = _skin((60, 80), seed=2)
     image[20:35, 10:50] = 0.5
     assert np.array_equal(_absorbance.overlay_mask(image), _plain_overlay_mask(image))
+
+
+@pytest.mark.parametrize("bar", [0.97, 0.05])
+def test_skin_beside_a_status_bar_reads_as_bare_skin(bar: float) -> None:
+    # a light grey bar left in the background estimate raised it over the skin above
+    # the bar: the skin there read as absorbing (~0.1), and its edge as a dark shaft
+    from hairtrial.measure import absorptance_image
+
+    image = _skin((400, 520), seed=3)
+    image[370:] = bar
+    u8 = np.round(image * 255).astype(np.uint8)
+    assert _absorbance.overlay_mask(image)[372:].all()
+    od = absorptance_image(u8, um_per_px=5.0)
+    assert abs(float(np.median(od[330:368]))) < 0.03
+    assert abs(float(np.median(od[100:200]))) < 0.03
+
+
+def test_background_left_as_it_is_when_the_overlay_is_most_of_the_image() -> None:
+    # nothing to fill a mostly covered field from: the estimate is made as before
+    image = _skin((120, 160), seed=4)
+    exclude = np.zeros((120, 160), dtype=bool)
+    exclude[:100] = True
+    plain = _absorbance.skin_background(image, size_px=60.0, hair_px=30.0)
+    got = _absorbance.skin_background(image, size_px=60.0, hair_px=30.0, exclude=exclude)
+    assert np.array_equal(plain, got)
+    part = exclude.copy()
+    part[30:] = False
+    assert not np.array_equal(
+        plain, _absorbance.skin_background(image, size_px=60.0, hair_px=30.0, exclude=part)
+    )

@@ -21,6 +21,8 @@ F32 = NDArray[np.float32]
 
 #: Smallest background level (sensor floor), avoids division by zero.
 _MIN_LEVEL = 1.0 / 512.0
+#: Largest share of the image an overlay may cover and still be filled in from the skin.
+_MAX_FILL = 0.5
 
 
 def to_float_channels(image: NDArray[Any]) -> F32:
@@ -138,12 +140,22 @@ def _flat_boxes(channels: F32, lo: int, hi: int) -> list[tuple[int, int, int, in
     return out
 
 
-def skin_background(channels: F32, *, size_px: float, hair_px: float, dark: bool = True) -> F32:
+def skin_background(
+    channels: F32,
+    *,
+    size_px: float,
+    hair_px: float,
+    dark: bool = True,
+    exclude: NDArray[np.bool_] | None = None,
+) -> F32:
     """Estimate the bare-skin intensity per channel with a large robust filter.
 
     The image is reduced so that the widest shaft is ~3 px, a small grey closing removes
     dark shafts (opening for bright ones), a median of `size_px` removes the rest, and the
-    result is smoothed and brought back to full size.
+    result is smoothed and brought back to full size. Pixels under a burned-in overlay
+    (`exclude`) are not skin: on the reduced copy they are filled in from the skin around
+    them first (a bright status bar left in raised the estimate beside it, and the skin
+    along its edge read as a dark shaft).
 
     Parameters
     ----------
@@ -155,6 +167,8 @@ def skin_background(channels: F32, *, size_px: float, hair_px: float, dark: bool
         Widest shaft diameter at full resolution.
     dark : bool
         True to remove dark shafts before the median, False for bright ones.
+    exclude : (M, N) ndarray of bool, optional
+        Pixels that are not skin (device overlays).
 
     Returns
     -------
@@ -171,9 +185,21 @@ def skin_background(channels: F32, *, size_px: float, hair_px: float, dark: bool
     ksize = int(size_px / factor) | 1
     ksize = max(3, min(ksize, (min(sm, sn) - 1) | 1 if min(sm, sn) > 3 else 3))
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    hole = None
+    if exclude is not None and exclude.any():
+        # any reduced pixel touched by the overlay; left as it is when the overlay is
+        # nearly everything (nothing to fill it from)
+        cover = cv2.resize(exclude.astype(np.float32), (sn, sm), interpolation=cv2.INTER_AREA)
+        hole = (cover > 0).astype(np.uint8)
+        if hole.mean() > _MAX_FILL:
+            hole = None
     meds = []
     for ch in range(c):
         plane = np.ascontiguousarray(small[:, :, ch])
+        if hole is not None:
+            as8 = np.clip(plane * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            filled = cv2.inpaint(as8, hole, 3, cv2.INPAINT_TELEA)
+            plane = np.where(hole > 0, filled.astype(np.float32) / 255.0, plane)
         if not dark:
             # bare skin for a light shaft has no dark shaft in it either: left in, dark
             # shafts pull the median down and the skin beside them reads as bright

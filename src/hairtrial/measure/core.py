@@ -553,7 +553,10 @@ def absorptance_image(
     channels = _absorbance.to_float_channels(arr)
     overlay = _absorbance.overlay_mask(channels)
     bg = _absorbance.skin_background(
-        channels, size_px=config.background_um / um, hair_px=config.max_diameter_um / um
+        channels,
+        size_px=config.background_um / um,
+        hair_px=config.max_diameter_um / um,
+        exclude=overlay,
     )
     od = _absorbance.absorptance(channels, bg)
     od[overlay] = 0.0
@@ -609,6 +612,7 @@ def measure_image(
             size_px=config.background_um / um,
             hair_px=config.max_diameter_um / um,
             dark=dark,
+            exclude=overlay,
         )
         od = _absorbance.absorptance(channels, bg, dark=dark)
         od[overlay] = 0.0
