@@ -29,7 +29,7 @@ def _plain_overlay_mask(channels: np.ndarray) -> np.ndarray:
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
         if area >= 150 and (y <= band or y + h >= m - band) and h <= 0.2 * m and w >= 12:
-            mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
+            mask[max(0, y - 4) : y + h + 4, max(0, x - 4) : x + w + 4] = True
     return mask
 
 
@@ -61,6 +61,8 @@ def test_overlay_boxes_match_the_whole_image_rule(
     got = _absorbance.overlay_mask(image)
     assert np.array_equal(got, _plain_overlay_mask(image))
     assert got[y + h // 2, x + w // 2] == masked
+    if masked:  # the whole box and the pixel past its edge, not only its flat patch
+        assert got[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1].all()
 
 
 def test_status_bar_edge_masks_the_rows_above_it() -> None:

@@ -125,6 +125,20 @@ def test_light_pass_leaves_out_a_faint_bright_line_and_keeps_the_white_hair():
     assert measure_image(u8, um_per_px=UM, config=loose).hair_count == 2
 
 
+@pytest.mark.parametrize("box", [(30, 30, 36), (235, 235, 235)])
+def test_light_pass_finds_a_white_hair_below_a_label_box_and_not_the_box_edges(box):
+    # the mask stopped a pixel short of a flat label box (its 7×7-flat patch less 3 px,
+    # grown by 2): the box's own edge against the skin was traced as light shafts
+    img = draw.skin((320, 460), seed=28, tone=(0.62, 0.45, 0.36))
+    layer = np.ones_like(img)
+    draw.draw_hair(layer, draw.straight(200, 48, 90, 200), diameter_px=14, absorb=2.0)
+    u8 = draw.finish(img * layer + 0.9 * (1.0 - layer), blur_px=1.0)
+    u8[4:34, 120:330] = box
+    res = measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True))
+    assert res.hair_count == 1
+    assert abs(res.hairs[0].length_um - 200 * UM) <= 0.1 * 200 * UM
+
+
 def test_light_pass_ignores_bright_skin_beside_dark_shafts():
     # with the dark shafts left in the light pass's skin estimate, bare skin between
     # and beside them read as brighter than skin: three or four light "shafts"

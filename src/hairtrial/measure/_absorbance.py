@@ -23,6 +23,8 @@ F32 = NDArray[np.float32]
 _MIN_LEVEL = 1.0 / 512.0
 #: Largest share of the image an overlay may cover and still be filled in from the skin.
 _MAX_FILL = 0.5
+#: Rows and columns added around a flat patch to cover its whole label box (px).
+_BOX_GROW = 4
 
 
 def to_float_channels(image: NDArray[Any]) -> F32:
@@ -74,7 +76,7 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
     Returns
     -------
     (M, N) ndarray of bool
-        True on overlay boxes (their bounding rectangles, slightly dilated).
+        True on status bars and on label boxes (each whole, with one pixel of its edge).
     """
     m, n = channels.shape[:2]
     band = max(4, round(0.08 * m))
@@ -98,7 +100,10 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
         for x, y, w, h in _flat_boxes(channels, lo, hi):
             touches_band = y <= band or y + h >= m - band
             if touches_band and h <= 0.2 * m:
-                mask[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = True
+                # the flat patch is the box less 3 px on each side (7×7 window): the
+                # whole box and one pixel of its blurred edge
+                grow = _BOX_GROW
+                mask[max(0, y - grow) : y + h + grow, max(0, x - grow) : x + w + grow] = True
     return mask
 
 

@@ -202,9 +202,6 @@ _LIGHT_ELONGATION = 2.5
 #: two half widths): the bright rim or specular line on a dark shaft's edge is not a
 #: light shaft.
 _LIGHT_ALONG_DARK = 0.3
-#: Margin kept clear around burned-in labels in the light pass (µm): the skin background
-#: estimated beside a dark label box is too dark there, so bare skin reads as brighter.
-_LIGHT_LABEL_MARGIN_UM = 100.0
 #: A trace thinner than the thinnest hair, half of whose points keep within this many px
 #: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
 _GRID_PX = 0.25
@@ -636,9 +633,6 @@ def measure_image(
             )
         else:
             od_work, excl = od, overlay
-        if not dark and excl.any():
-            reach = 2 * round(_LIGHT_LABEL_MARGIN_UM / work_um) + 1
-            excl = cv2.dilate(excl.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
         # white shafts brighten the skin far more than bright scale lines do
         pass_config = config if dark else replace(config, ridge_high_od=config.light_ridge_high_od)
         cands = _detect(od_work, excl if excl.any() else None, work_um, pass_config)
