@@ -84,6 +84,22 @@ def test_hair_cut_by_border_with_bare_skin_past_its_end_is_not_counted():
     assert res.hairs[0].exit_px is None
 
 
+def test_exit_beside_a_neighbour_near_the_border_keeps_its_shadow():
+    # the hair runs down from its exit (a blue-grey shadow above it) 24 px from the left
+    # border; the side strip to the left of the exit's strip is outside the field and the
+    # one to the right lies on another hair, so "shadow less the fainter side" came out
+    # strongly negative and put the exit at the cut end
+    img = draw.skin((300, 200), seed=33)
+    draw.draw_subsurface(img, draw.straight(24, 100, -90, 60), diameter_px=14)
+    draw.draw_hair(img, draw.straight(24, 100, 90, 150), diameter_px=14, absorb=1.5)
+    draw.draw_hair(img, draw.straight(68, 10, 90, 82), diameter_px=14, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert res.hair_count == 2
+    hair = min(res.hairs, key=lambda h: abs(np.asarray(h.centerline_px)[:, 0].mean() - 24.5))
+    assert hair.exit_px is not None
+    assert np.hypot(hair.exit_px[0] - 24.5, hair.exit_px[1] - 100) < 10
+
+
 def _thin_over_thick(thin_between: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     # a thin shaft (6 px, along y = 50) crosses a thick one (20 px, at 40° to it); near
     # the thick shaft the thin one's crest is lost over 65 px, more than the ordinary

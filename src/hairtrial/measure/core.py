@@ -453,10 +453,10 @@ def _exit_scores(
     grey_end)``; grey is the absorptance past the end on the shaft's axis, less that
     :data:`_SIDE_WIDTHS` diameters to the fainter side (another hair lying across the
     strip, or darker skin, darkens both sides as well; a neighbour of the same unit on
-    one side only does not), as a share of the shaft's median absorptance. A blue or grey
-    value is NaN when that end's strip on the axis leaves the image. `lines` are the
-    shafts' trimmed centrelines (the visible shaft, at the resolution of `blue` and
-    `od`): the crest may run on into the shadow itself.
+    one side only does not), as a share of the shaft's median absorptance, at least 0. A
+    blue or grey value is NaN when that end's strip on the axis leaves the image. `lines`
+    are the shafts' trimmed centrelines (the visible shaft, at the resolution of `blue`
+    and `od`): the crest may run on into the shadow itself.
     """
     from scipy.spatial import cKDTree
 
@@ -489,7 +489,10 @@ def _exit_scores(
     side = np.fmin(left, right)  # the fainter side inside the image, NaN if neither is
     side = np.where(np.isnan(side), 0.0, np.maximum(side, 0.0))
     level = np.repeat(np.maximum(_shaft_levels(od, lines), 1e-3), 2)
-    grey = (centre - side) / level
+    # a shadow is never fainter than bare skin: a negative share is a neighbour's shaft in
+    # the side strip (the only one inside the field, near the border), not evidence of a
+    # cut end, and it had outweighed the blue shift of a real exit
+    grey = np.maximum((centre - side) / level, 0.0)
     tree = cKDTree(ends)
     hits = tree.query_ball_point(ends, r=radius)
     near = [float(sum(1 for h in hs if h // 2 != e // 2)) for e, hs in enumerate(hits)]
