@@ -100,6 +100,40 @@ def test_exit_beside_a_neighbour_near_the_border_keeps_its_shadow():
     assert np.hypot(hair.exit_px[0] - 24.5, hair.exit_px[1] - 100) < 10
 
 
+@pytest.mark.parametrize(("shadow_px", "exit_y"), [(4.0, 80.0), (14.0, 232.0)])
+def test_exit_follows_the_neighbours_unless_its_own_shadow_is_clear(shadow_px, exit_y):
+    # five parallel hairs; four grow downwards and show their exit's shadow above them.
+    # The fifth has none above it, and below its lower end a shadow: a faint one (4 px,
+    # a neighbour's exit under the skin) is outvoted by the hair stream, a full one
+    # (14 px, as wide as its shaft) is its own exit: a hair growing against the stream
+    img = draw.skin((320, 380), seed=34)
+    for x in (50, 110, 170, 230):
+        draw.draw_subsurface(img, draw.straight(x, 80, -90, 50), diameter_px=14)
+        draw.draw_hair(img, draw.straight(x, 80, 90, 150), diameter_px=14, absorb=1.5)
+    draw.draw_hair(img, draw.straight(300, 80, 90, 150), diameter_px=14, absorb=1.5)
+    draw.draw_subsurface(img, draw.straight(300, 240, 90, 40), diameter_px=shadow_px)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert res.hair_count == 5
+    for hair in res.hairs:
+        assert hair.exit_px is not None
+        expected = exit_y if hair.exit_px[0] > 270 else 80.0
+        assert abs(hair.exit_px[1] - expected) < 10
+
+
+def test_direction_prior_votes_by_neighbours_sureness():
+    from hairtrial.measure.core import _direction_prior
+
+    down = [np.array([[x, 0.0], [x, 100.0]]) for x in (0.0, 30.0, 60.0)]
+    up = np.array([[90.0, 100.0], [90.0, 0.0]])
+    # three sure neighbours: start is the exit (down); the fourth line runs upwards
+    prior = _direction_prior([*down, up], np.array([5.0, 5.0, 5.0, 0.0]), radius_px=200.0)
+    assert prior[3] < -3.0  # its end (the top) is the exit, as for the others
+    assert np.all(prior[:3] > 0)
+    # nobody within reach, or nobody sure: no prior
+    assert np.all(_direction_prior([*down, up], np.full(4, 5.0), radius_px=10.0) == 0)
+    assert np.all(_direction_prior([*down, up], np.zeros(4), radius_px=200.0) == 0)
+
+
 def _thin_over_thick(thin_between: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     # a thin shaft (6 px, along y = 50) crosses a thick one (20 px, at 40° to it); near
     # the thick shaft the thin one's crest is lost over 65 px, more than the ordinary

@@ -168,6 +168,12 @@ _GREY_MIN = 0.1
 _SIDE_WIDTHS = 3.0
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
+#: Neighbourhood over which hairs share their growth direction (µm), the largest weight
+#: of one neighbour's own evidence (log-odds) and the prior's gain (log-odds at full
+#: agreement); see _direction_prior.
+_STREAM_RADIUS_UM = 1000.0
+_STREAM_CAP = 4.0
+_STREAM_GAIN = 6.0
 #: sections of a trace whose widths are compared (:func:`_narrowest_section`)
 _SECTIONS = 3
 #: widest / narrowest section beyond which the wider sections hold a second shaft
@@ -728,16 +734,24 @@ def _measure_candidates(
     border = config.border_um / um
     records: list[HairRecord] = []
     confidences: list[float] = []
+    # log-odds that each trace's start is its exit: its own ends, then its neighbours
+    exit_logodds = np.array(
+        [
+            _NEAR_GAIN * (near_start - near_end)
+            + _end_evidence(b_start, b_end, _BLUE_GAIN, _BLUE_MIN)
+            + _end_evidence(g_start, g_end, _GREY_GAIN, _GREY_MIN)
+            for b_start, b_end, near_start, near_end, g_start, g_end in scores
+        ],
+        dtype=float,
+    )
+    exit_logodds += _direction_prior(to_full, exit_logodds, _STREAM_RADIUS_UM / um)
     for i, c in enumerate(cands):
         pts = to_full[i]
         if dark and diam_um[i] < config.min_diameter_um and _on_pixel_grid(pts):
             continue  # a burned-in scale bar or frame line, thinner than any hair
-        b_start, b_end, near_start, near_end, g_start, g_end = scores[i]
         start_in = _inside(pts[0], m, n, border)
         end_in = _inside(pts[-1], m, n, border)
-        evidence = _NEAR_GAIN * (near_start - near_end)
-        evidence += _end_evidence(b_start, b_end, _BLUE_GAIN, _BLUE_MIN)
-        evidence += _end_evidence(g_start, g_end, _GREY_GAIN, _GREY_MIN)
+        evidence = float(exit_logodds[i])
         p_start = 1.0 / (1.0 + math.exp(-max(min(evidence, 30.0), -30.0)))
         if p_start < 0.5:
             pts = pts[::-1]
@@ -902,6 +916,56 @@ def _narrowest_section(
     take = seen & (spread > _SECTION_SPREAD)
     out[idx[take]] = narrow[take]
     return out
+
+
+def _direction_prior(lines: list[F64], evidence: F64, radius_px: float) -> F64:
+    """Log-odds that each line's start is its exit, from how its neighbours point.
+
+    Hairs within a millimetre of each other grow in one direction (the scalp's hair
+    stream): a hair's exit-to-tip direction is told by its neighbours' as well as by its
+    own ends, where each cue alone (the shadow past the exit, its blue shift, converging
+    unit partners) is right for only 75-84 % of hairs (a neighbour's exit shadow lies
+    past a cut end, a unit partner darkens the side strip). Each neighbour within
+    `radius_px` votes with its own exit-to-tip unit vector, weighted by how sure its own
+    evidence is (capped at :data:`_STREAM_CAP` log-odds); the prior is
+    :data:`_STREAM_GAIN` times the weighted mean of the votes projected on the line's
+    start-to-end direction (+1: all neighbours say the start is the exit).
+
+    Parameters
+    ----------
+    lines : list of (P, 2) ndarray, px
+        Traced shafts (x, y), each from its start to its end.
+    evidence : (len(lines),) ndarray
+        Each line's own log-odds that its start is the exit.
+    radius_px : float, px
+        Neighbourhood radius.
+
+    Returns
+    -------
+    (len(lines),) ndarray
+        Log-odds to add to `evidence` (0 where a line has no sure neighbour).
+    """
+    count = len(lines)
+    if count < 2:
+        return np.zeros(count)
+    chord = np.array([p[-1] - p[0] for p in lines], dtype=float)
+    unit = chord / np.maximum(np.hypot(chord[:, 0], chord[:, 1]), 1e-9)[:, None]
+    mid = np.array([p.mean(axis=0) for p in lines])
+    weight = np.minimum(np.abs(evidence), _STREAM_CAP) / _STREAM_CAP
+    votes = unit * (np.sign(evidence) * weight)[:, None]
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(mid).query_pairs(radius_px, output_type="ndarray")
+    total = np.zeros((count, 2))
+    weights = np.zeros(count)
+    if len(pairs):
+        a, b = pairs[:, 0], pairs[:, 1]
+        np.add.at(total, a, votes[b])
+        np.add.at(total, b, votes[a])
+        np.add.at(weights, a, weight[b])
+        np.add.at(weights, b, weight[a])
+    agree = np.sum(total * unit, axis=1) / np.maximum(weights, 1e-9)
+    return np.where(weights > 0, _STREAM_GAIN * agree, 0.0)
 
 
 def _end_evidence(start: float, end: float, gain: float, floor: float) -> float:
