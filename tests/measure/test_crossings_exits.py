@@ -134,6 +134,25 @@ def test_direction_prior_votes_by_neighbours_sureness():
     assert np.all(_direction_prior([*down, up], np.zeros(4), radius_px=200.0) == 0)
 
 
+def test_exit_strip_leaves_out_another_hair_lying_past_the_cut_end():
+    # hair A runs down from its exit (a faint shadow above it); a unit partner's longer
+    # shaft lies in line past A's cut end. Sampled as skin, the partner read as a shadow
+    # three times A's own and put A's exit at the cut end
+    from hairtrial.measure.core import _Candidate, _end_evidence, _exit_scores
+
+    od = np.zeros((220, 120), np.float32)
+    od[40:121, 47:54] = 0.6  # hair A, x = 50, y = 40..120
+    od[4:38, 47:54] = 0.2  # the shaft under the skin past A's exit
+    od[132:200, 47:54] = 0.6  # the partner, in line past A's cut end
+    lines = [draw.straight(50, 40, 90, 80, 81), draw.straight(50, 132, 90, 68, 69)]
+    cands = [_Candidate(points=ln, diameter_px=7.0, strength=0.6) for ln in lines]
+    blue = np.zeros_like(od)
+    (_, _, _, _, g_start, g_end), _ = _exit_scores(cands, lines, blue, od, 5.0)
+    assert 0.2 < g_start < 0.5
+    assert np.isnan(g_end) or g_end < 0.1
+    assert _end_evidence(g_start, g_end, 40.0, 0.1) > 0
+
+
 def _thin_over_thick(thin_between: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     # a thin shaft (6 px, along y = 50) crosses a thick one (20 px, at 40° to it); near
     # the thick shaft the thin one's crest is lost over 65 px, more than the ordinary

@@ -412,13 +412,24 @@ def _piece_widths(pieces: list[F64], diameter_px: F32) -> F64:
     return _ridges.group_medians(vals, np.array([len(p) for p in pieces]))
 
 
-def _strip_means(od: F32, origin: F64, direction: F64, diameter: F64, reach: F64, side: F64) -> F64:
+def _strip_means(
+    od: F32,
+    origin: F64,
+    direction: F64,
+    diameter: F64,
+    reach: F64,
+    side: F64,
+    owners: NDArray[np.int32] | None = None,
+    own: NDArray[np.intp] | None = None,
+) -> F64:
     """Mean of `od` in strips past shaft ends, all at once (px units of `od`).
 
     Strip ``s`` starts ``diameter/2 + 1.5`` px past ``origin[s]`` along the outward unit
     ``direction[s]``, runs ``reach[s]`` px on (8 samples) and is ``max(diameter, 2)`` px
     wide (5 samples), shifted ``side[s]`` px sideways (to sample the surroundings of the
-    axis). A strip less than half inside the image gives NaN.
+    axis). With `owners` (a map of traced shafts numbered from 1) and `own` (each strip's
+    shaft, numbered from 0), samples on another shaft are left out, as are those beyond
+    the image. A strip less than half inside the image and off other shafts gives NaN.
     """
     count = len(origin)
     if count == 0:
@@ -439,6 +450,11 @@ def _strip_means(od: F32, origin: F64, direction: F64, diameter: F64, reach: F64
     )
     m, n = od.shape
     inside = ((px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)).reshape(count, -1)
+    if owners is not None and own is not None:
+        cols = np.clip(np.round(px), 0, n - 1).astype(np.intp).reshape(count, -1)
+        rows = np.clip(np.round(py), 0, m - 1).astype(np.intp).reshape(count, -1)
+        who = owners[rows, cols]
+        inside &= (who == 0) | (who == (own + 1)[:, None])
     vals = _ridges.remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
     hits = inside.sum(axis=1)
     total = np.where(inside, vals, 0.0).sum(axis=1)
@@ -459,8 +475,9 @@ def _exit_scores(
     grey_end)``; grey is the absorptance past the end on the shaft's axis, less that
     :data:`_SIDE_WIDTHS` diameters to the fainter side (another hair lying across the
     strip, or darker skin, darkens both sides as well; a neighbour of the same unit on
-    one side only does not), as a share of the shaft's median absorptance, at least 0. A
-    blue or grey value is NaN when that end's strip on the axis leaves the image. `lines`
+    one side only does not), as a share of the shaft's median absorptance, at least 0.
+    Samples on another traced shaft are left out of every strip. A blue or grey value is
+    NaN when that end's strip on the axis leaves the image or lies on other shafts. `lines`
     are the shafts' trimmed centrelines (the visible shaft, at the resolution of `blue`
     and `od`): the crest may run on into the shadow itself.
     """
@@ -480,7 +497,20 @@ def _exit_scores(
             for at_start in (True, False)
         ]
     )
-    shade = _strip_means(blue, ends, direction, diam, reach, np.zeros_like(diam))
+    # each shaft drawn as wide as its detection scale, numbered from 1: a strip past one
+    # hair's end measures skin, not another hair lying there (a unit partner's longer
+    # shaft past a cut end read as a shadow as dark as the hair itself)
+    owners = np.zeros(od.shape, np.int32)
+    for i, (c, pts) in enumerate(zip(cands, lines, strict=True)):
+        cv2.polylines(
+            owners,
+            [np.round(pts).astype(np.int32).reshape(-1, 1, 2)],
+            False,
+            i + 1,
+            thickness=max(1, round(c.diameter_px)),
+        )
+    own = np.repeat(np.arange(len(cands)), 2)
+    shade = _strip_means(blue, ends, direction, diam, reach, np.zeros_like(diam), owners, own)
     offset = _SIDE_WIDTHS * np.maximum(diam, 2.0) + 2.0
     k = len(ends)
     od_strips = _strip_means(
@@ -490,6 +520,8 @@ def _exit_scores(
         np.tile(diam, 3),
         np.tile(reach, 3),
         np.r_[np.zeros(k), -offset, offset],
+        owners,
+        np.tile(own, 3),
     )
     centre, left, right = od_strips[:k], od_strips[k : 2 * k], od_strips[2 * k :]
     side = np.fmin(left, right)  # the fainter side inside the image, NaN if neither is
