@@ -420,16 +420,17 @@ def _strip_means(
     reach: F64,
     side: F64,
     owners: NDArray[np.int32] | None = None,
-    own: NDArray[np.intp] | None = None,
+    allowed: NDArray[np.bool_] | None = None,
 ) -> F64:
     """Mean of `od` in strips past shaft ends, all at once (px units of `od`).
 
     Strip ``s`` starts ``diameter/2 + 1.5`` px past ``origin[s]`` along the outward unit
     ``direction[s]``, runs ``reach[s]`` px on (8 samples) and is ``max(diameter, 2)`` px
     wide (5 samples), shifted ``side[s]`` px sideways (to sample the surroundings of the
-    axis). With `owners` (a map of traced shafts numbered from 1) and `own` (each strip's
-    shaft, numbered from 0), samples on another shaft are left out, as are those beyond
-    the image. A strip less than half inside the image and off other shafts gives NaN.
+    axis). With `owners` (a map of traced shafts numbered from 1, 0 for none) and
+    `allowed` (per strip, which of those numbers it may see), samples on any other shaft
+    are left out, as are those beyond the image. A strip with less than half its samples
+    left gives NaN.
     """
     count = len(origin)
     if count == 0:
@@ -450,11 +451,11 @@ def _strip_means(
     )
     m, n = od.shape
     inside = ((px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)).reshape(count, -1)
-    if owners is not None and own is not None:
+    if owners is not None and allowed is not None:
         cols = np.clip(np.round(px), 0, n - 1).astype(np.intp).reshape(count, -1)
         rows = np.clip(np.round(py), 0, m - 1).astype(np.intp).reshape(count, -1)
         who = owners[rows, cols]
-        inside &= (who == 0) | (who == (own + 1)[:, None])
+        inside &= allowed[np.arange(count)[:, None], who]
     vals = _ridges.remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
     hits = inside.sum(axis=1)
     total = np.where(inside, vals, 0.0).sum(axis=1)
@@ -476,8 +477,9 @@ def _exit_scores(
     :data:`_SIDE_WIDTHS` diameters to the fainter side (another hair lying across the
     strip, or darker skin, darkens both sides as well; a neighbour of the same unit on
     one side only does not), as a share of the shaft's median absorptance, at least 0.
-    Samples on another traced shaft are left out of every strip. A blue or grey value is
-    NaN when that end's strip on the axis leaves the image or lies on other shafts. `lines`
+    Samples on another traced shaft are left out of every strip, unless that shaft has an
+    end there too (a unit partner). A blue or grey value is NaN when that end's strip on
+    the axis leaves the image or lies on other shafts. `lines`
     are the shafts' trimmed centrelines (the visible shaft, at the resolution of `blue`
     and `od`): the crest may run on into the shadow itself.
     """
@@ -510,7 +512,17 @@ def _exit_scores(
             thickness=max(1, round(c.diameter_px)),
         )
     own = np.repeat(np.arange(len(cands)), 2)
-    shade = _strip_means(blue, ends, direction, diam, reach, np.zeros_like(diam), owners, own)
+    tree = cKDTree(ends)
+    hits = tree.query_ball_point(ends, r=radius)
+    # the strips past an end may still see the hair itself, bare skin, and the partners
+    # of its follicular unit whose ends lie there (their shafts meet over the shared
+    # opening's shadow)
+    allowed = np.zeros((len(ends), len(cands) + 1), dtype=bool)
+    allowed[:, 0] = True
+    allowed[np.arange(len(ends)), own + 1] = True
+    for e, hs in enumerate(hits):
+        allowed[e, np.asarray(hs, dtype=np.intp) // 2 + 1] = True
+    shade = _strip_means(blue, ends, direction, diam, reach, np.zeros_like(diam), owners, allowed)
     offset = _SIDE_WIDTHS * np.maximum(diam, 2.0) + 2.0
     k = len(ends)
     od_strips = _strip_means(
@@ -521,7 +533,7 @@ def _exit_scores(
         np.tile(reach, 3),
         np.r_[np.zeros(k), -offset, offset],
         owners,
-        np.tile(own, 3),
+        np.tile(allowed, (3, 1)),
     )
     centre, left, right = od_strips[:k], od_strips[k : 2 * k], od_strips[2 * k :]
     side = np.fmin(left, right)  # the fainter side inside the image, NaN if neither is
@@ -531,8 +543,6 @@ def _exit_scores(
     # the side strip (the only one inside the field, near the border), not evidence of a
     # cut end, and it had outweighed the blue shift of a real exit
     grey = np.maximum((centre - side) / level, 0.0)
-    tree = cKDTree(ends)
-    hits = tree.query_ball_point(ends, r=radius)
     near = [float(sum(1 for h in hs if h // 2 != e // 2)) for e, hs in enumerate(hits)]
     return [
         (
