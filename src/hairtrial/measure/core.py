@@ -421,16 +421,17 @@ def _strip_means(
     side: F64,
     owners: NDArray[np.int32] | None = None,
     allowed: NDArray[np.bool_] | None = None,
+    strip_end: NDArray[np.intp] | None = None,
 ) -> F64:
     """Mean of `od` in strips past shaft ends, all at once (px units of `od`).
 
     Strip ``s`` starts ``diameter/2 + 1.5`` px past ``origin[s]`` along the outward unit
     ``direction[s]``, runs ``reach[s]`` px on (8 samples) and is ``max(diameter, 2)`` px
     wide (5 samples), shifted ``side[s]`` px sideways (to sample the surroundings of the
-    axis). With `owners` (a map of traced shafts numbered from 1, 0 for none) and
-    `allowed` (per strip, which of those numbers it may see), samples on any other shaft
-    are left out, as are those beyond the image. A strip with less than half its samples
-    left gives NaN.
+    axis). With `owners` (a map of traced shafts numbered from 1, 0 for none),
+    `allowed` (per end, which of those numbers its strips may see) and `strip_end` (the
+    end, a row of `allowed`, of each strip), samples on any other shaft are left out, as
+    are those beyond the image. A strip with less than half its samples left gives NaN.
     """
     count = len(origin)
     if count == 0:
@@ -451,11 +452,10 @@ def _strip_means(
     )
     m, n = od.shape
     inside = ((px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)).reshape(count, -1)
-    if owners is not None and allowed is not None:
+    if owners is not None and allowed is not None and strip_end is not None:
         cols = np.clip(np.round(px), 0, n - 1).astype(np.intp).reshape(count, -1)
         rows = np.clip(np.round(py), 0, m - 1).astype(np.intp).reshape(count, -1)
-        who = owners[rows, cols]
-        inside &= allowed[np.arange(count)[:, None], who]
+        inside &= allowed[strip_end[:, None], owners[rows, cols]]
     vals = _ridges.remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
     hits = inside.sum(axis=1)
     total = np.where(inside, vals, 0.0).sum(axis=1)
@@ -511,20 +511,21 @@ def _exit_scores(
             i + 1,
             thickness=max(1, round(c.diameter_px)),
         )
-    own = np.repeat(np.arange(len(cands)), 2)
     tree = cKDTree(ends)
     hits = tree.query_ball_point(ends, r=radius)
-    # the strips past an end may still see the hair itself, bare skin, and the partners
-    # of its follicular unit whose ends lie there (their shafts meet over the shared
-    # opening's shadow)
+    # the strips past an end may still see bare skin, the hair itself and the partners of
+    # its follicular unit whose ends lie there (their shafts meet over the shared
+    # opening's shadow); each end is among its own hits, so its hair is too
     allowed = np.zeros((len(ends), len(cands) + 1), dtype=bool)
     allowed[:, 0] = True
-    allowed[np.arange(len(ends)), own + 1] = True
     for e, hs in enumerate(hits):
         allowed[e, np.asarray(hs, dtype=np.intp) // 2 + 1] = True
-    shade = _strip_means(blue, ends, direction, diam, reach, np.zeros_like(diam), owners, allowed)
-    offset = _SIDE_WIDTHS * np.maximum(diam, 2.0) + 2.0
     k = len(ends)
+    strip_end = np.arange(k)
+    shade = _strip_means(
+        blue, ends, direction, diam, reach, np.zeros_like(diam), owners, allowed, strip_end
+    )
+    offset = _SIDE_WIDTHS * np.maximum(diam, 2.0) + 2.0
     od_strips = _strip_means(
         od,
         np.tile(ends, (3, 1)),
@@ -533,7 +534,8 @@ def _exit_scores(
         np.tile(reach, 3),
         np.r_[np.zeros(k), -offset, offset],
         owners,
-        np.tile(allowed, (3, 1)),
+        allowed,
+        np.tile(strip_end, 3),
     )
     centre, left, right = od_strips[:k], od_strips[k : 2 * k], od_strips[2 * k :]
     side = np.fmin(left, right)  # the fainter side inside the image, NaN if neither is
