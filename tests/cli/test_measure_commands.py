@@ -78,6 +78,7 @@ def test_validate_against_truth_beside_the_images(trial):
     result = runner.invoke(app, ["validate", *images, "--um-per-px", "5"])
     assert result.exit_code == 0, result.output
     assert "all" in result.output and "precision" in result.output
+    assert "missed " in result.output and "false " in result.output
 
 
 def test_validate_json_feeds_the_power_tool(trial, tmp_path):
@@ -95,6 +96,9 @@ def test_validate_json_feeds_the_power_tool(trial, tmp_path):
             (line["n_detected"] - line["n_true"]) / line["n_true"], abs=1e-4
         )
         assert {"mean_diameter_error_um", "terminal_fraction_error"} <= set(line)
+        # every error has one reason
+        assert sum(line["missed_reasons"].values()) == line["n_true"] - line["n_matched"]
+        assert sum(line["false_reasons"].values()) == line["n_detected"] - line["n_matched"]
     pooled = lines[-1]
     assert pooled["n_true"] == sum(x["n_true"] for x in lines[:-1])
     path = tmp_path / "validation.jsonl"

@@ -7,7 +7,10 @@ import pytest
 from hairtrial._validate import InputError
 from hairtrial.measure.metrics import (
     centreline_distance,
+    FALSE_REASONS,
+    MISSED_REASONS,
     detection_score,
+    explain_errors,
     match_boxes,
     match_centrelines,
     match_points,
@@ -137,3 +140,69 @@ def test_truth_from_json_hand_format_and_records():
     assert again == hairs[:2]
     with pytest.raises(InputError):
         truth_from_json({"image": "x"})
+
+
+def _line(i, x0, y0, x1, y1, d=70.0, counted=True):
+    h = _hair(i, (x0, y0), d, [(x0, y0), (x1, y1)])
+    if counted:
+        return h
+    return HairRecord(
+        id=i, exit_px=None, tip_px=h.tip_px, centerline_px=h.centerline_px,
+        diameter_um=d, length_um=h.length_um, hair_class=h.hair_class,
+    )  # fmt: skip
+
+
+def test_explain_errors_names_each_miss_and_false_detection():
+    truth = [
+        _line(1, 20, 20, 120, 20),  # found
+        _line(2, 20, 24, 120, 24),  # 4 px beside hair 1: the one trace serves both
+        _line(3, 20, 60, 120, 60),  # traced over its first fifth only
+        _line(4, 20, 100, 70, 100),  # hairs 4 and 5 lie in line, traced as one
+        _line(5, 75, 100, 125, 100),
+        _line(6, 0, 140, 30, 140),  # leaves the field at the left border, not traced
+        _line(7, 150, 140, 190, 140),  # nothing on it
+        _line(8, 150, 180, 190, 180),  # traced, but its exit was not placed in the image
+        _line(9, 150, 20, 199, 20, counted=False),  # enters from outside the field
+    ]
+    detected = [
+        _line(1, 20, 21, 120, 21),
+        _line(2, 20, 60, 40, 60),
+        _line(3, 20, 100, 125, 100),
+        _line(4, 150, 180, 190, 180, counted=False),
+        _line(5, 40, 170, 90, 190),  # on no hair
+        _line(6, 150, 20, 199, 20),  # counted, along the hair entering from outside
+        _line(7, 80, 17, 110, 17),  # a second, short trace along hair 1
+    ]
+    score = score_hairs(detected, truth, max_distance_px=6.0, by="centreline")
+    assert score.matches == ((0, 0),)
+    out = explain_errors(detected, truth, score.matches, shape=(200, 200))
+    assert dict(out.missed_reason) == {
+        1: "beside_found_hair",
+        2: "traced_in_part",
+        3: "joined_to_another",
+        4: "joined_to_another",
+        5: "at_border",
+        6: "not_found",
+        7: "not_counted",
+    }
+    # counted detections: 0, 1, 2, 4 (no hair), 5 (outside hair), 6 (along hair 1)
+    assert dict(out.false_reason) == {
+        1: "on_missed_hair",
+        2: "on_missed_hair",
+        3: "on_no_hair",
+        4: "on_uncounted_hair",
+        5: "on_found_hair",
+    }
+    assert set(out.missed) == set(MISSED_REASONS) and set(out.false) == set(FALSE_REASONS)
+    assert sum(out.missed.values()) == score.detection.n_true - len(score.matches)
+    assert sum(out.false.values()) == score.detection.n_detected - len(score.matches)
+
+
+def test_explain_errors_with_nothing_wrong_or_nothing_found():
+    truth = [_line(1, 20, 20, 120, 20)]
+    out = explain_errors(truth, truth, [(0, 0)], shape=(50, 150))
+    assert not out.missed_reason and not out.false_reason
+    out = explain_errors([], truth, [], shape=(50, 150))
+    assert out.missed["not_found"] == 1 and sum(out.false.values()) == 0
+    with pytest.raises(InputError):
+        explain_errors([], truth, [], shape=(50, 150), reach_px=0.0)

@@ -236,7 +236,14 @@ def validate(
     ] = "table",
 ) -> None:
     """Score measurement against annotations: detection, count, diameter, terminal fraction."""
-    from hairtrial.measure.metrics import detection_score, score_hairs, truth_from_json
+    from hairtrial.measure.metrics import (
+        FALSE_REASONS,
+        MISSED_REASONS,
+        detection_score,
+        explain_errors,
+        score_hairs,
+        truth_from_json,
+    )
 
     try:
         params = load_config(config, light_hairs=light_hairs)
@@ -246,6 +253,8 @@ def validate(
     table = Table("image", "true", "found", "precision", "recall", "F1", "count err",
                   "Ø MAE µm", "TF err")  # fmt: skip
     pooled = [0, 0, 0]
+    missed = dict.fromkeys(MISSED_REASONS, 0)
+    false = dict.fromkeys(FALSE_REASONS, 0)
     failed = 0
     for path, _, result in _measure_each(images, um_per_px, params):
         if result is None:
@@ -261,8 +270,15 @@ def validate(
             failed += 1
             continue
         score = score_hairs(result.hairs, annotated, max_distance_px=max_distance_px, by=by)
+        errors = explain_errors(
+            result.hairs, annotated, score.matches, shape=result.shape, reach_px=max_distance_px
+        )
         d = score.detection
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
+        for key, value in errors.missed.items():
+            missed[key] += value
+        for key, value in errors.false.items():
+            false[key] += value
         if fmt == "json":
             typer.echo(json.dumps({
                 "image": path.name, "n_true": d.n_true, "n_detected": d.n_detected,
@@ -273,6 +289,7 @@ def validate(
                 "diameter_bias_um": _json_number(score.diameter_bias_um),
                 "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
                 "terminal_fraction_error": _json_number(score.terminal_fraction_error),
+                "missed_reasons": errors.missed, "false_reasons": errors.false,
             }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
@@ -289,12 +306,27 @@ def validate(
                 "n_matched": p.n_matched, "precision": _json_number(p.precision),
                 "recall": _json_number(p.recall), "f1": _json_number(p.f1),
                 "count_error": _json_number(p.count_error),
+                "missed_reasons": missed, "false_reasons": false,
             }))  # fmt: skip
     if fmt == "table":
         stdout.print(table)
+        if pooled[1] or pooled[0]:
+            stdout.print(_reasons("missed", missed))
+            stdout.print(_reasons("false", false))
     if failed:
         console.print(f"{failed} of {len(images)} image(s) failed")
         raise typer.Exit(code=1)
+
+
+def _reasons(what: str, counts: dict[str, int]) -> str:
+    """One line: how many errors of a kind, and why (the largest reasons first)."""
+    total = sum(counts.values())
+    parts = [
+        f"{n} {key.replace('_', ' ')}"
+        for key, n in sorted(counts.items(), key=lambda kv: -kv[1])
+        if n
+    ]
+    return f"{what} {total}" + (": " + ", ".join(parts) if parts else "")
 
 
 def calibrate(

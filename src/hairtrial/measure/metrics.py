@@ -343,6 +343,181 @@ def score_hairs(
     )
 
 
+#: Why an annotated hair was missed, in the order the reasons are tried
+#: (:func:`explain_errors`).
+MISSED_REASONS = ("beside_found_hair", "joined_to_another", "traced_in_part", "not_counted",
+                  "at_border", "not_found")  # fmt: skip
+#: Why a detection matched no annotated hair (:func:`explain_errors`).
+FALSE_REASONS = ("on_missed_hair", "on_found_hair", "on_uncounted_hair", "on_no_hair")
+
+
+@dataclass(frozen=True)
+class ErrorBreakdown:
+    """Why annotated hairs were missed and why detections matched nothing, for one image.
+
+    Parameters
+    ----------
+    missed : dict of str to int
+        Missed counted annotated hairs per reason (:data:`MISSED_REASONS`, all keys):
+
+        * ``beside_found_hair``: most of it lies along a detection matched to another
+          hair (two shafts traced as one: overlapping follicular-unit partners, hairs
+          side by side or in line);
+        * ``joined_to_another``: as ``traced_in_part``, the detection also running along
+          another annotated hair (one trace through two hairs);
+        * ``traced_in_part``: a detection that matched nothing lies along most of it, or
+          on it over most of its own length (cut short, or offset beyond the tolerance);
+        * ``not_counted``: most of it lies along a detection whose exit was not placed
+          inside the image (the measurement saw the hair but did not count it);
+        * ``at_border``: nothing lies along it and it reaches the image border;
+        * ``not_found``: nothing lies along it.
+    false : dict of str to int
+        Counted detections matched to no annotated hair per reason
+        (:data:`FALSE_REASONS`): most of it lies along a missed annotated hair, along a
+        matched one (a duplicate or fragment), along an annotated hair whose exit is
+        outside the image (counted, but not a hair of this field), or along none (skin,
+        clutter, overlays).
+    missed_reason : tuple of (int, str)
+        ``(truth index, reason)`` per missed hair, indices into the counted annotated hairs.
+    false_reason : tuple of (int, str)
+        ``(detection index, reason)`` per false detection, indices into the counted
+        detections.
+    """
+
+    missed: dict[str, int]
+    false: dict[str, int]
+    missed_reason: tuple[tuple[int, str], ...]
+    false_reason: tuple[tuple[int, str], ...]
+
+
+def _near_share(line: F64, trees: list[Any], reach: float) -> F64:
+    """Share of `line`'s samples within `reach` of each tree's polyline."""
+    out = np.zeros(len(trees))
+    if len(line) == 0:
+        return out
+    for k, tree in enumerate(trees):
+        if tree is not None:
+            out[k] = float(np.mean(tree.query(line, distance_upper_bound=reach)[0] <= reach))
+    return out
+
+
+def explain_errors(
+    detected: Sequence[HairRecord],
+    truth: Sequence[HairRecord],
+    matches: Sequence[Pair],
+    *,
+    shape: tuple[int, int],
+    reach_px: float = 6.0,
+    border_px: float = 3.0,
+) -> ErrorBreakdown:
+    """Sort the errors of one scored image by what lies where they are.
+
+    Geometry only: each missed annotated hair and each unmatched detection is described
+    by the centrelines lying along it (at least half of its length within `reach_px`; for
+    a missed hair, also an unmatched detection lying on it over half of its own length).
+    Counted hairs only take part, as in :func:`score_hairs`, whose ``matches`` (indices
+    into the counted lists) this takes; uncounted detections serve to tell a hair that
+    was seen but not counted.
+
+    Parameters
+    ----------
+    detected, truth : sequence of HairRecord
+        Measured and annotated hairs of one image (all of them; uncounted ones are
+        filtered here as in :func:`score_hairs`).
+    matches : sequence of (int, int)
+        ``(detection, truth)`` pairs into the counted detections and counted annotations.
+    shape : (int, int)
+        Image rows and columns (px), for the border.
+    reach_px : float, px
+        How far a centreline may lie from another to run along it.
+    border_px : float, px
+        How close to the image edge a hair reaches the border.
+
+    Returns
+    -------
+    ErrorBreakdown
+    """
+    from scipy.spatial import cKDTree
+
+    check_positive(reach_px, name="reach_px")
+    det = [h for h in detected if h.exit_px is not None]
+    uncounted = [h for h in detected if h.exit_px is None]
+    tru = [h for h in truth if h.exit_px is not None]
+    outside = [h for h in truth if h.exit_px is None]
+
+    def sampled(h: HairRecord) -> F64:
+        return _resample(_as_points(h.centerline_px, "centerline_px"), 1.0)
+
+    def tree(line: F64) -> Any:
+        return cKDTree(line) if len(line) else None
+
+    det_lines = [sampled(h) for h in det]
+    tru_lines = [sampled(h) for h in tru]
+    det_trees = [tree(x) for x in det_lines]
+    tru_trees = [tree(x) for x in tru_lines]
+    unc_trees = [tree(sampled(h)) for h in uncounted]
+    out_trees = [tree(sampled(h)) for h in outside]
+    det_match = {i: j for i, j in matches}
+    tru_match = {j: i for i, j in matches}
+    # share of each annotated hair along each detection, and of each detection along each hair
+    hair_on = np.array([_near_share(x, det_trees, reach_px) for x in tru_lines]).reshape(
+        len(tru_lines), len(det_lines)
+    )
+    det_on = np.array([_near_share(x, tru_trees, reach_px) for x in det_lines]).reshape(
+        len(det_lines), len(tru_lines)
+    )
+    m, n = shape
+    missed: list[tuple[int, str]] = []
+    for j, line in enumerate(tru_lines):
+        if j in tru_match:
+            continue
+        found = [i for i in np.flatnonzero(hair_on[j] >= 0.5) if int(i) in det_match]
+        # an unmatched detection lies on the hair, or the hair along it
+        loose = [
+            int(i)
+            for i in np.flatnonzero((hair_on[j] >= 0.5) | (det_on[:, j] >= 0.5))
+            if int(i) not in det_match
+        ]
+        if found:
+            reason = "beside_found_hair"
+        elif loose:
+            others = np.asarray((det_on[loose] >= 0.3).any(axis=0), dtype=bool)
+            others[j] = False
+            reason = "joined_to_another" if others.any() else "traced_in_part"
+        elif (_near_share(line, unc_trees, reach_px) >= 0.5).any():
+            reason = "not_counted"
+        elif len(line) and (
+            line.min() <= border_px
+            or line[:, 0].max() >= n - border_px
+            or line[:, 1].max() >= m - border_px
+        ):
+            reason = "at_border"
+        else:
+            reason = "not_found"
+        missed.append((j, reason))
+    missed_set = {j for j, _ in missed}
+    false: list[tuple[int, str]] = []
+    for i, line in enumerate(det_lines):
+        if i in det_match:
+            continue
+        on = np.flatnonzero(det_on[i] >= 0.5)
+        if any(int(k) in missed_set for k in on):
+            reason = "on_missed_hair"
+        elif on.size:
+            reason = "on_found_hair"
+        elif (_near_share(line, out_trees, reach_px) >= 0.5).any():
+            reason = "on_uncounted_hair"
+        else:
+            reason = "on_no_hair"
+        false.append((i, reason))
+    return ErrorBreakdown(
+        missed={r: sum(1 for _, x in missed if x == r) for r in MISSED_REASONS},
+        false={r: sum(1 for _, x in false if x == r) for r in FALSE_REASONS},
+        missed_reason=tuple(missed),
+        false_reason=tuple(false),
+    )
+
+
 def truth_from_json(
     obj: dict[str, Any], *, um_per_px: float | None = None, classes: HairClasses = DEFAULT_CLASSES
 ) -> list[HairRecord]:
