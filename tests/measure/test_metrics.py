@@ -6,9 +6,9 @@ import pytest
 
 from hairtrial._validate import InputError
 from hairtrial.measure.metrics import (
-    centreline_distance,
     FALSE_REASONS,
     MISSED_REASONS,
+    centreline_distance,
     detection_score,
     explain_errors,
     match_boxes,
