@@ -447,3 +447,60 @@ def test_elongation_and_side_share_of_a_band_and_of_a_patch():
     assert _elongations(patch, [streak])[0] < 1.5  # the streak's patch is round
     assert _side_share(od, [band_axis], [10.0])[0] < 0.05
     assert _side_share(patch, [streak], [3.0])[0] > 0.5
+
+
+@pytest.mark.parametrize("angle", [8.0, 12.0])
+def test_both_hairs_of_a_narrow_v_are_traced_through_their_shared_stretch(angle):
+    """Two 70 µm hairs leave one opening 8–12° apart and overlap for ~d / sin θ.
+
+    The crest of the shared stretch goes to one of them; the other's crest began where
+    they part, and it was measured ~70 px short of its 220 px. It now runs on inside
+    the other shaft back to the opening.
+    """
+    img = draw.skin((300, 480), seed=5)
+    draw.draw_hair(img, draw.straight(60, 150, 0.0, 320), diameter_px=14, absorb=1.5)
+    draw.draw_hair(img, draw.straight(60, 150, angle, 220), diameter_px=14, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=5), um_per_px=5.0)
+    lengths = sorted(h.length_um / 5.0 for h in res.hairs)
+    for true_px in (220.0, 320.0):
+        best = min(res.hairs, key=lambda h: abs(h.length_um / 5.0 - true_px))
+        assert abs(best.length_um / 5.0 - true_px) < 0.08 * true_px, lengths
+        ends = np.asarray(best.centerline_px)[[0, -1]]
+        assert np.min(np.hypot(ends[:, 0] - 60.5, ends[:, 1] - 150.5)) < 15.0
+        assert 55.0 < best.diameter_um < 85.0
+
+
+def test_run_on_stops_at_the_partners_end_and_not_beside_it():
+    """The run-on follows the other shaft to its end, not out of its side."""
+    from hairtrial.measure import core
+
+    od = np.zeros((120, 300), np.float32)
+    yy, xx = np.mgrid[0:120, 0:300]
+    partner = (np.abs(yy - 60) <= 6) & (xx >= 40) & (xx <= 260)  # 13 px shaft, x 40..260
+    od[partner] = 0.7
+    # a hair lying 3 px off the partner's axis from x = 150 on, its crest traced from 250
+    # back to 150, where it meets the partner's shaft; it really goes on to x = 40
+    od[(np.abs(yy - 63) <= 6) & (xx >= 40) & (xx <= 250)] = 0.7
+    trace = np.column_stack([np.linspace(250.0, 150.0, 101), np.full(101, 63.0)])
+    axis = np.column_stack([np.linspace(40.0, 260.0, 221), np.full(221, 60.0)])
+    cands = [
+        core._Candidate(points=axis, diameter_px=13.0, strength=0.7),
+        core._Candidate(points=trace, diameter_px=13.0, strength=0.7),
+    ]
+    out = core._run_on_into_partners(cands, np.array([13.0, 13.0]), od)
+    run = out[1]
+    assert run.core is not None and len(run.core) == 101
+    assert run.points[:, 0].min() == pytest.approx(40.0, abs=3.0)  # to the partner's end
+    assert out[0].core is None  # the partner's ends lie on no other shaft
+    # a hair meeting the partner end to end at 15°: the straight run leaves the
+    # partner's side half-way along it, on bare skin; that is where the hair ended
+    tilt = np.deg2rad(15.0)
+    steps = np.arange(101.0)
+    side = np.column_stack([150.0 + steps * np.cos(tilt), 63.0 + steps * np.sin(tilt)])
+    od2 = np.zeros_like(od)
+    od2[partner] = 0.7
+    for x, y in side:
+        od2[round(y) - 6 : round(y) + 7, round(x) - 1 : round(x) + 2] = 0.7
+    ended = core._Candidate(points=side[::-1].copy(), diameter_px=13.0, strength=0.7)
+    out2 = core._run_on_into_partners([cands[0], ended], np.array([13.0, 13.0]), od2)
+    assert out2[1].core is None

@@ -208,6 +208,14 @@ _LIGHT_ELONGATION = 2.5
 #: two half widths): the bright rim or specular line on a dark shaft's edge is not a
 #: light shaft.
 _LIGHT_ALONG_DARK = 0.3
+#: A trace whose end lies on another traced shaft, running within this angle (degrees) of
+#: it, is a hair of the same unit or a crossing one whose crest merged into the other's
+#: where they overlap: it runs on straight inside that shaft ...
+_RUN_ON_MAX_DEG = 20.0
+#: ... while the absorptance along it keeps this share of its own shaft's median ...
+_RUN_ON_LEVEL = 0.5
+#: ... for at most this many times its own traced length.
+_RUN_ON_LENGTHS = 4.0
 #: A trace thinner than the thinnest hair, half of whose points keep within this many px
 #: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
 _GRID_PX = 0.25
@@ -221,6 +229,9 @@ class _Candidate:
     points: F64
     diameter_px: float
     strength: float
+    #: the trace's own crest where `points` was run on into another shaft (else None):
+    #: whether it is a second crest of a wider shaft is judged by this part alone
+    core: F64 | None = None
 
 
 def _detect(
@@ -308,13 +319,110 @@ def _detect(
         _half_widths([c.points for c in cands], od_work, [c.diameter_px for c in cands]),
     )
     footprint = _Footprint((m, n))
+    out_shafts: list[float] = []
     for cand, shaft in zip(cands, shafts, strict=True):
         if footprint.covers(cand.points):
             continue
         if _ridges.polyline_length(cand.points) < _MIN_ASPECT * shaft:
             continue  # a blob (opening, flake, dot), not a shaft
         out.append(cand)
+        out_shafts.append(float(shaft))
         footprint.add(cand.points, _FOOTPRINT_WIDTH * shaft)
+    return _run_on_into_partners(out, np.asarray(out_shafts), od_work)
+
+
+def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list[_Candidate]:
+    """Run traces on, straight, inside the shaft their end lies on at a small angle.
+
+    Where two hairs of a unit leave one opening at a small angle, or one hair crosses
+    another almost along it, the two shafts overlap over ``d / sin θ``: one dark band
+    with one crest, which the detection gives to one of them. The other's crest stops
+    where the shafts part, on the first one's shaft, and its exit (or the rest of it)
+    was lost. An end lying on another trace's shaft (within half its width, probed half
+    a shaft width past the end) that runs within :data:`_RUN_ON_MAX_DEG` of that
+    trace there goes on straight along its own end direction as long as the absorptance
+    keeps :data:`_RUN_ON_LEVEL` of its own shaft's median (at most
+    :data:`_RUN_ON_LENGTHS` times its traced length, inside the image). The run-on
+    trace keeps its crest as ``core``: the test for second crests of one wide shaft
+    (:func:`_outside_wider`) judges it by that alone, since its run-on part lies in the
+    other shaft by construction.
+
+    Parameters
+    ----------
+    cands : list of _Candidate
+        Accepted traces (working resolution).
+    shafts : (len(cands),) ndarray, px
+        Their shaft widths.
+    od : (M, N) ndarray of float32
+        Absorptance at the working resolution.
+
+    Returns
+    -------
+    list of _Candidate
+        The same traces, some run on.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(cands) < 2:
+        return cands
+    lines = [_ridges.resample(c.points, 1.0) for c in cands]
+    sizes = [len(x) for x in lines]
+    allpts = np.concatenate(lines)
+    owner = np.repeat(np.arange(len(lines)), sizes)
+    tangent = np.concatenate(
+        [np.gradient(x, axis=0) if len(x) > 1 else np.ones_like(x) for x in lines]
+    )
+    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    tree = cKDTree(allpts)
+    levels = _shaft_levels(od, lines)
+    widest = float(np.max(shafts))
+    cos_max = math.cos(math.radians(_RUN_ON_MAX_DEG))
+    m, n = od.shape
+    out: list[_Candidate] = []
+    for i, (cand, line) in enumerate(zip(cands, lines, strict=True)):
+        if len(line) < 6:
+            out.append(cand)
+            continue
+        parts = [line]
+        for at_start in (True, False):
+            way = _ridges.end_direction(line, at_start, max(4.0, 2.0 * shafts[i]), skip=1.0)
+            end = line[0] if at_start else line[-1]
+            probe = end + way * (0.5 * shafts[i] + 2.0)
+            partner = -1
+            for h in tree.query_ball_point(probe, r=1.0 + 0.5 * widest):
+                j = int(owner[h])
+                if j == i:
+                    continue
+                close = math.hypot(*(allpts[h] - probe)) <= 0.5 * shafts[j] + 1.0
+                if close and abs(float(np.dot(tangent[h], way))) >= cos_max:
+                    partner = j
+                    break
+            if partner < 0:
+                continue
+            steps = np.arange(1.0, _RUN_ON_LENGTHS * len(line) + 1.0)
+            run = end[None, :] + steps[:, None] * way[None, :]
+            inside = (
+                (run[:, 0] >= 0) & (run[:, 0] <= n - 1) & (run[:, 1] >= 0) & (run[:, 1] <= m - 1)
+            )
+            dark = inside & (
+                _ridges.remap_points(od, run[:, 0], run[:, 1]) >= _RUN_ON_LEVEL * levels[i]
+            )
+            length = len(dark) if dark.all() else int(np.argmin(dark))
+            if length < 3:
+                continue
+            # the shafts share their stretch up to the partner's end (a unit's opening) or
+            # the border; a run leaving the partner's side ended on it (end to end)
+            stop = run[length - 1]
+            ends = lines[partner][[0, -1]]
+            reach = max(shafts[i], shafts[partner]) + 2.0
+            at_end = np.min(np.hypot(*(ends - stop).T)) <= reach
+            if not (at_end or length == len(dark) or not inside[length]):
+                continue
+            parts = [run[:length][::-1], *parts] if at_start else [*parts, run[:length]]
+        if len(parts) == 1:
+            out.append(cand)
+        else:
+            out.append(replace(cand, points=np.vstack(parts), core=line))
     return out
 
 
@@ -753,18 +861,26 @@ def _measure_candidates(
     half = np.maximum(1.6 * guess + 4.0, 6.0)
     transmittance = (1.0 - od).astype(np.float32)
     transmittance[overlay] = np.nan
+    # a trace run on into another shaft is measured along its own crest: where it runs
+    # on, the profile is of both shafts
+    profiled = [
+        t if c.core is None else (c.core + 0.5) * factor - 0.5
+        for c, t in zip(cands, to_full, strict=True)
+    ]
     offsets, stack = _profile.sample_profile_stack(
-        transmittance, to_full, half, trim_px=0.5 * half + 2
+        transmittance, profiled, half, trim_px=0.5 * half + 2
     )
     del transmittance
     diam_px, quality, psf_px = _profile.fit_diameters(
         offsets, _profile.column_medians(stack), guess, psf_sigma_px=psf_given
     )
-    diam_px = _narrowest_section(offsets, stack, to_full, diam_px, psf_px)
+    diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px)
     bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
     diam_px = np.where(bad, guess, diam_px)
     trimmed = [(p + 0.5) / factor - 0.5 for p in to_full]
-    keep = np.flatnonzero(_outside_wider(trimmed, diam_px / factor, od_work.shape))
+    # a trace run on into another shaft is a second crest of it only by its own crest
+    judged = [t if c.core is None else c.core for c, t in zip(cands, trimmed, strict=True)]
+    keep = np.flatnonzero(_outside_wider(judged, diam_px / factor, od_work.shape))
     cands = [cands[i] for i in keep]
     to_full = [to_full[i] for i in keep]
     trimmed = [trimmed[i] for i in keep]
