@@ -377,52 +377,70 @@ def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list
     levels = _shaft_levels(od, lines)
     widest = float(np.max(shafts))
     cos_max = math.cos(math.radians(_RUN_ON_MAX_DEG))
+    # every end's outward direction and the probe half a shaft width past it
+    usable = [i for i, line in enumerate(lines) if len(line) >= 6]
+    ways = np.array(
+        [
+            _ridges.end_direction(lines[i], at_start, max(4.0, 2.0 * shafts[i]), skip=1.0)
+            for i in usable
+            for at_start in (True, False)
+        ]
+    ).reshape(-1, 2)
+    who = np.repeat(np.asarray(usable, dtype=np.intp), 2)
+    tip = np.array([lines[i][k] for i in usable for k in (0, -1)]).reshape(-1, 2)
+    probes = tip + ways * (0.5 * shafts[who] + 2.0)[:, None]
+    # points of other traces' shafts there, running within the angle (all ends at once)
+    found = tree.query_ball_point(probes, r=1.0 + 0.5 * widest) if len(probes) else []
+    counts = np.array([len(h) for h in found], dtype=np.intp)
+    hit = (
+        np.concatenate([np.asarray(h, dtype=np.intp) for h in found])
+        if counts.sum()
+        else np.zeros(0, np.intp)
+    )
+    end_of = np.repeat(np.arange(len(found)), counts)
+    other = owner[hit]
+    gap = np.hypot(*(allpts[hit] - probes[end_of]).T)
+    along = np.abs(np.sum(tangent[hit] * ways[end_of], axis=1)) >= cos_max
+    good = np.flatnonzero((other != who[end_of]) & (gap <= 0.5 * shafts[other] + 1.0) & along)
+    # the nearest such point names the shaft the end lies on
+    good = good[np.lexsort((gap[good], end_of[good]))]
+    partner = np.full(len(found), -1, dtype=np.intp)
+    firsts, at = np.unique(end_of[good], return_index=True)
+    partner[firsts] = other[good[at]]
     m, n = od.shape
+    runs: dict[tuple[int, bool], F64] = {}
+    for e in np.flatnonzero(partner >= 0):
+        i, at_start, j = int(who[e]), e % 2 == 0, int(partner[e])
+        line, way, end = lines[i], ways[e], tip[e]
+        steps = np.arange(1.0, _RUN_ON_LENGTHS * len(line) + 1.0)
+        run = end[None, :] + steps[:, None] * way[None, :]
+        inside = (run[:, 0] >= 0) & (run[:, 0] <= n - 1) & (run[:, 1] >= 0) & (run[:, 1] <= m - 1)
+        dark = inside & (
+            _ridges.remap_points(od, run[:, 0], run[:, 1]) >= _RUN_ON_LEVEL * levels[i]
+        )
+        length = len(dark) if dark.all() else int(np.argmin(dark))
+        if length < 3:
+            continue
+        # the shafts share their stretch up to the partner's end (a unit's opening) or
+        # the border; a run leaving the partner's side ended on it (end to end)
+        stop = run[length - 1]
+        ends = lines[j][[0, -1]]
+        reach = max(shafts[i], shafts[j]) + 2.0
+        at_end = np.min(np.hypot(*(ends - stop).T)) <= reach
+        if at_end or length == len(dark) or not inside[length]:
+            runs[(i, at_start)] = run[:length]
     out: list[_Candidate] = []
     for i, (cand, line) in enumerate(zip(cands, lines, strict=True)):
-        if len(line) < 6:
+        before, after = runs.get((i, True)), runs.get((i, False))
+        if before is None and after is None:
             out.append(cand)
             continue
         parts = [line]
-        for at_start in (True, False):
-            way = _ridges.end_direction(line, at_start, max(4.0, 2.0 * shafts[i]), skip=1.0)
-            end = line[0] if at_start else line[-1]
-            probe = end + way * (0.5 * shafts[i] + 2.0)
-            partner = -1
-            for h in tree.query_ball_point(probe, r=1.0 + 0.5 * widest):
-                j = int(owner[h])
-                if j == i:
-                    continue
-                close = math.hypot(*(allpts[h] - probe)) <= 0.5 * shafts[j] + 1.0
-                if close and abs(float(np.dot(tangent[h], way))) >= cos_max:
-                    partner = j
-                    break
-            if partner < 0:
-                continue
-            steps = np.arange(1.0, _RUN_ON_LENGTHS * len(line) + 1.0)
-            run = end[None, :] + steps[:, None] * way[None, :]
-            inside = (
-                (run[:, 0] >= 0) & (run[:, 0] <= n - 1) & (run[:, 1] >= 0) & (run[:, 1] <= m - 1)
-            )
-            dark = inside & (
-                _ridges.remap_points(od, run[:, 0], run[:, 1]) >= _RUN_ON_LEVEL * levels[i]
-            )
-            length = len(dark) if dark.all() else int(np.argmin(dark))
-            if length < 3:
-                continue
-            # the shafts share their stretch up to the partner's end (a unit's opening) or
-            # the border; a run leaving the partner's side ended on it (end to end)
-            stop = run[length - 1]
-            ends = lines[partner][[0, -1]]
-            reach = max(shafts[i], shafts[partner]) + 2.0
-            at_end = np.min(np.hypot(*(ends - stop).T)) <= reach
-            if not (at_end or length == len(dark) or not inside[length]):
-                continue
-            parts = [run[:length][::-1], *parts] if at_start else [*parts, run[:length]]
-        if len(parts) == 1:
-            out.append(cand)
-        else:
-            out.append(replace(cand, points=np.vstack(parts), core=line))
+        if before is not None:
+            parts.insert(0, before[::-1])
+        if after is not None:
+            parts.append(after)
+        out.append(replace(cand, points=np.vstack(parts), core=line))
     return out
 
 
