@@ -390,15 +390,32 @@ class ErrorBreakdown:
     false_reason: tuple[tuple[int, str], ...]
 
 
-def _near_share(line: F64, trees: list[Any], reach: float) -> F64:
-    """Share of `line`'s samples within `reach` of each tree's polyline."""
-    out = np.zeros(len(trees))
-    if len(line) == 0:
-        return out
-    for k, tree in enumerate(trees):
-        if tree is not None:
-            out[k] = float(np.mean(tree.query(line, distance_upper_bound=reach)[0] <= reach))
-    return out
+class _LinePool:
+    """Sampled polylines in one k-d tree, for the share of a line along each of them."""
+
+    def __init__(self, lines: list[F64]) -> None:
+        from scipy.spatial import cKDTree
+
+        self.count = len(lines)
+        sizes = [len(x) for x in lines]
+        self.points = np.concatenate(lines) if sum(sizes) else np.zeros((0, 2))
+        self.owner = np.repeat(np.arange(self.count), sizes)
+        self.tree = cKDTree(self.points) if len(self.points) else None
+
+    def shares(self, line: F64, reach: float) -> F64:
+        """Share of `line`'s samples closer than `reach` to each pooled polyline."""
+        out = np.zeros(self.count)
+        if len(line) == 0 or self.tree is None:
+            return out
+        near = self.tree.query_ball_point(line, r=reach)
+        sizes = np.array([len(x) for x in near], dtype=np.intp)
+        if not sizes.sum():
+            return out
+        sample = np.repeat(np.arange(len(line)), sizes)
+        hit = np.concatenate([np.asarray(x, dtype=np.intp) for x in near])
+        close = np.hypot(*(self.points[hit] - line[sample]).T) < reach
+        pair = np.unique(sample[close] * self.count + self.owner[hit[close]])
+        return np.bincount(pair % self.count, minlength=self.count) / len(line)
 
 
 def explain_errors(
@@ -437,8 +454,6 @@ def explain_errors(
     -------
     ErrorBreakdown
     """
-    from scipy.spatial import cKDTree
-
     check_positive(reach_px, name="reach_px")
     det = [h for h in detected if h.exit_px is not None]
     uncounted = [h for h in detected if h.exit_px is None]
@@ -448,22 +463,18 @@ def explain_errors(
     def sampled(h: HairRecord) -> F64:
         return _resample(_as_points(h.centerline_px, "centerline_px"), 1.0)
 
-    def tree(line: F64) -> Any:
-        return cKDTree(line) if len(line) else None
-
     det_lines = [sampled(h) for h in det]
     tru_lines = [sampled(h) for h in tru]
-    det_trees = [tree(x) for x in det_lines]
-    tru_trees = [tree(x) for x in tru_lines]
-    unc_trees = [tree(sampled(h)) for h in uncounted]
-    out_trees = [tree(sampled(h)) for h in outside]
+    det_pool, tru_pool = _LinePool(det_lines), _LinePool(tru_lines)
+    unc_pool = _LinePool([sampled(h) for h in uncounted])
+    out_pool = _LinePool([sampled(h) for h in outside])
     det_match = {i: j for i, j in matches}
     tru_match = {j: i for i, j in matches}
     # share of each annotated hair along each detection, and of each detection along each hair
-    hair_on = np.array([_near_share(x, det_trees, reach_px) for x in tru_lines]).reshape(
+    hair_on = np.array([det_pool.shares(x, reach_px) for x in tru_lines]).reshape(
         len(tru_lines), len(det_lines)
     )
-    det_on = np.array([_near_share(x, tru_trees, reach_px) for x in det_lines]).reshape(
+    det_on = np.array([tru_pool.shares(x, reach_px) for x in det_lines]).reshape(
         len(det_lines), len(tru_lines)
     )
     m, n = shape
@@ -484,7 +495,7 @@ def explain_errors(
             others = np.asarray((det_on[loose] >= 0.3).any(axis=0), dtype=bool)
             others[j] = False
             reason = "joined_to_another" if others.any() else "traced_in_part"
-        elif (_near_share(line, unc_trees, reach_px) >= 0.5).any():
+        elif (unc_pool.shares(line, reach_px) >= 0.5).any():
             reason = "not_counted"
         elif len(line) and (
             line.min() <= border_px
@@ -505,7 +516,7 @@ def explain_errors(
             reason = "on_missed_hair"
         elif on.size:
             reason = "on_found_hair"
-        elif (_near_share(line, out_trees, reach_px) >= 0.5).any():
+        elif (out_pool.shares(line, reach_px) >= 0.5).any():
             reason = "on_uncounted_hair"
         else:
             reason = "on_no_hair"
