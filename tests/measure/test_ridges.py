@@ -187,6 +187,59 @@ def test_crest_segments_keep_a_shaft_cut_square_at_both_ends() -> None:
     assert max(_ridges.polyline_length(p) for p in pieces) > 65  # the ~71 px shaft
 
 
+#: A thinned crest where a hair forks from a V of two (a Huashan image): two hairs leave
+#: one opening (the stem, above) and part; where the pieces meet the skeleton is two
+#: pixels thick and no pixel of it has three crossings, so the fork was not found.
+_UNSEEN_FORK = """
+..................#.
+..................#.
+..................#.
+..................#.
+..................#.
+..................#.
+..................#.
+..............#...#.
+..............#...#.
+..............#..##.
+..............#.##..
+...............##...
+..............###...
+.............##..#..
+##..........#....#..
+..##.....###.....#..
+....#####........#..
+........#........#..
+........#.......#...
+................#...
+................#...
+................#...
+................#...
+#..............##...
+.#.............#....
+.##...........##....
+..##.........##.....
+....##......#.......
+.....#.....#........
+.....#..###.........
+......##............
+"""
+
+
+def test_crest_segments_cut_a_fork_that_no_pixel_crosses_three_times() -> None:
+    # with the stem above (the hair running on 30 px straight up) no single walk covers
+    # the piece, which was dropped whole as a loop or blob: the hair was missed
+    fork = np.array([[ch == "#" for ch in line] for line in _UNSEEN_FORK.split()])
+    col = int(np.flatnonzero(fork[0])[0])
+    mask = np.zeros((len(fork) + 50, fork.shape[1] + 20), dtype=bool)
+    mask[40 : 40 + len(fork), 10 : 10 + fork.shape[1]] = fork
+    mask[10:40, 10 + col] = True
+    zeros = np.zeros(mask.shape, np.float32)
+    pieces = _ridges.crest_segments(mask, zeros, zeros)
+    longest = max(pieces, key=_ridges.polyline_length)
+    assert _ridges.polyline_length(longest) > 35  # the stem and the hair below it
+    assert np.all(np.abs(longest[:, 0] - (10 + col)) <= 2)  # along the stem
+
+
 def _bar_od(
     widths_px: list[tuple[int, int, float]], shape: tuple[int, int] = (60, 320)
 ) -> np.ndarray:

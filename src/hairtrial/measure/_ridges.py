@@ -501,8 +501,33 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
         Ordered (x, y) points, pixel centres at integer coordinates.
     """
     skel = _thin(_fill_small_holes(crest))
-    junction = _junctions(skel)
-    pieces = skel & ~cv2.dilate(junction.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    out, tangled = _walk_pieces(skel & ~_near(_junctions(skel)), dx, dy, min_pixels)
+    if tangled.any():
+        # where thinning leaves a junction two pixels thick, no pixel of it has three
+        # crossings: the piece forks unseen and no single walk covers it (a V of two
+        # hairs from one opening was lost whole). Such pieces are cut where a pixel has
+        # three or more neighbours, and walked again.
+        count = cv2.filter2D(tangled.astype(np.uint8), -1, np.ones((3, 3), np.float32))
+        forks = tangled & (np.asarray(count) >= 4)
+        more, _ = _walk_pieces(tangled & ~_near(forks), dx, dy, min_pixels)
+        out.extend(more)
+    return out
+
+
+def _near(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """`mask` grown by one pixel (3×3)."""
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.asarray(grown, dtype=bool)
+
+
+def _walk_pieces(
+    pieces: NDArray[np.bool_], dx: F32, dy: F32, min_pixels: int
+) -> tuple[list[F64], NDArray[np.bool_]]:
+    """Order the pixels of each 8-connected piece of a thin mask into a polyline.
+
+    Returns the polylines and the mask of the pieces no single walk covers (at least
+    1/5 of their pixels left out: a fork, loop or blob).
+    """
     count, labels = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
     ones = np.ones((3, 3), np.float32)
     nb = np.asarray(
@@ -514,7 +539,7 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
     rr, cc, lab = rr[order], cc[order], lab[order]
     bounds = np.searchsorted(lab, np.arange(1, count + 1))
     # each pixel's neighbours on its piece (8-connected: the same piece) in walk order
-    index = np.full((crest.shape[0] + 2, crest.shape[1] + 2), -1, dtype=np.int32)
+    index = np.full((pieces.shape[0] + 2, pieces.shape[1] + 2), -1, dtype=np.int32)
     index[rr + 1, cc + 1] = np.arange(rr.size, dtype=np.int32)
     nbr = np.column_stack([index[rr + 1 + dr, cc + 1 + dc] for dr, dc in _WALK])
     del index
@@ -523,6 +548,7 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
     nbr = nbr[:, : max(1, int((nbr >= 0).sum(axis=1).max(initial=0)))]
     degree = nb[rr, cc]
     out: list[F64] = []
+    tangled = np.zeros(pieces.shape, dtype=bool)
     for k in range(count - 1):
         lo, hi = bounds[k], bounds[k + 1]
         if hi - lo < min_pixels:
@@ -534,11 +560,12 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
         walk = _path_through(links, int(np.argmin(degree[lo:hi])))
         seq = np.array(walk)
         if len(seq) < 0.8 * (hi - lo):
-            continue  # a loop or blob, not a shaft
+            tangled[r, c] = True  # a fork, loop or blob, not one shaft
+            continue
         r, c = r[seq], c[seq]
         pts = np.column_stack([c + dx[r, c], r + dy[r, c]]).astype(np.float64)
         out.append(_smooth(pts, passes=4))
-    return out
+    return out, tangled
 
 
 def piece_tangents(pieces: list[F64]) -> tuple[F64, NDArray[np.intp], NDArray[np.intp], F64]:
