@@ -25,7 +25,10 @@ Scoring rules
   component centroid is used for both (which favours the baseline).
   ``*_midshaft_interior``: the same mid-shaft matching, scored only on points and box
   centres at least :data:`HUASHAN_INTERIOR_PX` from the border, where the annotation is
-  complete (many hairs near the border carry no box).
+  complete (many hairs near the border carry no box). ``recall_interior_<class>``: that
+  recall by the annotators' class (``single``, ``premium``, ``undersize``, ``abnormal``,
+  see the set's README) and for ``short`` boxes (longest side under
+  :data:`HUASHAN_SHORT_PX`: stubs), with the number of boxes.
   Results are given for all images and for the two halves of a fixed name-hash split
   (``tune``: the half anything was looked at on; ``held``: the other half).
 * Widths set: measured at 4.4 µm/px (the tool's default assumption); centrelines match one
@@ -55,7 +58,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +83,8 @@ HUASHAN_UM_PER_PX = 2.5
 #: Calibration assumed for the widths set, µm/px (the labelling tool's default).
 WIDTHS_UM_PER_PX = 4.4
 BOX_TOLERANCE_PX = 25.0
+#: Longest side (px) under which a Huashan box marks a short stub (< ~150 µm).
+HUASHAN_SHORT_PX = 60
 #: Huashan's interior: matching points and box centres at least this far from the border
 #: (200 µm at the assumed scale). Its annotators left many hairs near the border unboxed
 #: (the set's README: "hairs cut by the image border are sometimes unlabelled"): within
@@ -112,6 +117,8 @@ class Counted:
     n_det_inner: int = 0
     n_true_inner_matched: int = 0
     n_det_inner_matched: int = 0
+    #: interior boxes per annotator class (and "short", under HUASHAN_SHORT_PX): (all, matched)
+    inner_by_class: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _points_ours(image: np.ndarray, um: float) -> tuple[list[Point], list[Point]]:
@@ -152,6 +159,15 @@ def _huashan_one(args: tuple[str, BoxedImage]) -> Counted:
     det_in = [inner(*p) for p in mids]
     boxes = np.asarray(item.boxes, dtype=float).reshape(-1, 4)
     true_in = [inner(0.5 * (b[0] + b[2]), 0.5 * (b[1] + b[3])) for b in boxes]
+    found = {j for _, j in by_mid}
+    by_class: dict[str, tuple[int, int]] = {}
+    for j, (box, cls) in enumerate(zip(boxes, item.classes, strict=True)):
+        if not true_in[j]:
+            continue
+        short = max(box[2] - box[0], box[3] - box[1]) < HUASHAN_SHORT_PX
+        for key in (cls or "unlabelled", "short") if short else (cls or "unlabelled",):
+            total, hit = by_class.get(key, (0, 0))
+            by_class[key] = (total + 1, hit + int(j in found))
     return Counted(
         item.name,
         len(item.boxes),
@@ -162,6 +178,7 @@ def _huashan_one(args: tuple[str, BoxedImage]) -> Counted:
         n_det_inner=sum(det_in),
         n_true_inner_matched=sum(1 for _, j in by_mid if true_in[j]),
         n_det_inner_matched=sum(1 for i, _ in by_mid if det_in[i]),
+        inner_by_class=by_class,
     )
 
 
@@ -190,7 +207,20 @@ def _summarise(rows: list[Counted]) -> dict[str, float]:
         "recall_midshaft_interior": _share(
             sum(r.n_true_inner_matched for r in rows), sum(r.n_true_inner for r in rows)
         ),
+        # where the interior recall is lost: by the annotators' class, and short boxes
+        **_by_class(rows),
     }
+
+
+def _by_class(rows: list[Counted]) -> dict[str, float]:
+    """Interior recall and box count per annotator class (and for short boxes)."""
+    out: dict[str, float] = {}
+    for key in sorted({k for r in rows for k in r.inner_by_class}):
+        total = sum(r.inner_by_class.get(key, (0, 0))[0] for r in rows)
+        hit = sum(r.inner_by_class.get(key, (0, 0))[1] for r in rows)
+        out[f"recall_interior_{key}"] = _share(hit, total)
+        out[f"n_interior_{key}"] = total
+    return out
 
 
 def _share(part: int, whole: int) -> float:
