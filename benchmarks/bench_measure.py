@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _realdata import BoxedImage, PolylineImage, is_tuning_half, load_huashan, load_widths
 from baseline_classical import classical_count
 from hairtrial.measure import MeasureConfig, measure_image
-from hairtrial.measure._ridges import crest_segments
+from hairtrial.measure._ridges import crest_segments, polyline_length
 from hairtrial.measure.metrics import (
     detection_score,
     explain_errors,
@@ -166,7 +166,8 @@ def _huashan_one(args: tuple[str, BoxedImage]) -> Counted:
         if not true_in[j]:
             continue
         short = max(box[2] - box[0], box[3] - box[1]) < HUASHAN_SHORT_PX
-        for key in (cls or "unlabelled", "short") if short else (cls or "unlabelled",):
+        keys = [cls or "unlabelled"] + (["short"] if short else [])
+        for key in keys:
             total, hit = by_class.get(key, (0, 0))
             by_class[key] = (total + 1, hit + int(j in found))
     return Counted(
@@ -399,7 +400,7 @@ def _skeleton_line(pixels: np.ndarray) -> np.ndarray:
     pieces = crest_segments(mask, zeros, zeros, min_pixels=1)
     if not pieces:
         return pixels
-    best = max(pieces, key=lambda p: float(np.hypot(*np.diff(p, axis=0).T).sum()))
+    best = max(pieces, key=polyline_length)
     return best + lo - 0.5  # back to the image's pixel-centre coordinates (x, y)
 
 
