@@ -107,3 +107,56 @@ def test_background_left_as_it_is_when_the_overlay_is_most_of_the_image() -> Non
     assert not np.array_equal(
         plain, _absorbance.skin_background(image, size_px=60.0, hair_px=30.0, exclude=part)
     )
+
+
+def _patches(skin, *colours):
+    """One row of 8×8 patches: skin, then each colour, on a (8, 8·k) image and its skin."""
+    k = 1 + len(colours)
+    img = np.empty((8, 8 * k, 3), np.float32)
+    for i, c in enumerate((skin, *colours)):
+        img[:, 8 * i : 8 * (i + 1)] = c
+    return img, np.broadcast_to(np.asarray(skin, np.float32), img.shape).copy()
+
+
+def test_neutral_contrast_sees_a_grey_shaft_on_pink_skin_and_not_ink_flakes_or_pigment():
+    pink = (0.75, 0.59, 0.56)
+    grey, white = (0.62, 0.61, 0.60), (0.9, 0.9, 0.9)
+    blue_ink, brown = (0.3, 0.35, 0.6), (0.2, 0.13, 0.1)
+    img, bg = _patches(pink, grey, white, blue_ink, brown)
+    out = _absorbance.neutral_contrast(
+        img, bg, min_skin_chroma=0.15, max_chroma_share=0.5, min_darkening=0.02
+    )
+    per_patch = out.reshape(8, 5, 8).mean(axis=(0, 2))
+    skin_chroma = float(np.linalg.norm(_absorbance.skin_chroma(np.asarray(pink))))
+    assert per_patch[0] == 0.0  # bare skin
+    # a near-neutral patch moves the colour (nearly) all the way from the skin's to neutral
+    assert per_patch[1] == pytest.approx(skin_chroma, abs=0.03)
+    # the smallest-channel absorptance misses that shaft: it is brighter than skin in blue
+    assert _absorbance.absorptance(img, bg)[:, 8:16].max() == 0.0
+    # white flake (brighter in every channel), blue ink (coloured), brown pigment (darker
+    # in every channel: the absorptance's to see)
+    assert per_patch[2] == per_patch[3] == per_patch[4] == 0.0
+
+
+def test_neutral_contrast_off_over_near_neutral_skin_and_for_greyscale():
+    pale = (0.62, 0.6, 0.55)  # log chromaticity ~0.08: colour alone cannot reach 0.15
+    img, bg = _patches(pale, (0.5, 0.5, 0.5))
+    out = _absorbance.neutral_contrast(
+        img, bg, min_skin_chroma=0.15, max_chroma_share=0.5, min_darkening=0.02
+    )
+    assert not out.any()
+    grey1 = img[:, :, :1].copy()
+    out1 = _absorbance.neutral_contrast(
+        grey1, bg[:, :, :1].copy(), min_skin_chroma=0.0, max_chroma_share=0.5, min_darkening=0.02
+    )
+    assert out1.shape == (8, 16) and not out1.any()
+
+
+def test_neutral_contrast_is_the_same_in_blocks():
+    rng = np.random.default_rng(3)
+    bg = np.broadcast_to(np.float32([0.75, 0.59, 0.56]), (600, 40, 3)).copy()
+    img = np.clip(bg * rng.uniform(0.7, 1.1, size=bg.shape), 0.01, 1).astype(np.float32)
+    kw = dict(min_skin_chroma=0.15, max_chroma_share=0.5, min_darkening=0.02)
+    whole = _absorbance.neutral_contrast(img, bg, **kw)
+    rows = [_absorbance.neutral_contrast(img[i : i + 1], bg[i : i + 1], **kw) for i in range(600)]
+    np.testing.assert_allclose(whole, np.vstack(rows), atol=1e-6)

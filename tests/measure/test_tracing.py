@@ -162,3 +162,29 @@ def test_white_hair_touching_a_dark_one_is_kept(turn_deg):
     u8 = draw.finish(img, blur_px=1.0)
     res = measure_image(u8, um_per_px=UM, config=MeasureConfig(light_hairs=True))
     assert len(res.hairs) == 2
+
+
+def _grey_hair_on_pink_skin(seed):
+    """A grey (unpigmented) shaft over pink skin, and white scale flakes beside it."""
+    img = draw.skin((320, 460), seed=seed, tone=(0.75, 0.59, 0.56))
+    hair = np.ones_like(img)
+    draw.draw_hair(hair, draw.straight(60, 250, -10, 200), diameter_px=14, absorb=2.0)
+    cover = 1.0 - hair
+    img = img * (1.0 - cover) + 0.62 * cover  # neutral grey: darker in red, brighter in blue
+    rng = np.random.default_rng(seed)
+    for cx, cy, r in [(330, 80, 26), (390, 220, 30), (130, 90, 22)]:
+        img = _flake(img, rng, cx, cy, r)
+    return draw.finish(img, blur_px=1.0)
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+def test_grey_hair_on_pink_skin_found_by_its_colour(seed):
+    u8 = _grey_hair_on_pink_skin(seed)
+    # darker than the skin in red only: the smallest-channel absorptance misses it
+    assert measure_image(u8, um_per_px=UM).hair_count == 0
+    res = measure_image(u8, um_per_px=UM, config=MeasureConfig(grey_hairs=True))
+    assert res.hair_count == 1  # the flakes are neutral too, but brighter in every channel
+    hair = res.hairs[0]
+    mid = np.asarray(hair.centerline_px).mean(axis=0)
+    assert np.hypot(mid[0] - 158.5, mid[1] - 233.5) < 5
+    assert abs(hair.length_um - 200 * UM) <= 0.15 * 200 * UM

@@ -269,6 +269,123 @@ def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
     return out.astype(np.float32, copy=False)
 
 
+#: Rows per block of :func:`neutral_contrast` (bounds its temporaries on large images).
+_BLOCK_ROWS = 256
+
+
+def skin_chroma(colour: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Chromaticity of colours in log space: ``ln c - mean over channels of ln c``.
+
+    Zero for a neutral (grey, white, black) colour whatever its brightness; its length is
+    how coloured the colour is (about 0.2 for pink skin, 0.05-0.08 for pale yellowish
+    skin).
+
+    Parameters
+    ----------
+    colour : (..., C) ndarray
+        Linear intensities per channel, in (0, 1].
+
+    Returns
+    -------
+    (..., C) ndarray
+        Log chromaticity, same shape.
+    """
+    log = np.log(np.maximum(colour, _MIN_LEVEL))
+    return log - log.mean(axis=-1, keepdims=True)
+
+
+def neutral_contrast(
+    channels: F32,
+    background: F32,
+    *,
+    min_skin_chroma: float,
+    max_chroma_share: float,
+    min_darkening: float,
+) -> F32:
+    """Contrast of a colourless shaft over coloured skin: how far a pixel turns neutral.
+
+    An unpigmented (grey) shaft scatters all wavelengths alike; over pink or tanned skin
+    it can be darker than the skin in red and *brighter* in blue, so the smallest
+    per-channel absorptance (:func:`absorptance`) misses it. Its own colour is neutral
+    where the skin's is not: the pixel's log chromaticity moves from the skin's towards
+    zero. The contrast is the length of that move along the skin's chromaticity (log
+    units, like an optical density; at most the skin's own chromaticity, reached where
+    a neutral shaft covers the pixel). It is kept only where the pixel's own
+    chromaticity is at most `max_chroma_share` of the skin's (ink and the blue shadow of
+    a shaft under the skin are coloured themselves) and the skin's is at least
+    `min_skin_chroma` (over near-neutral skin a grey shaft differs in brightness only),
+    and where the pixel is darker than the skin by at least `min_darkening` in some
+    channel but not in all: a grey shaft's neutral reflectance lies between the skin's
+    channels, darker where the skin reflects most (red on pink skin) and as bright or
+    brighter where it reflects least. A white scale flake or bubble is brighter in every
+    channel; a pixel darker in every channel (a pigmented shaft, or its blurred edge
+    blending a blue-black shaft into yellowish skin, which can look neutral) is the
+    smallest-channel absorptance's to see.
+
+    Parameters
+    ----------
+    channels : (M, N, C) ndarray of float32
+        Pixels in [0, 1].
+    background : (M, N, C) ndarray of float32
+        Bare-skin estimate from :func:`skin_background`.
+    min_skin_chroma : float, log units
+        Least skin chromaticity at which the contrast is measured.
+    max_chroma_share : float
+        Largest own chromaticity of a shaft pixel, as a share of the skin's.
+    min_darkening : float
+        Least absorptance ``1 - I / I_skin`` of a shaft pixel in its most absorbing
+        channel, and more than it absorbs in its least absorbing one.
+
+    Returns
+    -------
+    (M, N) ndarray of float32, >= 0
+        Neutral contrast (zeros for fewer than 3 channels).
+    """
+    m, n, c = channels.shape
+    out = np.zeros((m, n), dtype=np.float32)
+    if c < 3:
+        return out
+    for lo in range(0, m, _BLOCK_ROWS):
+        hi = min(m, lo + _BLOCK_ROWS)
+        # per channel plane: log skin, log ratio to skin (float32 throughout)
+        bare = [np.maximum(background[lo:hi, :, k], _MIN_LEVEL) for k in range(c)]
+        log_skin = [cv2.log(b) for b in bare]
+        ratio = [np.maximum(channels[lo:hi, :, k], _MIN_LEVEL) / b for k, b in enumerate(bare)]
+        log_ratio = [cv2.log(r) for r in ratio]
+        skin_mean = sum(log_skin) / c
+        ratio_mean = sum(log_ratio) / c
+        skin = [ls - skin_mean for ls in log_skin]
+        # the pixel's own chromaticity is the skin's plus that of its ratio to the skin
+        own = [sk + lr - ratio_mean for sk, lr in zip(skin, log_ratio, strict=True)]
+        norm = np.sqrt(sum(sk * sk for sk in skin))
+        toward = -sum(sk * (lr - ratio_mean) for sk, lr in zip(skin, log_ratio, strict=True))
+        toward /= np.maximum(norm, 1e-6)
+        keep = np.sqrt(sum(o * o for o in own)) <= max_chroma_share * norm
+        keep &= norm >= min_skin_chroma
+        # darker than the skin in some channel but not in all (see above)
+        lightest = np.maximum.reduce(ratio)
+        darkest = np.minimum.reduce(ratio)
+        keep &= (1.0 - darkest >= min_darkening) & (1.0 - lightest < min_darkening)
+        out[lo:hi] = np.where(keep, np.maximum(toward, 0.0), 0.0)
+    return out
+    for lo in range(0, m, _BLOCK_ROWS):
+        hi = min(m, lo + _BLOCK_ROWS)
+        skin = skin_chroma(background[lo:hi])
+        norm = np.sqrt(np.sum(skin * skin, axis=2))
+        own = skin_chroma(channels[lo:hi])
+        # the move of the chromaticity, against the skin's direction
+        toward = -np.sum((own - skin) * skin, axis=2) / np.maximum(norm, 1e-6)
+        neutral = np.sqrt(np.sum(own * own, axis=2)) <= max_chroma_share * norm
+        keep = neutral & (norm >= min_skin_chroma)
+        # darker than the skin where the skin reflects most: a white flake or bubble,
+        # brighter than the skin in every channel, is neutral too
+        change = 1.0 - channels[lo:hi] / background[lo:hi]
+        keep &= np.max(change, axis=2) >= min_darkening
+        keep &= np.min(change, axis=2) < min_darkening
+        out[lo:hi] = np.where(keep, np.maximum(toward, 0.0), 0.0)
+    return out
+
+
 def blue_shift(channels: F32, background: F32) -> F32:
     """Red-minus-blue absorptance: positive where something dark lies under the skin.
 

@@ -53,6 +53,15 @@ class MeasureConfig:
         Also look for shafts brighter than the skin (white, grey or blond hair). Off by
         default: on real images it still adds a few false shafts (bright scale lines);
         turn it on for subjects with grey hair.
+    grey_hairs : bool
+        Also trace shafts that differ from coloured skin by their colour only: a grey
+        (unpigmented) hair over pink or tanned skin is darker in red and brighter in
+        blue, so the smallest per-channel absorptance misses it, but its own colour
+        turns neutral (:func:`hairtrial.measure._absorbance.neutral_contrast`). Off by
+        default: on the real sets, whose skin is pale and yellowish, it moves little but
+        loses a little precision (blurred edges of blue-black shafts over yellowish skin
+        look neutral); turn it on for grey-haired subjects with pink or tanned skin. No
+        effect on greyscale images or over skin less coloured than `ridge_high_od`.
     light_ridge_high_od : float, OD
         `ridge_high_od` of the light pass (brightening instead of absorptance): a white
         shaft scatters strongly and brightens the skin by far more than the faint bright
@@ -81,6 +90,7 @@ class MeasureConfig:
     psf_sigma_um: float | None = None
     bundle_min_um: float = 130.0
     light_hairs: bool = False
+    grey_hairs: bool = False
     light_ridge_high_od: float = 0.25
     border_um: float = 20.0
     classes: HairClasses = field(default_factory=HairClasses)

@@ -158,6 +158,14 @@ _KINK_SPREAD = 1.3
 #: Smallest ratio of weakest to strongest channel of a light (unpigmented) shaft's own
 #: colour: white, grey and blond hair are near neutral, coloured ink is not.
 _NEUTRAL_SHARE = 0.5
+#: a grey shaft, told by its colour only, is looked for where its own colour is at most
+#: this share of the skin's (ink, the blue shadow of a shaft under the skin and brown
+#: pigment are coloured themselves); the skin must be at least as coloured as the crest
+#: threshold, the most that colour alone can give
+_GREY_CHROMA_SHARE = 0.5
+#: ... and darker than the skin in some channel by this much (a white scale flake or
+#: bubble is neutral too, but brighter than the skin in every channel)
+_GREY_MIN_DARKENING = 0.02
 #: Logistic gain per unit of grey shadow past an end (absorptance as a share of the
 #: shaft's own), and the share above which it reads as the shaft under the skin: the
 #: skin past a cut end is bare (share ~0), past an exit the buried shaft shows through.
@@ -791,6 +799,16 @@ def measure_image(
             exclude=overlay,
         )
         od = _absorbance.absorptance(channels, bg, dark=dark)
+        if dark and config.grey_hairs:
+            grey = _absorbance.neutral_contrast(
+                channels,
+                bg,
+                min_skin_chroma=config.ridge_high_od,
+                max_chroma_share=_GREY_CHROMA_SHARE,
+                min_darkening=_GREY_MIN_DARKENING,
+            )
+            np.maximum(od, grey, out=od)
+            del grey
         od[overlay] = 0.0
         blue = _absorbance.blue_shift(channels, bg) if dark else np.zeros_like(od)
         del channels
@@ -816,7 +834,14 @@ def measure_image(
         pass_config = config if dark else replace(config, ridge_high_od=config.light_ridge_high_od)
         cands = _detect(od_work, excl if excl.any() else None, work_um, pass_config)
         if cands and arr.ndim == 3:
-            keep = _broadband([c.points for c in cands], arr, bg_small, factor, dark)
+            keep = _broadband(
+                [c.points for c in cands],
+                arr,
+                bg_small,
+                factor,
+                dark,
+                config.ridge_high_od if config.grey_hairs else None,
+            )
             cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
         if cands and not dark:
             keep = _light_shafts(cands, od_work, records, um, factor)
@@ -1202,15 +1227,32 @@ def _inside(p: F64, m: int, n: int, border: float) -> bool:
     return bool(border <= p[0] <= n - 1 - border and border <= p[1] <= m - 1 - border)
 
 
+def _greyer_than_skin(colour: F64, skin: F64, min_skin_chroma: float) -> bool:
+    """Whether a shaft's own colour is neutral over skin at least `min_skin_chroma` coloured."""
+    if colour.size < 3 or np.any(colour <= 0):
+        return False
+    own = np.linalg.norm(_absorbance.skin_chroma(colour))
+    bare = np.linalg.norm(_absorbance.skin_chroma(np.maximum(skin, 1e-6)))
+    return bool(bare >= min_skin_chroma and own <= _GREY_CHROMA_SHARE * bare)
+
+
 def _broadband(
-    traces: list[F64], image: NDArray[Any], bg_small: F32, factor: float, dark: bool
+    traces: list[F64],
+    image: NDArray[Any],
+    bg_small: F32,
+    factor: float,
+    dark: bool,
+    grey_min_chroma: float | None = None,
 ) -> list[bool]:
     """Whether each trace absorbs in every colour channel, as pigment does (ink does not).
 
     A red or blue pen line or measuring circle absorbs strongly in one or two channels
     and hardly at all in the other; melanin absorbs in all three. A light shaft
-    (`dark` False) must instead be near neutral in colour. `image` is the caller's
-    RGB array (read, never written); `bg_small` the skin background at reduced size;
+    (`dark` False) must instead be near neutral in colour, and so may a dark one that
+    fails the broadband test when `grey_min_chroma` (least skin chromaticity, log units)
+    is given: a grey shaft over pink skin absorbs in red and brightens blue, its own
+    colour neutral where the skin's is not (:func:`_greyer_than_skin`). `image` is the
+    caller's RGB array (read, never written); `bg_small` the skin background at reduced size;
     `traces` are at the working resolution (`factor` times coarser than `image`). All
     traces are sampled in one pass, every 2 px, and judged on per-channel medians.
     """
@@ -1243,13 +1285,18 @@ def _broadband(
     colour = np.column_stack(
         [_ridges.group_medians(level[:, ch], counts) for ch in range(level.shape[1])]
     )
+    skin_colour = np.column_stack(
+        [_ridges.group_medians(skin[:, ch], counts) for ch in range(skin.shape[1])]
+    )
     out = []
-    for a, c in zip(absorb, colour, strict=True):
+    for a, c, s in zip(absorb, colour, skin_colour, strict=True):
         strongest = float(a.max())
         if strongest <= 0 or float(a.min()) >= _BROADBAND_SHARE * strongest:
             out.append(True)
         elif dark:
-            out.append(False)
+            # a grey (unpigmented) shaft over coloured skin: its own colour neutral
+            grey = grey_min_chroma is not None and _greyer_than_skin(c, s, grey_min_chroma)
+            out.append(grey)
         else:
             # an unpigmented shaft scatters all wavelengths alike: over skin it looks
             # white, grey or pale yellow, its own colour near neutral, while its contrast
