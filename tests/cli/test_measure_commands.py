@@ -183,3 +183,18 @@ def test_measure_light_hairs_option_finds_a_white_hair(tmp_path):
         assert result.exit_code == 0, result.output
         counts[bool(extra)] = json.loads(result.stdout.splitlines()[0])["hair_count"]
     assert counts == {False: 0, True: 1}
+
+
+def test_measure_grey_hairs_option_finds_a_grey_hair_on_pink_skin(tmp_path):
+    from tests.measure import _draw as draw
+
+    img = draw.skin((320, 460), seed=31, tone=(0.75, 0.59, 0.56))
+    layer = np.ones_like(img)
+    draw.draw_hair(layer, draw.straight(60, 250, -10, 200), diameter_px=14, absorb=2.0)
+    path = write_image(tmp_path / "grey.png", draw.finish(img * layer + 0.62 * (1 - layer)))
+    counts = {}
+    for extra in ([], ["--grey-hairs"]):
+        result = runner.invoke(app, ["measure", str(path), "--um-per-px", "5", *extra])
+        assert result.exit_code == 0, result.output
+        counts[bool(extra)] = json.loads(result.stdout.splitlines()[0])["hair_count"]
+    assert counts == {False: 0, True: 1}

@@ -335,6 +335,7 @@ def run(
         Path | None, typer.Option("--config", help="Measurement parameters (JSON or TOML).")
     ] = None,
     light_hairs: measure_cmds.LightHairsOption = False,
+    grey_hairs: measure_cmds.GreyHairsOption = False,
     image_root: ImageRootOption = None,
     lease_s: Annotated[
         float, typer.Option("--lease-s", min=10.0, help="Seconds a worker holds an image.")
@@ -350,7 +351,8 @@ def run(
     try:
         summary = run_batch(
             db_url=db, workers=workers, scheduler=scheduler, retry_failed=retry_failed,
-            config=measure_cmds.load_config(config, light_hairs=light_hairs), image_root=image_root,
+            config=measure_cmds.load_config(config, light_hairs=light_hairs, grey_hairs=grey_hairs),
+            image_root=image_root,
             progress=not quiet, lease_s=lease_s, track=track,
         )  # fmt: skip
     except InputError as exc:

@@ -48,6 +48,14 @@ LightHairsOption = Annotated[
         "sets light_hairs in the configuration.",
     ),
 ]
+GreyHairsOption = Annotated[
+    bool,
+    typer.Option(
+        "--grey-hairs",
+        help="Also trace grey shafts that differ from pink or tanned skin by colour only; "
+        "sets grey_hairs in the configuration.",
+    ),
+]
 
 _HAIR_COLUMNS = (
     "image", "hair_id", "exit_x_px", "exit_y_px", "tip_x_px", "tip_y_px",
@@ -62,15 +70,22 @@ def _error(path: Path | str, exc: Exception) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False)
 
 
-def load_config(path: Path | None, *, light_hairs: bool = False) -> MeasureConfig:
+def load_config(
+    path: Path | None, *, light_hairs: bool = False, grey_hairs: bool = False
+) -> MeasureConfig:
     """Read measurement parameters from a JSON or TOML file (defaults without a file).
 
-    `light_hairs` True turns the light-shaft pass on whatever the file says.
+    `light_hairs` (`grey_hairs`) True turns the light-shaft pass (the grey-shaft colour
+    contrast) on whatever the file says.
     """
     import dataclasses
 
     config = _read_config(path)
-    return dataclasses.replace(config, light_hairs=True) if light_hairs else config
+    if light_hairs:
+        config = dataclasses.replace(config, light_hairs=True)
+    if grey_hairs:
+        config = dataclasses.replace(config, grey_hairs=True)
+    return config
 
 
 def _read_config(path: Path | None) -> MeasureConfig:
@@ -141,6 +156,7 @@ def measure(
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
     light_hairs: LightHairsOption = False,
+    grey_hairs: GreyHairsOption = False,
     fmt: Annotated[
         Literal["json", "csv", "table"],
         typer.Option("--format", help="json: JSON Lines per image; csv: a row per hair."),
@@ -154,7 +170,7 @@ def measure(
     from hairtrial.measure.overlay import save_overlay
 
     try:
-        params = load_config(config, light_hairs=light_hairs)
+        params = load_config(config, light_hairs=light_hairs, grey_hairs=grey_hairs)
         if um_per_px is not None:
             check_um_per_px(um_per_px)
     except InputError as exc:
@@ -220,6 +236,7 @@ def validate(
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
     light_hairs: LightHairsOption = False,
+    grey_hairs: GreyHairsOption = False,
     by: Annotated[
         Literal["exit", "centreline"], typer.Option("--by", help="How hairs are matched.")
     ] = "centreline",
@@ -246,7 +263,7 @@ def validate(
     )
 
     try:
-        params = load_config(config, light_hairs=light_hairs)
+        params = load_config(config, light_hairs=light_hairs, grey_hairs=grey_hairs)
     except InputError as exc:
         _error(config or "--config", exc)
         raise typer.Exit(code=2) from None
@@ -366,6 +383,7 @@ def phototrichogram(
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
     light_hairs: LightHairsOption = False,
+    grey_hairs: GreyHairsOption = False,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format")] = "table",
 ) -> None:
     """Register a phototrichogram pair, follow each hair, give growth and the anagen fraction.
@@ -377,7 +395,7 @@ def phototrichogram(
     from hairtrial.track.phototrichogram import phototrichogram as pair_growth
 
     try:
-        params = load_config(config, light_hairs=light_hairs)
+        params = load_config(config, light_hairs=light_hairs, grey_hairs=grey_hairs)
         results = list(_measure_each([first, second], um_per_px, params))
         (_, image_a, a), (_, image_b, b) = results
         if a is None or b is None or image_a is None or image_b is None:
@@ -414,6 +432,7 @@ def track(
     um_per_px: UmPerPxOption = None,
     config: ConfigOption = None,
     light_hairs: LightHairsOption = False,
+    grey_hairs: GreyHairsOption = False,
     fmt: Annotated[
         Literal["json", "csv"],
         typer.Option("--format", help="json: transforms and follicles; csv: trajectories."),
@@ -431,7 +450,7 @@ def track(
         _error("--days", InputError(f"{len(visit_days)} day(s) for {len(images)} image(s)"))
         raise typer.Exit(code=2)
     try:
-        params = load_config(config, light_hairs=light_hairs)
+        params = load_config(config, light_hairs=light_hairs, grey_hairs=grey_hairs)
     except InputError as exc:
         _error(config or "--config", exc)
         raise typer.Exit(code=2) from None
