@@ -170,30 +170,22 @@ def test_track_two_visits(trial):
     assert mismatch.exit_code == 2 and "1 day(s) for 2 image(s)" in mismatch.output
 
 
-def test_measure_light_hairs_option_finds_a_white_hair(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "tone", "shaft"),
+    [
+        ("--light-hairs", (0.85, 0.7, 0.6), 0.9),  # a white hair on fair skin
+        ("--grey-hairs", (0.75, 0.59, 0.56), 0.62),  # a grey hair on pink skin: colour only
+    ],
+)
+def test_measure_hair_colour_options_find_a_hair_the_default_misses(tmp_path, flag, tone, shaft):
     from tests.measure import _draw as draw
 
-    img = draw.skin((300, 400), seed=24)
-    layer = np.ones_like(img)
-    draw.draw_hair(layer, draw.straight(90, 150, 15, 220), diameter_px=14, absorb=2.0)
-    path = write_image(tmp_path / "white.png", draw.finish(img * layer + 0.9 * (1 - layer)))
-    counts = {}
-    for extra in ([], ["--light-hairs"]):
-        result = runner.invoke(app, ["measure", str(path), "--um-per-px", "5", *extra])
-        assert result.exit_code == 0, result.output
-        counts[bool(extra)] = json.loads(result.stdout.splitlines()[0])["hair_count"]
-    assert counts == {False: 0, True: 1}
-
-
-def test_measure_grey_hairs_option_finds_a_grey_hair_on_pink_skin(tmp_path):
-    from tests.measure import _draw as draw
-
-    img = draw.skin((320, 460), seed=31, tone=(0.75, 0.59, 0.56))
+    img = draw.skin((320, 460), seed=24, tone=tone)
     layer = np.ones_like(img)
     draw.draw_hair(layer, draw.straight(60, 250, -10, 200), diameter_px=14, absorb=2.0)
-    path = write_image(tmp_path / "grey.png", draw.finish(img * layer + 0.62 * (1 - layer)))
+    path = write_image(tmp_path / "hair.png", draw.finish(img * layer + shaft * (1 - layer)))
     counts = {}
-    for extra in ([], ["--grey-hairs"]):
+    for extra in ([], [flag]):
         result = runner.invoke(app, ["measure", str(path), "--um-per-px", "5", *extra])
         assert result.exit_code == 0, result.output
         counts[bool(extra)] = json.loads(result.stdout.splitlines()[0])["hair_count"]
