@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_measure.py [--huashan N] [--sim N] [--long N] [--trial N]
         [--seed S] [--workers W]
-        [--skip speed large huashan widths trial sim long sim_hard]
+        [--grey-seed S] [--skip speed large huashan widths trial grey sim long sim_hard]
 
 Prints ms per megapixel (one core) and, on the real sets in ``../shared/realdata`` (skipped
 when absent) and on simulated images (when :mod:`hairtrial.simulate.render` is available),
@@ -39,6 +39,10 @@ Scoring rules
   manifest's calibration. Truth is each image's ``*.truth.json``. Every detection is
   matched one to one to every true hair by centreline (under 6 px); precision is the
   share of counted detections matched, recall the share of counted true hairs matched.
+* Opt-in ``grey_hairs`` (``grey`` section): the default and ``MeasureConfig(grey_hairs=True)``
+  on ``--trial`` images of trial seed ``--grey-seed`` (5: several of its fields have grey
+  hairs over pink skin), counted-only, with the recall of true hairs by how their shaft
+  absorbs (pigmented in every channel, grey: in some channels only, faint: in none).
 * Simulated crowded units: clipped hair at 5 µm/px, standard random style, follicular units of 1-4
   hairs fanning out from one opening (crowded: many overlaps); centrelines match one to
   one under 6 px symmetric mean distance; diameters in µm; for matched hairs, whether our
@@ -610,6 +614,81 @@ def bench_trial(n: int, seed: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def _shaft_kind(image: np.ndarray, line: Any, um: float) -> str:
+    """``pigmented``, ``grey`` or ``faint``: a true hair's median absorptance per channel.
+
+    Along the centreline, against the measurement's own skin estimate: ``pigmented`` when
+    every channel absorbs at least 0.12, ``grey`` when some channel reaches 0.15 but not
+    all 0.12 (a colour-only shaft), ``faint`` when none reaches 0.15.
+    """
+    from hairtrial.measure import _absorbance
+
+    cfg = MeasureConfig()
+    channels = _absorbance.to_float_channels(image)
+    skin = _absorbance.skin_background(
+        channels, size_px=cfg.background_um / um, hair_px=cfg.max_diameter_um / um
+    )
+    pts = np.asarray(line, dtype=float) - 0.5
+    cols = np.clip(np.round(pts[:, 0]).astype(np.intp), 0, image.shape[1] - 1)
+    rows = np.clip(np.round(pts[:, 1]).astype(np.intp), 0, image.shape[0] - 1)
+    a = np.median(1.0 - channels[rows, cols] / skin[rows, cols], axis=0)
+    if a.min() >= 0.12:
+        return "pigmented"
+    return "grey" if a.max() >= 0.15 else "faint"
+
+
+def bench_grey(n: int, seed: int) -> dict[str, dict[str, float]]:
+    """Score the opt-in ``grey_hairs`` against the default on simulated trial images.
+
+    Counted-only scoring as :func:`bench_trial` (centrelines one to one under 6 px), plus
+    the recall of the counted true hairs by how their shaft absorbs (:func:`_shaft_kind`):
+    grey shafts over coloured skin are what the option is for.
+    """
+    images = _trial_images(n, seed)
+    if not images:
+        return {}
+    kinds = [
+        [_shaft_kind(img, h.centerline_px, um) for h in truth if h.exit_px is not None]
+        for img, truth, um, _name in images
+    ]
+    out: dict[str, dict[str, float]] = {}
+    for name, config in (
+        ("default", MeasureConfig()),
+        ("grey_hairs", MeasureConfig(grey_hairs=True)),
+    ):
+        n_det = n_true = det_hit = 0
+        count_err: list[float] = []
+        by_kind: dict[str, list[int]] = {}
+        for (image, truth, um, _name), kind in zip(images, kinds, strict=True):
+            hairs = measure_image(image, um_per_px=um, config=config).hairs
+            counted = [np.asarray(h.centerline_px) for h in hairs if h.exit_px is not None]
+            tru = [h for h in truth if h.exit_px is not None]
+            matches = match_centrelines(
+                counted, [h.centerline_px for h in tru], max_distance=CENTRELINE_TOLERANCE_PX
+            )
+            n_det += len(counted)
+            n_true += len(tru)
+            det_hit += len(matches)
+            if tru:
+                count_err.append(abs(len(counted) - len(tru)) / len(tru) * 100)
+            found = {j for _, j in matches}
+            for j, k in enumerate(kind):
+                total_hit = by_kind.setdefault(k, [0, 0])
+                total_hit[0] += 1
+                total_hit[1] += j in found
+        row: dict[str, float] = {
+            "median_abs_count_err_pct": statistics.median(count_err) if count_err else math.nan,
+            "precision": det_hit / n_det if n_det else math.nan,
+            "recall": det_hit / n_true if n_true else math.nan,
+        }
+        for k in ("pigmented", "grey", "faint"):
+            total, hit = by_kind.get(k, [0, 0])
+            row[f"recall_{k}"] = hit / total if total else math.nan
+            row[f"n_{k}"] = total
+        out[name] = row
+    return out
+
+
 def bench_speed(repeats: int = 2) -> dict[str, dict[str, float]]:
     """Time both methods on one core per image set: ms per megapixel, best of `repeats`."""
     cv2.setNumThreads(1)
@@ -733,6 +812,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--trial", type=int, default=10, help="simulated-trial images")
     parser.add_argument("--seed", type=int, default=2023, help="simulated-trial seed")
+    parser.add_argument(
+        "--grey-seed", type=int, default=5, help="simulated-trial seed of the grey section"
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="sections to skip")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -757,6 +839,11 @@ def main(argv: list[str] | None = None) -> int:
         _table(
             f"simulated trial images (nanfang-2023, standard style, clipped; seed {args.seed})",
             bench_trial(args.trial, args.seed),
+        )
+    if "grey" not in args.skip:
+        _table(
+            f"opt-in grey_hairs on simulated trial images (seed {args.grey_seed}; counted only)",
+            bench_grey(args.trial, args.grey_seed),
         )
     if "sim" not in args.skip:
         _table("simulated clipped hair (5 µm/px, standard style)", bench_simulated(args.sim))
