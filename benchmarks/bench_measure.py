@@ -408,6 +408,15 @@ def _skeleton_line(pixels: np.ndarray) -> np.ndarray:
     return best + lo - 0.5  # back to the image's pixel-centre coordinates (x, y)
 
 
+def _match_counted(lines: list[Any], tru: list[Any]) -> tuple[list[tuple[int, int]], float | None]:
+    """Match detected centrelines one to one to true hairs; also the count error (%)."""
+    matches = match_centrelines(
+        lines, [h.centerline_px for h in tru], max_distance=CENTRELINE_TOLERANCE_PX
+    )
+    err = abs(len(lines) - len(tru)) / len(tru) * 100 if tru else None
+    return matches, err
+
+
 def bench_simulated(
     n: int, preset: str = "standard", long: bool = False
 ) -> dict[str, dict[str, float]]:
@@ -448,14 +457,12 @@ def bench_simulated(
                 diams = [c.width_px * um for c in comps]
                 exits = [None] * len(comps)
                 tips = [None] * len(comps)
-            matches = match_centrelines(
-                lines, [h.centerline_px for h in tru], max_distance=CENTRELINE_TOLERANCE_PX
-            )
+            matches, err = _match_counted(lines, tru)
             n_det += len(lines)
             n_true += len(tru)
             n_match += len(matches)
-            if tru:
-                count_err.append(abs(len(lines) - len(tru)) / len(tru) * 100)
+            if err is not None:
+                count_err.append(err)
             for i, j in matches:
                 if tru[j].diameter_um >= 20:
                     abs_err.append(abs(diams[i] - tru[j].diameter_um))
@@ -663,14 +670,12 @@ def bench_grey(n: int, seed: int) -> dict[str, dict[str, float]]:
             hairs = measure_image(image, um_per_px=um, config=config).hairs
             counted = [np.asarray(h.centerline_px) for h in hairs if h.exit_px is not None]
             tru = [h for h in truth if h.exit_px is not None]
-            matches = match_centrelines(
-                counted, [h.centerline_px for h in tru], max_distance=CENTRELINE_TOLERANCE_PX
-            )
+            matches, err = _match_counted(counted, tru)
             n_det += len(counted)
             n_true += len(tru)
             det_hit += len(matches)
-            if tru:
-                count_err.append(abs(len(counted) - len(tru)) / len(tru) * 100)
+            if err is not None:
+                count_err.append(err)
             found = {j for _, j in matches}
             for j, k in enumerate(kind):
                 total_hit = by_kind.setdefault(k, [0, 0])
