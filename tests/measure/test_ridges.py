@@ -324,3 +324,26 @@ def test_a_bent_hair_is_not_cut() -> None:
 def test_a_hooked_crest_at_a_cut_end_is_not_a_kink() -> None:
     trace = _polyline((200, 0.0), (20, 40.0))
     assert len(_ridges.split_at_kinks(trace, chord=16, min_turn_deg=15, spread=1.3)) == 1
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 9), (9, 1), (2, 2)])
+def test_bilinear_matches_linear_interpolation_with_replicated_edges(shape):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    img = rng.random(shape).astype(np.float32)
+    x = rng.uniform(-3, shape[1] + 2, 500)
+    y = rng.uniform(-3, shape[0] + 2, 500)
+    got = _ridges._bilinear(img, x, y)
+    want = ndimage.map_coordinates(img.astype(np.float64), [y, x], order=1, mode="nearest")
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_resample_spacing_and_ends():
+    pts = np.array([[0.0, 0.0], [4.0, 0.0], [17.5, 0.0]])
+    out = _ridges.resample(pts, 2.0)
+    assert np.array_equal(out[0], pts[0]) and np.array_equal(out[-1], pts[-1])
+    assert len(out) == 10  # 17.5 px in steps of at most 2 px: 9 of 17.5 / 9 px
+    np.testing.assert_allclose(np.diff(out[:, 0]), 17.5 / 9)
+    np.testing.assert_array_equal(out[:, 1], 0.0)
