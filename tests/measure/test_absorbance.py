@@ -127,7 +127,7 @@ def test_neutral_contrast_sees_a_grey_shaft_on_pink_skin_and_not_ink_flakes_or_p
         img, bg, min_skin_chroma=0.15, max_chroma_share=0.5, min_darkening=0.02
     )
     per_patch = out.reshape(8, 5, 8).mean(axis=(0, 2))
-    skin_chroma = float(np.linalg.norm(_absorbance.skin_chroma(np.asarray(pink))))
+    skin_chroma = float(np.linalg.norm(_absorbance.log_chroma(np.asarray(pink))))
     assert per_patch[0] == 0.0  # bare skin
     # a near-neutral patch moves the colour (nearly) all the way from the skin's to neutral
     assert per_patch[1] == pytest.approx(skin_chroma, abs=0.03)

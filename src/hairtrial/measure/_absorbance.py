@@ -273,7 +273,7 @@ def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
 _BLOCK_ROWS = 256
 
 
-def skin_chroma(colour: NDArray[np.floating]) -> NDArray[np.floating]:
+def log_chroma(colour: NDArray[np.floating]) -> NDArray[np.floating]:
     """Chromaticity of colours in log space: ``ln c - mean over channels of ln c``.
 
     Zero for a neutral (grey, white, black) colour whatever its brightness; its length is
@@ -366,22 +366,6 @@ def neutral_contrast(
         lightest = np.maximum.reduce(ratio)
         darkest = np.minimum.reduce(ratio)
         keep &= (1.0 - darkest >= min_darkening) & (1.0 - lightest < min_darkening)
-        out[lo:hi] = np.where(keep, np.maximum(toward, 0.0), 0.0)
-    return out
-    for lo in range(0, m, _BLOCK_ROWS):
-        hi = min(m, lo + _BLOCK_ROWS)
-        skin = skin_chroma(background[lo:hi])
-        norm = np.sqrt(np.sum(skin * skin, axis=2))
-        own = skin_chroma(channels[lo:hi])
-        # the move of the chromaticity, against the skin's direction
-        toward = -np.sum((own - skin) * skin, axis=2) / np.maximum(norm, 1e-6)
-        neutral = np.sqrt(np.sum(own * own, axis=2)) <= max_chroma_share * norm
-        keep = neutral & (norm >= min_skin_chroma)
-        # darker than the skin where the skin reflects most: a white flake or bubble,
-        # brighter than the skin in every channel, is neutral too
-        change = 1.0 - channels[lo:hi] / background[lo:hi]
-        keep &= np.max(change, axis=2) >= min_darkening
-        keep &= np.min(change, axis=2) < min_darkening
         out[lo:hi] = np.where(keep, np.maximum(toward, 0.0), 0.0)
     return out
 

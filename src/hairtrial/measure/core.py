@@ -1231,8 +1231,8 @@ def _greyer_than_skin(colour: F64, skin: F64, min_skin_chroma: float) -> bool:
     """Whether a shaft's own colour is neutral over skin at least `min_skin_chroma` coloured."""
     if colour.size < 3 or np.any(colour <= 0):
         return False
-    own = np.linalg.norm(_absorbance.skin_chroma(colour))
-    bare = np.linalg.norm(_absorbance.skin_chroma(np.maximum(skin, 1e-6)))
+    own = np.linalg.norm(_absorbance.log_chroma(colour))
+    bare = np.linalg.norm(_absorbance.log_chroma(np.maximum(skin, 1e-6)))
     return bool(bare >= min_skin_chroma and own <= _GREY_CHROMA_SHARE * bare)
 
 
@@ -1285,8 +1285,11 @@ def _broadband(
     colour = np.column_stack(
         [_ridges.group_medians(level[:, ch], counts) for ch in range(level.shape[1])]
     )
-    skin_colour = np.column_stack(
-        [_ridges.group_medians(skin[:, ch], counts) for ch in range(skin.shape[1])]
+    # the skin's own colour per trace, only to tell grey shafts (`grey_min_chroma`)
+    skin_colour = (
+        np.column_stack([_ridges.group_medians(skin[:, ch], counts) for ch in range(skin.shape[1])])
+        if grey_min_chroma is not None
+        else colour
     )
     out = []
     for a, c, s in zip(absorb, colour, skin_colour, strict=True):
