@@ -621,12 +621,13 @@ def bench_trial(n: int, seed: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def _shaft_kind(image: np.ndarray, line: Any, um: float) -> str:
-    """``pigmented``, ``grey`` or ``faint``: a true hair's median absorptance per channel.
+def _shaft_kinds(image: np.ndarray, lines: list[Any], um: float) -> list[str]:
+    """``pigmented``, ``grey`` or ``faint`` per true hair: its median absorptance per channel.
 
-    Along the centreline, against the measurement's own skin estimate: ``pigmented`` when
-    every channel absorbs at least 0.12, ``grey`` when some channel reaches 0.15 but not
-    all 0.12 (a colour-only shaft), ``faint`` when none reaches 0.15.
+    Along each centreline, against the measurement's own skin estimate (made once per
+    image): ``pigmented`` when every channel absorbs at least 0.12, ``grey`` when some
+    channel reaches 0.15 but not all 0.12 (a colour-only shaft), ``faint`` when none
+    reaches 0.15.
     """
     from hairtrial.measure import _absorbance
 
@@ -635,27 +636,31 @@ def _shaft_kind(image: np.ndarray, line: Any, um: float) -> str:
     skin = _absorbance.skin_background(
         channels, size_px=cfg.background_um / um, hair_px=cfg.max_diameter_um / um
     )
-    pts = np.asarray(line, dtype=float) - 0.5
-    cols = np.clip(np.round(pts[:, 0]).astype(np.intp), 0, image.shape[1] - 1)
-    rows = np.clip(np.round(pts[:, 1]).astype(np.intp), 0, image.shape[0] - 1)
-    a = np.median(1.0 - channels[rows, cols] / skin[rows, cols], axis=0)
-    if a.min() >= 0.12:
-        return "pigmented"
-    return "grey" if a.max() >= 0.15 else "faint"
+    kinds = []
+    for line in lines:
+        pts = np.asarray(line, dtype=float) - 0.5
+        cols = np.clip(np.round(pts[:, 0]).astype(np.intp), 0, image.shape[1] - 1)
+        rows = np.clip(np.round(pts[:, 1]).astype(np.intp), 0, image.shape[0] - 1)
+        a = np.median(1.0 - channels[rows, cols] / skin[rows, cols], axis=0)
+        if a.min() >= 0.12:
+            kinds.append("pigmented")
+        else:
+            kinds.append("grey" if a.max() >= 0.15 else "faint")
+    return kinds
 
 
 def bench_grey(n: int, seed: int) -> dict[str, dict[str, float]]:
     """Score the opt-in ``grey_hairs`` against the default on simulated trial images.
 
     Counted-only scoring as :func:`bench_trial` (centrelines one to one under 6 px), plus
-    the recall of the counted true hairs by how their shaft absorbs (:func:`_shaft_kind`):
+    the recall of the counted true hairs by how their shaft absorbs (:func:`_shaft_kinds`):
     grey shafts over coloured skin are what the option is for.
     """
     images = _trial_images(n, seed)
     if not images:
         return {}
     kinds = [
-        [_shaft_kind(img, h.centerline_px, um) for h in truth if h.exit_px is not None]
+        _shaft_kinds(img, [h.centerline_px for h in truth if h.exit_px is not None], um)
         for img, truth, um, _name in images
     ]
     out: dict[str, dict[str, float]] = {}
