@@ -188,3 +188,47 @@ def test_grey_hair_on_pink_skin_found_by_its_colour(seed):
     mid = np.asarray(hair.centerline_px).mean(axis=0)
     assert np.hypot(mid[0] - 158.5, mid[1] - 233.5) < 5
     assert abs(hair.length_um - 200 * UM) <= 0.15 * 200 * UM
+
+
+def _stub_field(seed: int) -> np.ndarray:
+    """Skin with three long shafts 18 px (90 µm) wide, as dark as clipped terminal hair."""
+    img = draw.skin((320, 420), seed=seed)
+    for y in (60, 130, 200):
+        draw.draw_hair(img, draw.straight(40, y, 8, 150), diameter_px=18, absorb=1.5)
+    return img
+
+
+def test_hair_cut_to_a_stub_is_counted():
+    # a stub two shaft widths long: its crest is shorter than the shortest shaft reported
+    # and shorter than 1.5 detection widths, yet as dark as the field's hairs and bare
+    # skin past both ends
+    img = _stub_field(seed=31)
+    # 20 px between the cap centres: 38 px (190 µm) long in all, 18 px wide
+    draw.draw_hair(img, draw.straight(300, 250, 70, 20), diameter_px=18, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert res.hair_count == 4
+    stub = min(res.hairs, key=lambda h: h.length_um)
+    centre = draw.straight(300.5, 250.5, 70, 10)[-1]
+    assert np.hypot(*(np.mean(stub.centerline_px, axis=0) - centre)) < 4
+    assert 70 <= stub.diameter_um <= 110
+    assert stub.exit_px is not None
+
+
+@pytest.mark.parametrize("what", ["opening", "ragged patch", "faint stub", "at border"])
+def test_blobs_and_faint_bars_are_not_stubs(what):
+    # a round dark opening; a dark patch as long as a stub but with ragged edges (a large
+    # and a small disc, as pigment or a shadow pools); a stub-shaped grey shadow (well
+    # below the hairs' darkness); a stub cut by the image border (its length unknown)
+    img = _stub_field(seed=32)
+    if what == "opening":
+        draw.draw_hair(img, draw.straight(300, 255, 0, 1), diameter_px=26, absorb=1.5)
+    elif what == "ragged patch":
+        draw.draw_hair(img, draw.straight(300, 240, 0, 1), diameter_px=26, absorb=1.5)
+        x, y = draw.straight(300, 240, 70, 18)[-1]
+        draw.draw_hair(img, draw.straight(x, y, 0, 1), diameter_px=12, absorb=1.5)
+    elif what == "faint stub":
+        draw.draw_hair(img, draw.straight(300, 250, 70, 20), diameter_px=18, absorb=0.35)
+    else:
+        draw.draw_hair(img, draw.straight(400, 250, 0, 20), diameter_px=18, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert res.hair_count == 3

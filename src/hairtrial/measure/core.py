@@ -125,6 +125,22 @@ _BLUE_GAIN = 40.0
 _BLUE_MIN = 0.02
 #: Shortest visible shaft, in units of its own diameter (a shaft is elongated).
 _MIN_ASPECT = 1.5
+#: Shortest crest (px, working resolution) looked at as a possible stub.
+_STUB_MIN_CREST_PX = 3.0
+#: A stub's visible length, at least, per unit of the shortest shaft crest reported.
+_STUB_LENGTH = 1.5
+#: A stub's visible length, at least, per unit of its width (both at half its level).
+_STUB_ASPECT = 1.6
+#: Absorptance just past each end of a stub, at most, per unit of its crest level.
+_STUB_END = 0.5
+#: A stub's crest level, at least, per unit of the median level of the image's shafts.
+_STUB_LEVEL = 0.7
+#: Across profiles over the middle half of a stub (:func:`_bar_like`).
+_STUB_STATIONS = 7
+#: Largest coefficient of variation of a stub's width along it.
+_STUB_WIDTH_CV = 0.2
+#: Lowest axis level along a stub's middle half, per unit of its highest.
+_STUB_PLATEAU = 0.5
 #: Share of a trace lying on an accepted one above which it is a duplicate.
 _DUPLICATE_SHARE = 0.6
 #: Width of an accepted trace's footprint, per unit of its measured shaft diameter
@@ -240,6 +256,8 @@ class _Candidate:
     #: the trace's own crest where `points` was run on into another shaft (else None):
     #: whether it is a second crest of a wider shaft is judged by this part alone
     core: F64 | None = None
+    #: a hair cut to a stub (:func:`_stubs`): too short a band to be told from one hair
+    stub: bool = False
 
 
 def _detect(
@@ -274,6 +292,12 @@ def _detect(
         width = float(_piece_widths([pts], ridges.diameter_px)[0])
         return _touches_border(pts, shape, 0.5 * width)
 
+    # too short a crest may still be a whole hair cut to a stub (judged at the end)
+    short = [
+        pts
+        for pts in linked
+        if _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX and not long_enough(pts)
+    ]
     gapless = [
         piece
         for pts in linked
@@ -297,6 +321,11 @@ def _detect(
     # shaft) is dropped, while a neighbour a shaft-width away is kept
     linked.sort(key=_ridges.polyline_length, reverse=True)
     kept = [pts for pts in linked if long_enough(pts)]
+    short += [
+        pts
+        for pts in linked
+        if _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX and not long_enough(pts)
+    ]
     cands: list[_Candidate] = []
     if kept:
         # scale and strength medians over each trace's points on a ridge, in one pass
@@ -328,15 +357,118 @@ def _detect(
     )
     footprint = _Footprint((m, n))
     out_shafts: list[float] = []
+    blobs: list[F64] = []
     for cand, shaft in zip(cands, shafts, strict=True):
         if footprint.covers(cand.points):
             continue
         if _ridges.polyline_length(cand.points) < _MIN_ASPECT * shaft:
-            continue  # a blob (opening, flake, dot), not a shaft
+            blobs.append(cand.points)  # a blob (opening, flake, dot) or a stub
+            continue
         out.append(cand)
         out_shafts.append(float(shaft))
         footprint.add(cand.points, _FOOTPRINT_WIDTH * shaft)
+    stubs = [pts for pts in blobs + short if not footprint.covers(pts)]
+    if stubs:
+        widths = _piece_widths(stubs, ridges.diameter_px)
+        for stub in _stubs(stubs, widths, [c.points for c in out], od_work, min_len):
+            if footprint.covers(stub.points):
+                continue
+            out.append(stub)
+            out_shafts.append(stub.diameter_px)
+            footprint.add(stub.points, _FOOTPRINT_WIDTH * stub.diameter_px)
     return _run_on_into_partners(out, np.asarray(out_shafts), od_work)
+
+
+def _stubs(
+    traces: list[F64], scale_px: F64, shafts: list[F64], od: F32, min_len: float
+) -> list[_Candidate]:
+    """Hairs cut to a stub among crests too short, or too blob-like, to be a shaft.
+
+    A freshly clipped hair may be only two or three shaft widths long: its crest is
+    shorter than `min_len` (the crest stops about half a width short of each end) and
+    shorter than :data:`_MIN_ASPECT` times the detection scale, so it falls with the
+    blobs (openings, yellow dots, flakes). Seen along its own axis it is a bar: the
+    absorptance stays above half its crest level over a visible length of at least
+    :data:`_STUB_LENGTH` times `min_len` and :data:`_STUB_ASPECT` times its width at half
+    that level, and falls below :data:`_STUB_END` of that level just past *both* ends
+    (bare skin; the grey shadow past an exit stays fainter than that), the whole bar
+    inside the image. It is as dark as a shaft: its crest level is at least
+    :data:`_STUB_LEVEL` of the median level of the image's shafts (a ring of grey
+    shadow round an opening, or a flake, is fainter than the hairs growing there). Its
+    edges are parallel and it is dark all along (:func:`_bar_like`), where a patch of
+    pigment or a pool of shadow is ragged.
+
+    Parameters
+    ----------
+    traces : list of (P, 2) ndarray, px
+        Crests left out as too short or too blob-like (x, y), off the accepted shafts.
+    scale_px : (len(traces),) ndarray, px
+        Their detection-scale diameters.
+    shafts : list of (P, 2) ndarray, px
+        The accepted shafts' crests: their median level is the reference. With fewer
+        than 3 of them, the stub candidates' own levels join the reference.
+    od : (M, N) float32 ndarray
+        Absorptance at the working resolution.
+    min_len : float, px
+        Shortest shaft crest the measurement reports.
+
+    Returns
+    -------
+    list of _Candidate
+        The stubs, each a straight crest spanning its visible length at half level.
+    """
+    m, n = od.shape
+    levels = _shaft_levels(od, traces)
+    reference = list(_shaft_levels(od, shafts))
+    if len(reference) < 3:
+        reference += list(levels)
+    ref = float(np.median(reference)) if reference else 0.0
+    if ref <= 0:
+        return []
+    widths = _half_widths(traces, od, list(scale_px))
+    out: list[_Candidate] = []
+    for pts, level, scale, width in zip(traces, levels, scale_px, widths, strict=True):
+        if level < _STUB_LEVEL * ref:
+            continue
+        chord = pts[-1] - pts[0]
+        crest = float(np.hypot(chord[0], chord[1]))
+        if crest < 1.0:
+            continue
+        unit = chord / crest
+        normal = np.array([-unit[1], unit[0]])
+        reach = 1.5 * max(float(scale), float(width)) + 4.0
+        t = np.arange(-reach, crest + reach + 0.25, 0.5)
+        across = np.linspace(-0.25 * width, 0.25 * width, 3)
+        x = pts[0, 0] + t[None, :] * unit[0] + across[:, None] * normal[0]
+        y = pts[0, 1] + t[None, :] * unit[1] + across[:, None] * normal[1]
+        profile = _ridges.remap_points(od, x.ravel(), y.ravel()).reshape(x.shape).mean(axis=0)
+        on = profile >= 0.5 * level
+        mid = int(np.argmin(np.abs(t - 0.5 * crest)))
+        if not on[mid]:
+            continue
+        off = np.flatnonzero(~on)
+        lo = int(off[off < mid].max()) + 1 if (off < mid).any() else 0
+        hi = int(off[off > mid].min()) - 1 if (off > mid).any() else len(t) - 1
+        visible = t[hi] - t[lo]
+        if visible < _STUB_LENGTH * min_len or visible < _STUB_ASPECT * width:
+            continue
+        past = max(2.0, 0.5 * float(width))
+        ends = np.interp([t[lo] - past, t[hi] + past], t, profile)
+        if lo == 0 or hi == len(t) - 1 or ends.max() > _STUB_END * level:
+            continue
+        start = pts[0] + unit * t[lo]
+        stop = pts[0] + unit * t[hi]
+        margin = past + _BORDER_PX
+        if not all(_inside(p, m, n, margin) for p in (start, stop)):
+            continue
+        if not _bar_like(od, start, stop, float(width)):
+            continue
+        count = max(2, math.ceil(float(visible)) + 1)
+        line = start[None, :] + np.linspace(0.0, 1.0, count)[:, None] * (stop - start)[None, :]
+        out.append(
+            _Candidate(points=line, diameter_px=float(width), strength=float(level), stub=True)
+        )
+    return out
 
 
 def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list[_Candidate]:
@@ -991,6 +1123,37 @@ def _measure_candidates(
             )
             confidences.append(float(conf_exit))
     return records, confidences, float(psf_px * um)
+
+
+def _bar_like(od: F32, start: F64, stop: F64, width: float) -> bool:
+    """Whether the stretch `start`-`stop` (px) is a bar: straight, even edges, even dark.
+
+    Across profiles at :data:`_STUB_STATIONS` stations over the middle half of the
+    stretch: each one's width at half its own axis level varies by at most
+    :data:`_STUB_WIDTH_CV` (coefficient of variation; a cut shaft has parallel edges, a
+    pigmented patch or a shadow ragged ones), and the axis level nowhere falls below
+    :data:`_STUB_PLATEAU` of its highest (a shaft is pigmented all along).
+    """
+    chord = stop - start
+    length = float(np.hypot(chord[0], chord[1]))
+    unit = chord / max(length, 1e-9)
+    normal = np.array([-unit[1], unit[0]])
+    along = np.linspace(0.25, 0.75, _STUB_STATIONS) * length
+    off = np.arange(-2.0 * width - 4.0, 2.0 * width + 4.0 + 1e-9, 0.5)
+    x = start[0] + along[:, None] * unit[0] + off[None, :] * normal[0]
+    y = start[1] + along[:, None] * unit[1] + off[None, :] * normal[1]
+    prof = _ridges.remap_points(od, x.ravel(), y.ravel()).reshape(x.shape)
+    c = len(off) // 2
+    axis = prof[:, c - 2 : c + 3].max(axis=1)
+    if axis.max() <= 0 or axis.min() < _STUB_PLATEAU * axis.max():
+        return False
+    below = prof < 0.5 * axis[:, None]
+    idx = np.arange(len(off))
+    # the half-level edges on each side: the first sample below half, outwards from the axis
+    left = np.where(below[:, :c], idx[None, :c], -1).max(axis=1)
+    right = np.where(below[:, c:], idx[None, c:], len(off)).min(axis=1)
+    widths = 0.5 * (right - left - 1)
+    return bool(widths.std() <= _STUB_WIDTH_CV * max(float(widths.mean()), 1e-9))
 
 
 def _traced_within(lines: list[F64], diameter_px: F64, which: NDArray[np.intp]) -> F64:
