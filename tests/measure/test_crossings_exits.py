@@ -76,6 +76,58 @@ def test_hair_cut_by_border_counted_when_its_exit_shows_inside():
     assert abs(hair.exit_px[0] - 220) < 15
 
 
+def _faint_shadow(img: np.ndarray, x0: float, y: float, absorb: float) -> None:
+    """A shaft's faint grey shadow under the skin, from `x0` rightwards along row `y`."""
+    layer = np.ones(img.shape)
+    for k, x in enumerate(np.arange(x0, x0 + 78, 6)):
+        draw.draw_hair(
+            layer, draw.straight(x, y, 0, 6), diameter_px=20, absorb=absorb * (1 - k / 20)
+        )
+    img *= ndimage.gaussian_filter(layer, (3, 3, 0))
+
+
+@pytest.mark.parametrize("own_hairs", [True, False])
+def test_border_exit_judged_against_the_images_own_exits(own_hairs):
+    # A hair cut by the left border whose interior end shows a faint shadow, a few per
+    # cent of the shaft's absorptance. Alone, that is below the default floor: read as a
+    # cut tip, the hair enters the field and is not counted. Beside six whole hairs (far
+    # beyond the hair stream's reach) whose exits show the same faint shadow and whose cut
+    # ends show bare skin, the image sets its own floor and the border hair is counted.
+    img = draw.skin((420, 900), seed=35)
+    draw.draw_hair(img, draw.straight(-30, 150, 0, 250), diameter_px=14, absorb=1.5)
+    _faint_shadow(img, 222, 150, 0.03)
+    if own_hairs:
+        for k in range(6):
+            x, y = 500 + 180 * (k % 2), 60 + 60 * k
+            draw.draw_hair(img, draw.straight(x, y, 0, 110), diameter_px=14, absorb=1.5)
+            _faint_shadow(img, x + 112, y, 0.03)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    border = min(res.hairs, key=lambda h: np.asarray(h.centerline_px)[:, 0].min())
+    if own_hairs:
+        assert border.exit_px is not None and abs(border.exit_px[0] - 220) < 15
+        assert res.hair_count == 7
+    else:
+        assert border.exit_px is None
+        assert res.hair_count == 0
+
+
+def test_own_floors_need_clear_pairs():
+    from hairtrial.measure.core import _BLUE_MIN, _GREY_MIN, _own_floors
+
+    # (blue start, blue end, near start, near end, grey start, grey end)
+    clear = [(0.03, 0.0, 0, 0, 0.06, 0.0)] * 6
+    blue, grey = _own_floors(clear)
+    assert blue == pytest.approx(0.015) and grey == pytest.approx(0.03)
+    # too few clear pairs, or pairs dark at both ends (pieces at crossings): defaults
+    assert _own_floors(clear[:4]) == (_BLUE_MIN, _GREY_MIN)
+    dark = [(0.03, 0.025, 0, 0, 0.5, 0.4)] * 20
+    assert _own_floors(dark) == (_BLUE_MIN, _GREY_MIN)
+    # one end unmeasured: not a pair
+    assert _own_floors([(0.03, np.nan, 0, 0, 0.06, np.nan)] * 9) == (_BLUE_MIN, _GREY_MIN)
+    # a floor stays within a range of the default
+    assert _own_floors([(1.0, 0.0, 0, 0, 2.0, 0.0)] * 6) == (2 * _BLUE_MIN, 2 * _GREY_MIN)
+
+
 def test_hair_cut_by_border_with_bare_skin_past_its_end_is_not_counted():
     # bare skin past the interior end: that end is the cut tip, the exit lies outside
     res = measure_image(_border_hair(shadow=False), um_per_px=UM)

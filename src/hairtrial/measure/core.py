@@ -187,6 +187,12 @@ _GREY_MIN_DARKENING = 0.02
 #: skin past a cut end is bare (share ~0), past an exit the buried shaft shows through.
 _GREY_GAIN = 40.0
 _GREY_MIN = 0.1
+#: An image sets its own blue and grey floors (:func:`_own_floors`) from at least this
+#: many hairs with both ends measured and clearly different (the smaller value at most
+#: _FLOOR_CLEAR of the larger), within _FLOOR_RANGE times the defaults above.
+_FLOOR_MIN_HAIRS = 5
+_FLOOR_CLEAR = 0.5
+_FLOOR_RANGE = (0.25, 2.0)
 #: Offset, in shaft diameters, of the strips beside the axis that the shadow past an end
 #: is compared with (the shadow of the buried shaft is diffused to a few widths).
 _SIDE_WIDTHS = 3.0
@@ -1069,12 +1075,13 @@ def _measure_candidates(
     border = config.border_um / um
     records: list[HairRecord] = []
     confidences: list[float] = []
+    blue_min, grey_min = _own_floors(scores)
     # log-odds that each trace's start is its exit: its own ends, then its neighbours
     exit_logodds = np.array(
         [
             _NEAR_GAIN * (near_start - near_end)
-            + _end_evidence(b_start, b_end, _BLUE_GAIN, _BLUE_MIN)
-            + _end_evidence(g_start, g_end, _GREY_GAIN, _GREY_MIN)
+            + _end_evidence(b_start, b_end, _BLUE_GAIN, blue_min)
+            + _end_evidence(g_start, g_end, _GREY_GAIN, grey_min)
             for b_start, b_end, near_start, near_end, g_start, g_end in scores
         ],
         dtype=float,
@@ -1332,6 +1339,46 @@ def _direction_prior(lines: list[F64], evidence: F64, radius_px: float) -> F64:
         np.add.at(weights, b, weight[a])
     agree = np.sum(total * unit, axis=1) / np.maximum(weights, 1e-9)
     return np.where(weights > 0, _STREAM_GAIN * agree, 0.0)
+
+
+def _own_floors(
+    scores: list[tuple[float, float, float, float, float, float]],
+) -> tuple[float, float]:
+    """Return the image's own blue and grey floors for an end whose partner is unmeasured.
+
+    Past an exit the buried shaft shows through the skin; past a cut tip the skin is
+    bare, but how bare depends on the skin and the optics (a real scalp past a cut tip is
+    greyer than the simulator's, and its exits show more or less shadow). The image's own
+    hairs tell: a hair with both ends measured whose two ends clearly differ (the smaller
+    value at most :data:`_FLOOR_CLEAR` of the larger, the larger positive) shows one exit
+    and one cut tip. With at least :data:`_FLOOR_MIN_HAIRS` such hairs, each floor is
+    midway between the medians of their larger and smaller values, within
+    :data:`_FLOOR_RANGE` times the default (:data:`_BLUE_MIN`, :data:`_GREY_MIN`), which
+    it is otherwise. The two-ended decisions themselves do not use the floors.
+
+    Parameters
+    ----------
+    scores : list of tuple
+        Per trace, as :func:`_exit_scores` returns them.
+
+    Returns
+    -------
+    (float, float)
+        Blue and grey floors.
+    """
+    values = np.array(scores, dtype=float).reshape(-1, 6)
+    out = []
+    for cols, default in (((0, 1), _BLUE_MIN), ((4, 5), _GREY_MIN)):
+        pair = values[:, cols]
+        pair = pair[np.isfinite(pair).all(axis=1)]
+        high, low = pair.max(axis=1), pair.min(axis=1)
+        clear = (high > 0) & (low <= _FLOOR_CLEAR * high)
+        if int(clear.sum()) < _FLOOR_MIN_HAIRS:
+            out.append(default)
+            continue
+        floor = 0.5 * (float(np.median(high[clear])) + float(np.median(low[clear])))
+        out.append(float(np.clip(floor, _FLOOR_RANGE[0] * default, _FLOOR_RANGE[1] * default)))
+    return out[0], out[1]
 
 
 def _end_evidence(start: float, end: float, gain: float, floor: float) -> float:
