@@ -262,8 +262,6 @@ class _Candidate:
     #: the trace's own crest where `points` was run on into another shaft (else None):
     #: whether it is a second crest of a wider shaft is judged by this part alone
     core: F64 | None = None
-    #: a hair cut to a stub (:func:`_stubs`): too short a band to be told from one hair
-    stub: bool = False
 
 
 def _detect(
@@ -298,12 +296,15 @@ def _detect(
         width = float(_piece_widths([pts], ridges.diameter_px)[0])
         return _touches_border(pts, shape, 0.5 * width)
 
-    # too short a crest may still be a whole hair cut to a stub (judged at the end)
-    short = [
-        pts
-        for pts in linked
-        if _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX and not long_enough(pts)
-    ]
+    def too_short(traces: list[F64]) -> list[F64]:
+        # too short a crest may still be a whole hair cut to a stub (judged at the end)
+        return [
+            pts
+            for pts in traces
+            if _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX and not long_enough(pts)
+        ]
+
+    short = too_short(linked)
     gapless = [
         piece
         for pts in linked
@@ -327,11 +328,7 @@ def _detect(
     # shaft) is dropped, while a neighbour a shaft-width away is kept
     linked.sort(key=_ridges.polyline_length, reverse=True)
     kept = [pts for pts in linked if long_enough(pts)]
-    short += [
-        pts
-        for pts in linked
-        if _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX and not long_enough(pts)
-    ]
+    short += too_short(linked)
     cands: list[_Candidate] = []
     if kept:
         # scale and strength medians over each trace's points on a ridge, in one pass
@@ -471,9 +468,7 @@ def _stubs(
             continue
         count = max(2, math.ceil(float(visible)) + 1)
         line = start[None, :] + np.linspace(0.0, 1.0, count)[:, None] * (stop - start)[None, :]
-        out.append(
-            _Candidate(points=line, diameter_px=float(width), strength=float(level), stub=True)
-        )
+        out.append(_Candidate(points=line, diameter_px=float(width), strength=float(level)))
     return out
 
 
