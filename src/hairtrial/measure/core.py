@@ -296,19 +296,22 @@ def _detect(
         width = float(_piece_widths([pts], ridges.diameter_px)[0])
         return _touches_border(pts, shape, 0.5 * width)
 
-    def too_short(traces: list[F64]) -> list[F64]:
-        # too short a crest may still be a whole hair cut to a stub (judged at the end)
-        return [
-            pts
-            for pts in traces
-            if _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX and not long_enough(pts)
-        ]
+    def by_length(traces: list[F64]) -> tuple[list[F64], list[F64]]:
+        # the traces long enough to be shafts, in order, and those too short; too short a
+        # crest may still be a whole hair cut to a stub (judged at the end)
+        whole: list[F64] = []
+        stubby: list[F64] = []
+        for pts in traces:
+            if long_enough(pts):
+                whole.append(pts)
+            elif _ridges.polyline_length(pts) >= _STUB_MIN_CREST_PX:
+                stubby.append(pts)
+        return whole, stubby
 
-    short = too_short(linked)
+    whole, short = by_length(linked)
     gapless = [
         piece
-        for pts in linked
-        if long_enough(pts)  # else too short, whatever its pieces
+        for pts in whole  # the others are too short, whatever their pieces
         for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE)
     ]
     traces = []
@@ -327,8 +330,8 @@ def _detect(
     # longest first; a trace lying along an accepted one (a second crest on the same wide
     # shaft) is dropped, while a neighbour a shaft-width away is kept
     linked.sort(key=_ridges.polyline_length, reverse=True)
-    kept = [pts for pts in linked if long_enough(pts)]
-    short += too_short(linked)
+    kept, more_short = by_length(linked)
+    short += more_short
     cands: list[_Candidate] = []
     if kept:
         # scale and strength medians over each trace's points on a ridge, in one pass
