@@ -270,3 +270,57 @@ def test_wide_stub_whose_crest_stops_short_of_the_border_is_traced(visible):
     draw.draw_hair(img, hair, diameter_px=12, absorb=1.5)
     res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
     assert len(res.hairs) == 1
+
+
+def _shaft_from_blue_grey_shadow(shadow: float, shaft_colour=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """A hair leaving the skin at x = 150 and running right, its buried part to the left.
+
+    The buried part's shadow is blue-grey (absorbing red more than blue) and, for a strong
+    `shadow`, as dark in every channel as the shaft itself: the absorptance alone does not
+    tell where the visible shaft begins.
+    """
+    img = draw.skin((200, 400), seed=41)
+    layer = np.ones(img.shape)
+    draw.draw_hair(
+        layer,
+        draw.straight(140, 100, 180, 60),
+        diameter_px=14,
+        absorb=shadow,
+        color=(1.0, 0.75, 0.6),
+    )
+    img *= ndimage.gaussian_filter(layer, (1.5, 1.5, 0))
+    draw.draw_hair(
+        img, draw.straight(150, 100, 0, 200), diameter_px=14, absorb=0.4, color=shaft_colour
+    )
+    return draw.finish(img, blur_px=1.0)
+
+
+@pytest.mark.parametrize("shadow", [0.4, 0.8])
+def test_trace_stops_where_the_hue_turns_blue_grey(shadow):
+    # Without the hue, the trace ran on over the whole shadow (to x = 82), and a dark one
+    # put the exit at the far, cut end.
+    res = measure_image(_shaft_from_blue_grey_shadow(shadow), um_per_px=UM)
+    assert res.hair_count == 1
+    (hair,) = res.hairs
+    assert hair.exit_px is not None and abs(hair.exit_px[0] - 150) < 10
+    assert abs(hair.tip_px[0] - 349) < 5
+
+
+def test_hue_edge_needs_a_run_at_the_end():
+    from hairtrial.measure.core import _hue_edge
+
+    shaft = np.zeros(60)
+    run = shaft.copy()
+    run[:10] = 0.6  # blue-grey for 10 samples, then the shaft's own hue
+    assert _hue_edge(run, 0, 1) == 10
+    assert _hue_edge(run, 59, -1) == 59
+    # a hair blue-shifted all along (grey on pink skin) keeps its ends
+    assert _hue_edge(shaft + 0.6, 0, 1) == 0
+    # a blip of two samples is noise, not a run
+    blip = shaft.copy()
+    blip[:2] = 0.6
+    assert _hue_edge(blip, 0, 1) == 0
+    # never more than a third of the length
+    long_run = shaft.copy()
+    long_run[:25] = 0.6
+    assert _hue_edge(long_run, 0, 1) == 20

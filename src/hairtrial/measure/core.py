@@ -153,6 +153,11 @@ _FOOTPRINT_WIDTH = 1.3
 #: Share of the shaft's median absorptance that marks where the visible shaft ends (the
 #: shaft under the skin is seen through it and is far fainter; a cut end is a sharp step).
 _END_LEVEL = 0.75
+#: Rise of the blue shift per unit of absorptance (red-minus-blue over mean absorptance)
+#: at a trace's end over its middle's, above which that end runs on into the shaft under
+#: the skin: pigment seen through the epidermis is blue-grey (Tyndall), the shaft's own
+#: pigment is not, so the hue changes at the exit even where the shadow is as dark.
+_SUBSURFACE_HUE = 0.2
 #: Smallest ratio of weakest to strongest channel absorptance along a hair (melanin
 #: absorbs all visible light; ink is selective).
 _BROADBAND_SHARE = 0.3
@@ -1034,7 +1039,7 @@ def _measure_candidates(
     is never split as a bundle.
     """
     m, n = overlay.shape
-    to_full = [_trim_ends((c.points + 0.5) * factor - 0.5, od) for c in cands]
+    to_full = [_trim_ends((c.points + 0.5) * factor - 0.5, od, blue_work, factor) for c in cands]
     guess = np.array([c.diameter_px for c in cands]) * factor
     psf_given = None if config.psf_sigma_um is None else config.psf_sigma_um / um
     half = np.maximum(1.6 * guess + 4.0, 6.0)
@@ -1627,12 +1632,31 @@ def _along_dark(
     return out
 
 
-def _trim_ends(pts: F64, od: F32) -> F64:
-    """Cut each end back to where the absorptance reaches most of the shaft's median.
+def _trim_ends(pts: F64, od: F32, blue: F32 | None = None, factor: float = 1.0) -> F64:
+    """Cut each end back to where the visible shaft ends.
 
-    The crest runs on into the blurred end of the shaft and into the fainter shaft under
-    the skin; the visible shaft ends where the absorptance falls clearly below that of its
-    middle. At most a third of the length is cut at each end.
+    The crest runs on into the blurred end of the shaft and into the shaft under the
+    skin; the visible shaft ends where the absorptance falls clearly below that of its
+    middle (:data:`_END_LEVEL`), or, with `blue` given, where the hue turns from the
+    shaft's own to the blue-grey of pigment under the skin (:data:`_SUBSURFACE_HUE`):
+    the shadow of a thick hair, or of a unit's hairs together, can be as dark as a shaft.
+    At most a third of the length is cut at each end.
+
+    Parameters
+    ----------
+    pts : (P, 2) ndarray, px
+        Trace (x, y) at the resolution of `od`.
+    od : (M, N) ndarray of float32
+        Absorptance.
+    blue : ndarray of float32, optional
+        Red-minus-blue absorptance, at `factor` times coarser resolution than `od`.
+    factor : float
+        Pixels of `od` per pixel of `blue`.
+
+    Returns
+    -------
+    (Q, 2) ndarray, px
+        The visible shaft, resampled every pixel (or `pts` unchanged if too short).
     """
     line = _ridges.resample(pts, 1.0)
     if len(line) < 8:
@@ -1653,4 +1677,37 @@ def _trim_ends(pts: F64, od: F32) -> F64:
         return pts
     lo = min(int(above[0]), k // 3)
     hi = max(int(above[-1]), k - 1 - k // 3)
+    if blue is not None:
+        from scipy import ndimage as ndi
+
+        work = (line + 0.5) / factor - 0.5
+        shift = _ridges.remap_points(blue, work[:, 0], work[:, 1], border=cv2.BORDER_REPLICATE)
+        hue = ndi.median_filter(shift / np.maximum(vals, 0.25 * ref), size=5, mode="nearest")
+        lo = max(lo, _hue_edge(hue, 0, 1))
+        hi = min(hi, _hue_edge(hue, k - 1, -1))
     return line[lo : hi + 1]
+
+
+def _hue_edge(hue: F64, end: int, step: int) -> int:
+    """Index where a run of blue-grey hue at one end of a trace gives way to the shaft's.
+
+    Walking from `end` by `step` (+1 from the start, -1 from the end), the run is where
+    `hue` exceeds its middle's median by more than :data:`_SUBSURFACE_HUE`, for at most a
+    third of the length; the shaft starts where the hue falls below midway between the
+    run's median and the middle's (its edge, wherever the blur puts the run's end).
+    Returns `end` when there is no such run.
+    """
+    k = len(hue)
+    mid = float(np.median(hue[k // 5 : k - k // 5]))
+    limit = k // 3 if step > 0 else k - 1 - k // 3
+    i = end
+    while i != limit and hue[i] - mid > _SUBSURFACE_HUE:
+        i += step
+    if abs(i - end) < 3:
+        return end
+    run = hue[min(end, i) : max(end, i)]
+    half = 0.5 * (float(np.median(run)) + mid)
+    j = end
+    while j != i and hue[j] > half:
+        j += step
+    return j
