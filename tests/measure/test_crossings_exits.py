@@ -324,25 +324,3 @@ def test_hue_edge_needs_a_run_at_the_end():
     long_run = shaft.copy()
     long_run[:25] = 0.6
     assert _hue_edge(long_run, 0, 1) == 20
-
-
-@pytest.mark.parametrize("exit_below", [False, True])
-def test_end_at_a_status_bar_is_where_the_hair_leaves_view(exit_below):
-    # A hair runs down from under a flat status bar burned into the top 30 rows. Its
-    # end at the bar is where it leaves view, as at the image border: with a cut tip
-    # below (bare skin past it) the exit lies under the bar or beyond and the hair is
-    # not counted; with its exit's shadow below, it is.
-    img = draw.skin((320, 300), seed=42)
-    if exit_below:
-        draw.draw_subsurface(img, draw.straight(150, 200, 90, 50), diameter_px=14)
-    draw.draw_hair(img, draw.straight(150, 0, 90, 200), diameter_px=14, absorb=1.5)
-    out = draw.finish(img, blur_px=1.0)
-    out[:30] = 60
-    res = measure_image(out, um_per_px=UM)
-    assert len(res.hairs) == 1
-    (hair,) = res.hairs
-    assert min(y for _, y in hair.centerline_px) < 45  # traced up to the bar
-    if exit_below:
-        assert hair.exit_px is not None and abs(hair.exit_px[1] - 200) < 10
-    else:
-        assert hair.exit_px is None and res.hair_count == 0

@@ -201,8 +201,6 @@ _FLOOR_RANGE = (0.25, 2.0)
 #: Offset, in shaft diameters, of the strips beside the axis that the shadow past an end
 #: is compared with (the shadow of the buried shaft is diffused to a few widths).
 _SIDE_WIDTHS = 3.0
-#: Distance (px) past a shaft's edge within which its end touches a burned-in overlay.
-_OVERLAY_REACH_PX = 3.0
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
 #: Neighbourhood over which hairs share their growth direction (µm), the largest weight
@@ -1096,9 +1094,8 @@ def _measure_candidates(
         pts = to_full[i]
         if dark and diam_um[i] < config.min_diameter_um and _on_pixel_grid(pts):
             continue  # a burned-in scale bar or frame line, thinner than any hair
-        reach = 0.5 * diam_px[i] + _OVERLAY_REACH_PX
-        start_in = _inside(pts[0], m, n, border) and not _at_overlay(pts[0], overlay, reach)
-        end_in = _inside(pts[-1], m, n, border) and not _at_overlay(pts[-1], overlay, reach)
+        start_in = _inside(pts[0], m, n, border)
+        end_in = _inside(pts[-1], m, n, border)
         evidence = float(exit_logodds[i])
         p_start = 1.0 / (1.0 + math.exp(-max(min(evidence, 30.0), -30.0)))
         if p_start < 0.5:
@@ -1436,24 +1433,6 @@ def _touches_border(pts: F64, shape: tuple[int, int], half_width: float = 0.0) -
     """
     reach = max(_BORDER_PX, half_width)
     return not (_inside(pts[0], *shape, reach) and _inside(pts[-1], *shape, reach))
-
-
-def _at_overlay(p: F64, overlay: NDArray[np.bool_], reach: float) -> bool:
-    """Whether a burned-in overlay lies within `reach` px of pixel-centre point `p`.
-
-    A shaft ending there runs on under the graphic: like one cut by the image border,
-    its end there is where it leaves view, not where it leaves the skin.
-    """
-    m, n = overlay.shape
-    r = max(1, math.ceil(reach))
-    x, y = round(float(p[0])), round(float(p[1]))
-    window = overlay[max(0, y - r) : min(m, y + r + 1), max(0, x - r) : min(n, x + r + 1)]
-    if not window.any():
-        return False
-    rows, cols = np.nonzero(window)
-    dy = rows + max(0, y - r) - float(p[1])
-    dx = cols + max(0, x - r) - float(p[0])
-    return bool(np.min(np.hypot(dx, dy)) <= reach)
 
 
 def _inside(p: F64, m: int, n: int, border: float) -> bool:
