@@ -272,6 +272,27 @@ def test_wide_stub_whose_crest_stops_short_of_the_border_is_traced(visible):
     assert len(res.hairs) == 1
 
 
+@pytest.mark.parametrize(("diameter", "visible"), [(16, 18.0), (18, 20.0)])
+def test_thick_hair_leaving_the_field_just_past_its_exit_is_counted(diameter, visible):
+    # an 80-90 µm hair leaving through the bottom edge 90-100 µm past its exit: its crest
+    # is barely longer than the shaft is wide, which for a crest inside the field is a
+    # blob (an opening, a dot). The border, not the hair, ends it. A dot of the same
+    # size cut by the border is still not a hair.
+    img = draw.skin((200, 300), seed=31)
+    exit_y = 200 - visible
+    draw.draw_subsurface(img, draw.straight(150, exit_y, -90, 40), diameter_px=diameter)
+    draw.draw_hair(
+        img, draw.straight(150, exit_y, 90, visible + 40), diameter_px=diameter, absorb=1.5
+    )
+    yy, xx = np.mgrid[0:200, 0:300]
+    img[np.hypot(xx - 60, yy - 197) <= diameter / 2] *= 0.3
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    assert res.hair_count == 1
+    (hair,) = res.hairs
+    assert hair.exit_px is not None
+    assert abs(hair.exit_px[0] - 150.5) < 3 and abs(hair.exit_px[1] - exit_y) < 6
+
+
 def _shaft_from_blue_grey_shadow(shadow: float, shaft_colour=(1.0, 1.0, 1.0)) -> np.ndarray:
     """A hair leaving the skin at x = 150 and running right, its buried part to the left.
 

@@ -372,7 +372,11 @@ def _detect(
     for cand, shaft in zip(cands, shafts, strict=True):
         if footprint.covers(cand.points):
             continue
-        if _ridges.polyline_length(cand.points) < _MIN_ASPECT * shaft:
+        aspect = _MIN_ASPECT
+        if _touches_border(cand.points, shape, 0.5 * float(shaft)):
+            # the border, not the hair, ends it: half the visible length will do
+            aspect *= _BORDER_LENGTH
+        if _ridges.polyline_length(cand.points) < aspect * shaft:
             blobs.append(cand.points)  # a blob (opening, flake, dot) or a stub
             continue
         out.append(cand)
