@@ -345,3 +345,35 @@ def test_hue_edge_needs_a_run_at_the_end():
     long_run = shaft.copy()
     long_run[:25] = 0.6
     assert _hue_edge(long_run, 0, 1) == 20
+
+
+def test_the_same_hair_beyond_a_crossing_is_not_a_unit_partner():
+    from hairtrial.measure.core import _not_in_line
+
+    # hair 0 ends at (100, 50), pointing right (outward). Across a crossing, hair 1 (the
+    # same hair going on) ends 22 px ahead, pointing back. Hair 2, a unit partner, ends
+    # beside it converging from below; hair 3 ends ahead but points onwards (another hair
+    # leaving there). Only hair 1's end is left out; the piece's own other end stays.
+    ends = np.array(
+        [
+            [100.0, 50.0], [10.0, 50.0],  # hair 0
+            [122.0, 52.0], [300.0, 55.0],  # hair 1
+            [104.0, 58.0], [90.0, 150.0],  # hair 2
+            [121.0, 49.0], [250.0, 40.0],  # hair 3
+        ]
+    )  # fmt: skip
+    direction = np.array(
+        [
+            [1.0, 0.0],
+            [-1.0, 0.0],
+            [-1.0, 0.0],
+            [1.0, 0.0],
+            [-0.3, -0.95],
+            [0.0, 1.0],
+            [1.0, 0.0],
+            [1.0, 0.0],
+        ]
+    )
+    assert _not_in_line(0, [0, 1, 2, 4, 6], ends, direction) == [0, 1, 4, 6]
+    # seen from the continuation, the piece is the same hair too
+    assert _not_in_line(2, [2, 0], ends, direction) == [2]

@@ -201,6 +201,9 @@ _FLOOR_RANGE = (0.25, 2.0)
 #: Offset, in shaft diameters, of the strips beside the axis that the shadow past an end
 #: is compared with (the shadow of the buried shaft is diffused to a few widths).
 _SIDE_WIDTHS = 3.0
+#: Cosine of the largest angle at which another trace's end lies ahead of an end, and
+#: points back at it, for it to be the same hair going on across a crossing.
+_IN_LINE_COS = math.cos(math.radians(30.0))
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
 #: Neighbourhood over which hairs share their growth direction (µm), the largest weight
@@ -757,7 +760,8 @@ def _exit_scores(
     strip, or darker skin, darkens both sides as well; a neighbour of the same unit on
     one side only does not), as a share of the shaft's median absorptance, at least 0.
     Samples on another traced shaft are left out of every strip, unless that shaft has an
-    end there too (a unit partner). A blue or grey value is NaN when that end's strip on
+    end there too (a unit partner; not the same hair going on across a crossing, see
+    :func:`_not_in_line`). A blue or grey value is NaN when that end's strip on
     the axis leaves the image or lies on other shafts. `lines`
     are the shafts' trimmed centrelines (the visible shaft, at the resolution of `blue`
     and `od`): the crest may run on into the shadow itself.
@@ -791,7 +795,10 @@ def _exit_scores(
             thickness=max(1, round(c.diameter_px)),
         )
     tree = cKDTree(ends)
-    hits = tree.query_ball_point(ends, r=radius)
+    hits = [
+        _not_in_line(e, hs, ends, direction)
+        for e, hs in enumerate(tree.query_ball_point(ends, r=radius))
+    ]
     # the strips past an end may still see bare skin, the hair itself and the partners of
     # its follicular unit whose ends lie there (their shafts meet over the shared
     # opening's shadow); each end is among its own hits, so its hair is too
@@ -836,6 +843,25 @@ def _exit_scores(
         )
         for i in range(len(cands))
     ]
+
+
+def _not_in_line(e: int, hits: list[int], ends: F64, direction: F64) -> list[int]:
+    """Return the ends among `hits` that are not end `e`'s hair going on across a gap.
+
+    Where another hair crosses a shaft, the shaft's crest stops on either side of it: the
+    piece beyond ends facing this end, straight ahead along its outward direction and
+    pointing back. That is the same hair going on, not a unit partner converging on a
+    shared opening: its shaft past the end is no shadow, and its end no partner's.
+    """
+    h = np.asarray(hits, dtype=np.intp)
+    if len(h) <= 1:
+        return list(hits)
+    gap = ends[h] - ends[e]
+    dist = np.hypot(gap[:, 0], gap[:, 1])
+    ahead = (gap @ direction[e]) >= _IN_LINE_COS * dist
+    facing = (direction[h] @ -direction[e]) >= _IN_LINE_COS
+    continuation = ahead & facing & (dist > 0) & (h // 2 != e // 2)
+    return h[~continuation].tolist()
 
 
 def _shaft_levels(od: F32, lines: list[F64]) -> F64:
