@@ -540,21 +540,30 @@ def _skeleton(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     shaft 45 px long, 15 px of skeleton were left. Lü and Wang's rule keeps such lines,
     but changes the skeleton's forks elsewhere; it stands only for the crests (8-connected
     pieces of `mask`) where Zhang-Suen's skeleton has less than :data:`_ERODED_SHARE` of
-    its pixels.
+    its pixels. Only crests whose skeleton is shorter than that share of their bounding
+    box's longer side are thinned again (a second thinning of the whole mask cost ~25 ms
+    on a 2-Mpx image).
     """
     skel = _thin(mask)
-    kept = _thin(mask, lu_wang=True)
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
     if count <= 1:
         return skel
     zs = np.bincount(labels[skel], minlength=count)
-    lw = np.bincount(labels[kept], minlength=count)
-    eaten = zs < _ERODED_SHARE * lw
-    eaten[0] = False
-    if not eaten.any():
-        return skel
-    swap = eaten[labels]
-    return np.where(swap, kept, skel)
+    # an 8-connected line has at least as many pixels as its bounding box's longer side:
+    # only a crest whose skeleton falls well short of that can have been eaten
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    for c in np.flatnonzero(zs < _ERODED_SHARE * extent):
+        if c == 0:
+            continue
+        x, y, w, h = stats[c, :4]
+        box = (slice(y, y + h), slice(x, x + w))
+        own = labels[box] == c
+        kept = _thin(own, lu_wang=True)
+        if zs[c] < _ERODED_SHARE * int(kept.sum()):
+            skel[box][own] = kept[own]
+    return skel
 
 
 def _near(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -1712,9 +1712,13 @@ def _trim_ends(pts: F64, od: F32, blue: F32 | None = None, factor: float = 1.0) 
 
         work = (line + 0.5) / factor - 0.5
         shift = _ridges.remap_points(blue, work[:, 0], work[:, 1], border=cv2.BORDER_REPLICATE)
-        hue = ndi.median_filter(shift / np.maximum(vals, 0.25 * ref), size=5, mode="nearest")
-        lo = max(lo, _hue_edge(hue, 0, 1))
-        hi = min(hi, _hue_edge(hue, k - 1, -1))
+        hue = shift / np.maximum(vals, 0.25 * ref)
+        mid = float(np.median(hue[k // 5 : k - k // 5]))
+        # most traces end in shaft or bare skin: look closer only at a blue-grey end
+        if max(np.median(hue[:3]), np.median(hue[-3:])) - mid > _SUBSURFACE_HUE:
+            hue = ndi.median_filter(hue, size=5, mode="nearest")
+            lo = max(lo, _hue_edge(hue, 0, 1))
+            hi = min(hi, _hue_edge(hue, k - 1, -1))
     return line[lo : hi + 1]
 
 
