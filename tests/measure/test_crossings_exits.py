@@ -330,21 +330,24 @@ def test_trace_stops_where_the_hue_turns_blue_grey(shadow):
 def test_hue_edge_needs_a_run_at_the_end():
     from hairtrial.measure.core import _hue_edge
 
+    def edge(hue, end, step):
+        return _hue_edge(hue, end, step, float(np.median(hue[12:48])))  # the middle 3/5
+
     shaft = np.zeros(60)
     run = shaft.copy()
     run[:10] = 0.6  # blue-grey for 10 samples, then the shaft's own hue
-    assert _hue_edge(run, 0, 1) == 10
-    assert _hue_edge(run, 59, -1) == 59
+    assert edge(run, 0, 1) == 10
+    assert edge(run, 59, -1) == 59
     # a hair blue-shifted all along (grey on pink skin) keeps its ends
-    assert _hue_edge(shaft + 0.6, 0, 1) == 0
+    assert edge(shaft + 0.6, 0, 1) == 0
     # a blip of two samples is noise, not a run
     blip = shaft.copy()
     blip[:2] = 0.6
-    assert _hue_edge(blip, 0, 1) == 0
+    assert edge(blip, 0, 1) == 0
     # never more than a third of the length
     long_run = shaft.copy()
     long_run[:25] = 0.6
-    assert _hue_edge(long_run, 0, 1) == 20
+    assert edge(long_run, 0, 1) == 20
 
 
 def test_the_same_hair_beyond_a_crossing_is_not_a_unit_partner():

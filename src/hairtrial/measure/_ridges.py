@@ -394,8 +394,8 @@ def _thin(mask: NDArray[np.bool_], lu_wang: bool = False) -> NDArray[np.bool_]:
     listed = [np.zeros(flat.size, dtype=bool), np.zeros(flat.size, dtype=bool)]
     listed[0][edge] = listed[1][edge] = True
     stamp = np.zeros(flat.size, dtype=np.intp)
+    tables = (_LW_FIRST, _LW_SECOND) if lu_wang else (_ZS_FIRST, _ZS_SECOND)
     while pending[0].size or pending[1].size:
-        tables = (_LW_FIRST, _LW_SECOND) if lu_wang else (_ZS_FIRST, _ZS_SECOND)
         for step, table in enumerate(tables):
             look = pending[step]
             listed[step][look] = False
@@ -517,8 +517,7 @@ def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: in
     list of (P, 2) ndarray, px
         Ordered (x, y) points, pixel centres at integer coordinates.
     """
-    filled = _fill_small_holes(crest)
-    skel = _skeleton(filled)
+    skel = _skeleton(_fill_small_holes(crest))
     out, tangled = _walk_pieces(skel & ~_near(_junctions(skel)), dx, dy, min_pixels)
     if tangled.any():
         # where thinning leaves a junction two pixels thick, no pixel of it has three

@@ -1717,22 +1717,22 @@ def _trim_ends(pts: F64, od: F32, blue: F32 | None = None, factor: float = 1.0) 
         # most traces end in shaft or bare skin: look closer only at a blue-grey end
         if max(np.median(hue[:3]), np.median(hue[-3:])) - mid > _SUBSURFACE_HUE:
             hue = ndi.median_filter(hue, size=5, mode="nearest")
-            lo = max(lo, _hue_edge(hue, 0, 1))
-            hi = min(hi, _hue_edge(hue, k - 1, -1))
+            mid = float(np.median(hue[k // 5 : k - k // 5]))
+            lo = max(lo, _hue_edge(hue, 0, 1, mid))
+            hi = min(hi, _hue_edge(hue, k - 1, -1, mid))
     return line[lo : hi + 1]
 
 
-def _hue_edge(hue: F64, end: int, step: int) -> int:
+def _hue_edge(hue: F64, end: int, step: int, mid: float) -> int:
     """Index where a run of blue-grey hue at one end of a trace gives way to the shaft's.
 
     Walking from `end` by `step` (+1 from the start, -1 from the end), the run is where
-    `hue` exceeds its middle's median by more than :data:`_SUBSURFACE_HUE`, for at most a
-    third of the length; the shaft starts where the hue falls below midway between the
-    run's median and the middle's (its edge, wherever the blur puts the run's end).
-    Returns `end` when there is no such run.
+    `hue` exceeds `mid` (the median of the middle three fifths, the shaft's own hue) by
+    more than :data:`_SUBSURFACE_HUE`, for at most a third of the length; the shaft starts
+    where the hue falls below midway between the run's median and `mid` (its edge,
+    wherever the blur puts the run's end). Returns `end` when there is no such run.
     """
     k = len(hue)
-    mid = float(np.median(hue[k // 5 : k - k // 5]))
     limit = k // 3 if step > 0 else k - 1 - k // 3
     i = end
     while i != limit and hue[i] - mid > _SUBSURFACE_HUE:
