@@ -205,6 +205,28 @@ def test_exit_strip_leaves_out_another_hair_lying_past_the_cut_end():
     assert _end_evidence(g_start, g_end, 40.0, 0.1) > 0
 
 
+def test_exit_strip_sees_a_partner_only_in_front_of_its_end():
+    # two hairs of a unit lie on one another from their shared exit (a faint shadow above
+    # it) down to where they part; the band's trace ends there, beside the partner's
+    # trace, whose body goes on past that end. Read as the skin past the band's end, the
+    # partner's body was a shadow darker than the exit's and put the exit at the bottom
+    from hairtrial.measure.core import _Candidate, _end_evidence, _exit_scores
+
+    od = np.zeros((220, 120), np.float32)
+    od[50:121, 44:57] = 0.6  # the two hairs together, x = 50, y = 50..120
+    od[12:48, 44:57] = 0.2  # the shafts under the skin past the exit
+    od[116:211, 52:59] = 0.6  # the partner going on alone, x = 55, y = 116..210
+    lines = [draw.straight(50, 50, 90, 70, 71), draw.straight(55, 116, 90, 94, 95)]
+    cands = [
+        _Candidate(points=lines[0], diameter_px=12.0, strength=0.6),
+        _Candidate(points=lines[1], diameter_px=7.0, strength=0.6),
+    ]
+    (_, _, _, _, g_start, g_end), _ = _exit_scores(cands, lines, np.zeros_like(od), od, 5.0)
+    assert 0.2 < g_start < 0.5
+    assert g_end < 0.1
+    assert _end_evidence(g_start, g_end, 40.0, 0.1) > 0
+
+
 def _thin_over_thick(thin_between: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     # a thin shaft (6 px, along y = 50) crosses a thick one (20 px, at 40° to it); near
     # the thick shaft the thin one's crest is lost over 65 px, more than the ordinary

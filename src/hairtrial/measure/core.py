@@ -204,6 +204,9 @@ _SIDE_WIDTHS = 3.0
 #: Cosine of the largest angle at which another trace's end lies ahead of an end, and
 #: points back at it, for it to be the same hair going on across a crossing.
 _IN_LINE_COS = math.cos(math.radians(30.0))
+#: How far behind a unit partner's crest end (px, along its outward direction) the strip
+#: past another end may still see its shaft as the opening's shadow (:class:`_PartnerEnds`).
+_PARTNER_BEHIND_PX = 2.0
 #: Logistic gain per converging neighbour end (a follicular unit).
 _NEAR_GAIN = 0.7
 #: Neighbourhood over which hairs share their growth direction (µm), the largest weight
@@ -704,6 +707,7 @@ def _strip_means(
     owners: NDArray[np.int32] | None = None,
     allowed: NDArray[np.bool_] | None = None,
     strip_end: NDArray[np.intp] | None = None,
+    partners: _PartnerEnds | None = None,
 ) -> F64:
     """Mean of `od` in strips past shaft ends, all at once (px units of `od`).
 
@@ -713,7 +717,9 @@ def _strip_means(
     axis). With `owners` (a map of traced shafts numbered from 1, 0 for none),
     `allowed` (per end, which of those numbers its strips may see) and `strip_end` (the
     end, a row of `allowed`, of each strip), samples on any other shaft are left out, as
-    are those beyond the image. A strip with less than half its samples left gives NaN.
+    are those beyond the image. With `partners`, a sample on a partner's shaft is seen
+    only in front of that partner's end (see :class:`_PartnerEnds`). A strip with less
+    than half its samples left gives NaN.
     """
     count = len(origin)
     if count == 0:
@@ -738,11 +744,57 @@ def _strip_means(
         cols = np.clip(np.round(px), 0, n - 1).astype(np.intp).reshape(count, -1)
         rows = np.clip(np.round(py), 0, m - 1).astype(np.intp).reshape(count, -1)
         inside &= allowed[strip_end[:, None], owners[rows, cols]]
+        if partners is not None:
+            inside &= partners.in_front(strip_end, owners[rows, cols], px, py)
     vals = _ridges.remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
     hits = inside.sum(axis=1)
     total = np.where(inside, vals, 0.0).sum(axis=1)
     mean = total / np.maximum(hits, 1)
     return np.where(hits < 0.5 * inside.shape[1], math.nan, mean)
+
+
+@dataclass(frozen=True)
+class _PartnerEnds:
+    """Which end of each partner shaft lies near each shaft end, and where it points.
+
+    Past a shared opening the strips of a follicular unit's hairs may see their partners'
+    ends, which meet over the opening's shadow; but a partner's shaft *behind* its end is
+    its body, not shadow. Where the hairs of a unit lie on one another for a while and
+    then part (long hair), their traces end where they part, and the strip past one end
+    ran along the partners' bodies: a shadow as dark as the shafts, read as an exit.
+    Only samples in front of the partner's end, along its outward direction (less
+    :data:`_PARTNER_BEHIND_PX` for the crest's uncertain end), are kept.
+
+    Attributes
+    ----------
+    index : (E, T + 1) ndarray of intp
+        Per end (row) and shaft number (column, as in the owner map, 0 for skin): the
+        partner's end lying near that end, -1 where none (skin, the hair itself,
+        shafts not ending there).
+    points, directions : (E, 2) ndarray, px
+        Every end's position and outward unit direction (x, y).
+    """
+
+    index: NDArray[np.intp]
+    points: F64
+    directions: F64
+
+    def in_front(
+        self, strip_end: NDArray[np.intp], owner: NDArray[np.int32], px: F64, py: F64
+    ) -> NDArray[np.bool_]:
+        """Return whether each sample may be seen: not on a partner, or in front of its end.
+
+        `strip_end` (S,) is the end of each strip; `owner` (S, K) the shaft number under
+        each of its K samples, at (`px`, `py`) (shaped (S, ...) with K values per strip).
+        """
+        count = len(strip_end)
+        end = self.index[strip_end[:, None], owner]
+        on_partner = end >= 0
+        at = np.where(on_partner, end, 0)
+        ahead = (px.reshape(count, -1) - self.points[at, 0]) * self.directions[at, 0] + (
+            py.reshape(count, -1) - self.points[at, 1]
+        ) * self.directions[at, 1]
+        return np.asarray(~on_partner | (ahead >= -_PARTNER_BEHIND_PX), dtype=bool)
 
 
 def _exit_scores(
@@ -761,10 +813,10 @@ def _exit_scores(
     one side only does not), as a share of the shaft's median absorptance, at least 0.
     Samples on another traced shaft are left out of every strip, unless that shaft has an
     end there too (a unit partner; not the same hair going on across a crossing, see
-    :func:`_not_in_line`). A blue or grey value is NaN when that end's strip on
-    the axis leaves the image or lies on other shafts. `lines`
-    are the shafts' trimmed centrelines (the visible shaft, at the resolution of `blue`
-    and `od`): the crest may run on into the shadow itself.
+    :func:`_not_in_line`), and then only in front of that end (:class:`_PartnerEnds`). A
+    blue or grey value is NaN when that end's strip on the axis leaves the image or lies
+    on other shafts. `lines` are the shafts' trimmed centrelines (the visible shaft, at
+    the resolution of `blue` and `od`): the crest may run on into the shadow itself.
     """
     from scipy.spatial import cKDTree
 
@@ -804,12 +856,26 @@ def _exit_scores(
     # opening's shadow); each end is among its own hits, so its hair is too
     allowed = np.zeros((len(ends), len(cands) + 1), dtype=bool)
     allowed[:, 0] = True
+    partner_end = np.full((len(ends), len(cands) + 1), -1, dtype=np.intp)
     for e, hs in enumerate(hits):
-        allowed[e, np.asarray(hs, dtype=np.intp) // 2 + 1] = True
+        near_ends = np.asarray(hs, dtype=np.intp)
+        allowed[e, near_ends // 2 + 1] = True
+        others = near_ends[near_ends // 2 != e // 2]
+        partner_end[e, others // 2 + 1] = others
+    partners = _PartnerEnds(partner_end, ends, direction)
     k = len(ends)
     strip_end = np.arange(k)
     shade = _strip_means(
-        blue, ends, direction, diam, reach, np.zeros_like(diam), owners, allowed, strip_end
+        blue,
+        ends,
+        direction,
+        diam,
+        reach,
+        np.zeros_like(diam),
+        owners,
+        allowed,
+        strip_end,
+        partners,
     )
     offset = _SIDE_WIDTHS * np.maximum(diam, 2.0) + 2.0
     od_strips = _strip_means(
@@ -822,6 +888,7 @@ def _exit_scores(
         owners,
         allowed,
         np.tile(strip_end, 3),
+        partners,
     )
     centre, left, right = od_strips[:k], od_strips[k : 2 * k], od_strips[2 * k :]
     side = np.fmin(left, right)  # the fainter side inside the image, NaN if neither is
