@@ -767,17 +767,42 @@ class _PartnerEnds:
 
     Attributes
     ----------
-    index : (E, T + 1) ndarray of intp
-        Per end (row) and shaft number (column, as in the owner map, 0 for skin): the
-        partner's end lying near that end, -1 where none (skin, the hair itself,
-        shafts not ending there).
+    keys : (H,) ndarray of int64, sorted
+        ``end * stride + shaft number`` (as in the owner map, from 1) of each partner
+        shaft with an end near that end: a sparse table, since a dense one of ends by
+        shafts grows with the square of the hairs in the image.
+    ends : (H,) ndarray of intp
+        The partner's end lying there, per key.
+    stride : int
+        Shaft numbers per end (the number of shafts plus one).
     points, directions : (E, 2) ndarray, px
         Every end's position and outward unit direction (x, y).
     """
 
-    index: NDArray[np.intp]
+    keys: NDArray[np.int64]
+    ends: NDArray[np.intp]
+    stride: int
     points: F64
     directions: F64
+
+    @classmethod
+    def from_hits(
+        cls, hits: list[list[int]], shafts: int, points: F64, directions: F64
+    ) -> _PartnerEnds:
+        """Build the table from each end's nearby ends (`hits`, ends numbered 2·i, 2·i+1)."""
+        stride = shafts + 1
+        keys: list[int] = []
+        ends: list[int] = []
+        for e, near in enumerate(hits):
+            for h in near:
+                if h // 2 != e // 2:
+                    keys.append(e * stride + h // 2 + 1)
+                    ends.append(h)
+        key_arr = np.asarray(keys, dtype=np.int64)
+        order = np.argsort(key_arr, kind="stable")
+        return cls(
+            key_arr[order], np.asarray(ends, dtype=np.intp)[order], stride, points, directions
+        )
 
     def in_front(
         self, strip_end: NDArray[np.intp], owner: NDArray[np.int32], px: F64, py: F64
@@ -788,9 +813,12 @@ class _PartnerEnds:
         each of its K samples, at (`px`, `py`) (shaped (S, ...) with K values per strip).
         """
         count = len(strip_end)
-        end = self.index[strip_end[:, None], owner]
-        on_partner = end >= 0
-        at = np.where(on_partner, end, 0)
+        if self.keys.size == 0:
+            return np.ones(owner.shape, dtype=bool)
+        wanted = strip_end[:, None].astype(np.int64) * self.stride + owner
+        pos = np.minimum(np.searchsorted(self.keys, wanted), self.keys.size - 1)
+        on_partner = (self.keys[pos] == wanted) & (owner > 0)
+        at = np.where(on_partner, self.ends[pos], 0)
         ahead = (px.reshape(count, -1) - self.points[at, 0]) * self.directions[at, 0] + (
             py.reshape(count, -1) - self.points[at, 1]
         ) * self.directions[at, 1]
@@ -856,13 +884,9 @@ def _exit_scores(
     # opening's shadow); each end is among its own hits, so its hair is too
     allowed = np.zeros((len(ends), len(cands) + 1), dtype=bool)
     allowed[:, 0] = True
-    partner_end = np.full((len(ends), len(cands) + 1), -1, dtype=np.intp)
     for e, hs in enumerate(hits):
-        near_ends = np.asarray(hs, dtype=np.intp)
-        allowed[e, near_ends // 2 + 1] = True
-        others = near_ends[near_ends // 2 != e // 2]
-        partner_end[e, others // 2 + 1] = others
-    partners = _PartnerEnds(partner_end, ends, direction)
+        allowed[e, np.asarray(hs, dtype=np.intp) // 2 + 1] = True
+    partners = _PartnerEnds.from_hits(hits, len(cands), ends, direction)
     k = len(ends)
     strip_end = np.arange(k)
     shade = _strip_means(
