@@ -705,7 +705,6 @@ def _strip_means(
     reach: F64,
     side: F64,
     owners: NDArray[np.int32] | None = None,
-    allowed: NDArray[np.bool_] | None = None,
     strip_end: NDArray[np.intp] | None = None,
     partners: _PartnerEnds | None = None,
 ) -> F64:
@@ -715,11 +714,11 @@ def _strip_means(
     ``direction[s]``, runs ``reach[s]`` px on (8 samples) and is ``max(diameter, 2)`` px
     wide (5 samples), shifted ``side[s]`` px sideways (to sample the surroundings of the
     axis). With `owners` (a map of traced shafts numbered from 1, 0 for none),
-    `allowed` (per end, which of those numbers its strips may see) and `strip_end` (the
-    end, a row of `allowed`, of each strip), samples on any other shaft are left out, as
-    are those beyond the image. With `partners`, a sample on a partner's shaft is seen
-    only in front of that partner's end (see :class:`_PartnerEnds`). A strip with less
-    than half its samples left gives NaN.
+    `strip_end` (the end, numbered ``2·i`` and ``2·i + 1`` for shaft ``i``, of each strip)
+    and `partners`, a strip sees bare skin, its own shaft, and a unit partner's shaft in
+    front of that partner's end (:meth:`_PartnerEnds.visible`); samples on any other
+    shaft are left out, as are those beyond the image. A strip with less than half its
+    samples left gives NaN.
     """
     count = len(origin)
     if count == 0:
@@ -740,12 +739,10 @@ def _strip_means(
     )
     m, n = od.shape
     inside = ((px >= 0) & (px <= n - 1) & (py >= 0) & (py <= m - 1)).reshape(count, -1)
-    if owners is not None and allowed is not None and strip_end is not None:
+    if owners is not None and strip_end is not None and partners is not None:
         cols = np.clip(np.round(px), 0, n - 1).astype(np.intp).reshape(count, -1)
         rows = np.clip(np.round(py), 0, m - 1).astype(np.intp).reshape(count, -1)
-        inside &= allowed[strip_end[:, None], owners[rows, cols]]
-        if partners is not None:
-            inside &= partners.in_front(strip_end, owners[rows, cols], px, py)
+        inside &= partners.visible(strip_end, owners[rows, cols], px, py)
     vals = _ridges.remap_points(od, px.ravel(), py.ravel()).reshape(count, -1).astype(np.float64)
     hits = inside.sum(axis=1)
     total = np.where(inside, vals, 0.0).sum(axis=1)
@@ -804,25 +801,28 @@ class _PartnerEnds:
             key_arr[order], np.asarray(ends, dtype=np.intp)[order], stride, points, directions
         )
 
-    def in_front(
+    def visible(
         self, strip_end: NDArray[np.intp], owner: NDArray[np.int32], px: F64, py: F64
     ) -> NDArray[np.bool_]:
-        """Return whether each sample may be seen: not on a partner, or in front of its end.
+        """Return which samples a strip may see: skin, its own shaft, a partner in front.
 
-        `strip_end` (S,) is the end of each strip; `owner` (S, K) the shaft number under
-        each of its K samples, at (`px`, `py`) (shaped (S, ...) with K values per strip).
+        `strip_end` (S,) is the end of each strip (``2·i`` or ``2·i + 1`` for shaft
+        ``i``); `owner` (S, K) the shaft number under each of its K samples (0: none), at
+        (`px`, `py`) (shaped (S, ...) with K values per strip).
         """
         count = len(strip_end)
+        own = (strip_end // 2 + 1)[:, None]
+        seen = (owner == 0) | (owner == own)
         if self.keys.size == 0:
-            return np.ones(owner.shape, dtype=bool)
+            return np.asarray(seen, dtype=bool)
         wanted = strip_end[:, None].astype(np.int64) * self.stride + owner
         pos = np.minimum(np.searchsorted(self.keys, wanted), self.keys.size - 1)
-        on_partner = (self.keys[pos] == wanted) & (owner > 0)
+        on_partner = (self.keys[pos] == wanted) & ~seen
         at = np.where(on_partner, self.ends[pos], 0)
         ahead = (px.reshape(count, -1) - self.points[at, 0]) * self.directions[at, 0] + (
             py.reshape(count, -1) - self.points[at, 1]
         ) * self.directions[at, 1]
-        return np.asarray(~on_partner | (ahead >= -_PARTNER_BEHIND_PX), dtype=bool)
+        return np.asarray(seen | (on_partner & (ahead >= -_PARTNER_BEHIND_PX)), dtype=bool)
 
 
 def _exit_scores(
@@ -881,11 +881,7 @@ def _exit_scores(
     ]
     # the strips past an end may still see bare skin, the hair itself and the partners of
     # its follicular unit whose ends lie there (their shafts meet over the shared
-    # opening's shadow); each end is among its own hits, so its hair is too
-    allowed = np.zeros((len(ends), len(cands) + 1), dtype=bool)
-    allowed[:, 0] = True
-    for e, hs in enumerate(hits):
-        allowed[e, np.asarray(hs, dtype=np.intp) // 2 + 1] = True
+    # opening's shadow), those in front of their ends
     partners = _PartnerEnds.from_hits(hits, len(cands), ends, direction)
     k = len(ends)
     strip_end = np.arange(k)
@@ -897,7 +893,6 @@ def _exit_scores(
         reach,
         np.zeros_like(diam),
         owners,
-        allowed,
         strip_end,
         partners,
     )
@@ -910,7 +905,6 @@ def _exit_scores(
         np.tile(reach, 3),
         np.r_[np.zeros(k), -offset, offset],
         owners,
-        allowed,
         np.tile(strip_end, 3),
         partners,
     )
