@@ -50,3 +50,17 @@ def test_overlay_of_greyscale_16_bit_and_tiny_images():
 )
 def test_scale_bar_is_round_and_about_15_percent(width, um, expected):
     assert scale_bar_um(width, um) == expected
+
+
+def test_text_outline_stays_on_the_text():
+    # OpenCV advances each glyph by its stroke weight: an outline drawn bolder drifted
+    # off the text along the line (a legend count read "13 3")
+    from hairtrial.measure.overlay import _text
+
+    out = np.full((60, 420, 3), 128, np.uint8)
+    _text(out, "terminal >= 60 um: 13", (5, 40), 0.66, (255, 255, 255))
+    white = np.flatnonzero((out == 255).all(axis=2).any(axis=0))
+    black = np.flatnonzero((out <= 10).all(axis=2).any(axis=0))
+    assert white.size and black.size
+    assert black.max() <= white.max() + 2
+    assert black.min() >= white.min() - 2

@@ -9,6 +9,7 @@ stays distinguishable with the common colour-vision deficiencies.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,11 +132,20 @@ def _text(
     size: float,
     colour: tuple[int, int, int],
 ) -> None:
+    """Write `text` in `colour` with a black outline, so that it reads on any skin.
+
+    The outline is the same text drawn at the same stroke weight, moved a pixel in each
+    of eight directions: a heavier stroke would not do, since OpenCV advances each glyph
+    by its stroke weight and a bolder copy drifts off the text along the line.
+    """
     import cv2
 
     weight = max(1, round(size * 2))
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), weight + 2,
-                cv2.LINE_AA)  # fmt: skip
+    x, y = org
+    for dx, dy in itertools.product((-1, 0, 1), repeat=2):
+        if dx or dy:
+            cv2.putText(out, text, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0),
+                        weight, cv2.LINE_AA)  # fmt: skip
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, size, colour, weight, cv2.LINE_AA)
 
 
