@@ -64,3 +64,19 @@ def test_text_outline_stays_on_the_text():
     assert white.size and black.size
     assert black.max() <= white.max() + 2
     assert black.min() >= white.min() - 2
+
+
+def test_legend_below_leaves_the_image_uncovered():
+    image = np.full((300, 400, 3), 200, np.uint8)
+    hairs = [hair(1, 80.0, "terminal", (20.0, 280.0), [(20.0, 280.0), (120.0, 200.0)])]
+    inside = draw_overlay(image, hairs, um_per_px=5.0, show_ids=False)
+    below = draw_overlay(image, hairs, um_per_px=5.0, show_ids=False, legend_below=True)
+    assert inside.shape == (300, 400, 3)
+    assert below.shape[0] > 300 and below.shape[1:] == (400, 3)
+    # the box darkens the bottom-left corner of the image, the strip does not
+    corner = (slice(200, 285), slice(150, 240))  # beside the hair, under the box
+    assert np.median(inside[corner]) < 100
+    assert (below[:300][corner] == 200).all()
+    # the hair is drawn the same way; the strip holds the legend text and the scale bar
+    np.testing.assert_array_equal(below[:180], inside[:180])  # above the box
+    assert (below[300:] > 200).any()

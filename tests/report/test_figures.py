@@ -183,7 +183,8 @@ def test_overlay_panel_is_a_jpeg_of_fixed_width():
     data = overlay_panel([(image, [hair], 5.0), (image, [], 5.0)], width_px=800)
     np.testing.assert_array_equal(image, before)
     img = Image.open(io.BytesIO(data))
-    assert img.format == "JPEG" and img.width == 800 and img.height == 297  # 600 × 396/800
+    # 600 × 396/800 px of image, then the legend strip under it (124 px at that size)
+    assert img.format == "JPEG" and img.width == 800 and img.height == 297 + 124
     # the terminal hair (bluish green) is drawn on the left tile only (above the legend)
     rgb = np.asarray(img.convert("RGB")).astype(int)[:150]
     green = (rgb[..., 1] - rgb[..., 0] > 40) & (rgb[..., 1] > rgb[..., 2])

@@ -67,6 +67,7 @@ def draw_overlay(
     um_per_px: float,
     classes: HairClasses = DEFAULT_CLASSES,
     show_ids: bool = True,
+    legend_below: bool = False,
 ) -> NDArray[np.uint8]:
     """Draw hairs over a copy of `image`.
 
@@ -83,11 +84,14 @@ def draw_overlay(
         Class limits, shown in the legend.
     show_ids : bool
         Write each counted hair's id beside its exit.
+    legend_below : bool
+        Put the legend and scale bar in a dark strip under the image instead of over its
+        bottom-left corner: on a small image (a report tile) the box hid a third of it.
 
     Returns
     -------
-    (M, N, 3) ndarray of uint8
-        The overlay.
+    (M, N, 3) or (M + strip, N, 3) ndarray of uint8
+        The overlay (taller by the legend strip with `legend_below`).
     """
     import cv2
 
@@ -121,8 +125,17 @@ def draw_overlay(
             x, y = hair.exit_px
             org = (int(x + 5 * scale), int(y - 5 * scale))
             _text(out, str(hair.id), org, 0.4 * scale, colour)
+    if legend_below:
+        strip = np.zeros((_legend_height(scale) + 2 * int(8 * scale), n, 3), dtype=np.uint8)
+        _legend(strip, counts, classes=classes, um_per_px=um, scale=scale, width_px=n)
+        return np.concatenate([out, strip], axis=0)
     _legend(out, counts, classes=classes, um_per_px=um, scale=scale)
     return out
+
+
+def _legend_height(scale: float) -> int:
+    """Height (px) of the legend box at `scale`: three class rows, the bar, margins."""
+    return int(20 * scale) * 5 + int(8 * scale)
 
 
 def _text(
@@ -156,12 +169,16 @@ def _legend(
     classes: HairClasses,
     um_per_px: float,
     scale: float,
+    width_px: int | None = None,
 ) -> None:
-    """Scale bar and class legend in a dark box at the bottom-left corner."""
+    """Scale bar and class legend in a dark box at the bottom-left corner.
+
+    `width_px` is the width of the image the scale bar refers to (default: `out`'s).
+    """
     import cv2
 
     m, n = out.shape[:2]
-    bar_um = scale_bar_um(n, um_per_px)
+    bar_um = scale_bar_um(n if width_px is None else width_px, um_per_px)
     bar_px = bar_um / um_per_px
     labels = [
         ("vellus", f"vellus <= {classes.vellus_max_um:g} um: {counts['vellus']}"),
@@ -172,7 +189,7 @@ def _legend(
     row = int(20 * scale)
     pad = int(8 * scale)
     box_w = int(max(bar_px, 230 * scale)) + 2 * pad
-    box_h = row * (len(labels) + 2) + pad
+    box_h = _legend_height(scale)
     x0, y0 = pad, m - pad - box_h
     if x0 + box_w > n or y0 < 0:
         return  # image too small for a legend; the hairs are still drawn

@@ -2,8 +2,9 @@
 
 Each image is scaled to its share of a fixed panel width, the stored hairs are scaled with
 it and drawn by :func:`hairtrial.measure.overlay.draw_overlay` at that resolution (so lines
-and legend stay legible), and the row of images is encoded as JPEG, so a report with a few
-panels stays a few MB.
+and legend stay legible; the legend goes in a strip under each image, where it hides no
+hair), and the row of images is encoded as JPEG, so a report with a few panels stays a few
+MB.
 """
 
 from __future__ import annotations
@@ -98,7 +99,11 @@ def overlay_panel(
         interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
         small = cv2.resize(pixels, (each, height), interpolation=interpolation)
         scaled = [_scaled(hair, factor) for hair in hairs]
-        tiles.append(draw_overlay(small, scaled, um_per_px=um_per_px / factor, show_ids=False))
+        tiles.append(
+            draw_overlay(
+                small, scaled, um_per_px=um_per_px / factor, show_ids=False, legend_below=True
+            )
+        )
     height = max(t.shape[0] for t in tiles)
     canvas = np.full((height, width_px, 3), 255, dtype=np.uint8)
     x = 0
