@@ -127,7 +127,7 @@ def draw_overlay(
             _text(out, str(hair.id), org, 0.4 * scale, colour)
     if legend_below:
         strip = np.zeros((_legend_height(scale) + 2 * int(8 * scale), n, 3), dtype=np.uint8)
-        _legend(strip, counts, classes=classes, um_per_px=um, scale=scale, width_px=n)
+        _legend(strip, counts, classes=classes, um_per_px=um, scale=scale)
         return np.concatenate([out, strip], axis=0)
     _legend(out, counts, classes=classes, um_per_px=um, scale=scale)
     return out
@@ -169,16 +169,12 @@ def _legend(
     classes: HairClasses,
     um_per_px: float,
     scale: float,
-    width_px: int | None = None,
 ) -> None:
-    """Scale bar and class legend in a dark box at the bottom-left corner.
-
-    `width_px` is the width of the image the scale bar refers to (default: `out`'s).
-    """
+    """Scale bar and class legend in a dark box at the bottom-left corner."""
     import cv2
 
     m, n = out.shape[:2]
-    bar_um = scale_bar_um(n if width_px is None else width_px, um_per_px)
+    bar_um = scale_bar_um(n, um_per_px)
     bar_px = bar_um / um_per_px
     labels = [
         ("vellus", f"vellus <= {classes.vellus_max_um:g} um: {counts['vellus']}"),
