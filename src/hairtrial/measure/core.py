@@ -916,13 +916,14 @@ def _exit_scores(
     # the side strip (the only one inside the field, near the border), not evidence of a
     # cut end, and it had outweighed the blue shift of a real exit
     grey = np.maximum((centre - side) / level, 0.0)
-    near = [float(sum(1 for h in hs if h // 2 != e // 2)) for e, hs in enumerate(hits)]
+    # converging ends of other hairs: the partner table holds one key per such end
+    near = np.bincount(partners.keys // partners.stride, minlength=k).astype(float)
     return [
         (
             float(shade[2 * i]),
             float(shade[2 * i + 1]),
-            near[2 * i],
-            near[2 * i + 1],
+            float(near[2 * i]),
+            float(near[2 * i + 1]),
             float(grey[2 * i]),
             float(grey[2 * i + 1]),
         )
