@@ -126,16 +126,23 @@ def draw_overlay(
             org = (int(x + 5 * scale), int(y - 5 * scale))
             _text(out, str(hair.id), org, 0.4 * scale, colour)
     if legend_below:
-        strip = np.zeros((_legend_height(scale) + 2 * int(8 * scale), n, 3), dtype=np.uint8)
+        _, pad = _legend_spacing(scale)
+        strip = np.zeros((_legend_height(scale) + 2 * pad, n, 3), dtype=np.uint8)
         _legend(strip, counts, classes=classes, um_per_px=um, scale=scale)
         return np.concatenate([out, strip], axis=0)
     _legend(out, counts, classes=classes, um_per_px=um, scale=scale)
     return out
 
 
+def _legend_spacing(scale: float) -> tuple[int, int]:
+    """Row height and margin (px) of the legend at `scale`."""
+    return int(20 * scale), int(8 * scale)
+
+
 def _legend_height(scale: float) -> int:
     """Height (px) of the legend box at `scale`: three class rows, the bar, margins."""
-    return int(20 * scale) * 5 + int(8 * scale)
+    row, pad = _legend_spacing(scale)
+    return row * 5 + pad
 
 
 def _text(
@@ -182,8 +189,7 @@ def _legend(
         ("terminal", f"terminal >= {classes.terminal_min_um:g} um: {counts['terminal']}"),
     ]
     size = 0.45 * scale
-    row = int(20 * scale)
-    pad = int(8 * scale)
+    row, pad = _legend_spacing(scale)
     box_w = int(max(bar_px, 230 * scale)) + 2 * pad
     box_h = _legend_height(scale)
     x0, y0 = pad, m - pad - box_h
