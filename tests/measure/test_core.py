@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -396,8 +397,33 @@ def test_second_crest_inside_a_measured_shaft_is_dropped():
     shaft = np.column_stack([x, np.full_like(x, 100.0)])
     second = np.column_stack([x[40:160], np.full(120, 105.0)])
     neighbour = np.column_stack([x[40:160], np.full(120, 117.0)])
-    keep = core._outside_wider([second, shaft, neighbour], np.array([6.0, 16.0, 16.0]), (200, 260))
+    od = np.zeros((200, 260), dtype=np.float32)
+    cv2.line(od, (20, 100), (220, 100), 0.8, thickness=16)
+    keep = core._outside_wider([second, shaft, neighbour], np.array([6.0, 16.0, 16.0]), od)
     assert keep.tolist() == [False, True, True]
+
+
+def test_arm_of_a_narrow_v_is_not_a_second_crest():
+    """Two 8 px hairs parting at 6° from one opening: the shared stretch widens the
+    trunk's measured shaft to 24 px, which holds most of the arm, but skin lies between
+    the two wherever they are apart, so the arm is a hair of its own."""
+    from hairtrial.measure import core
+
+    x = np.linspace(40.0, 220.0, 181)
+    trunk = np.column_stack([np.linspace(40.0, 250.0, 211), np.full(211, 100.0)])
+    arm = np.column_stack([x, 100.0 + (x - 40.0) * np.tan(np.radians(6.0))])
+    od = np.zeros((200, 280), dtype=np.float32)
+    for line in (trunk, arm):
+        cv2.polylines(od, [np.round(line).astype(np.int32)], False, 0.8, thickness=8)
+    od = cv2.GaussianBlur(od, (0, 0), 1.0)
+    assert core._outside_wider([trunk, arm], np.array([24.0, 8.0]), od).tolist() == [True, True]
+    # one band 24 px wide holding both crests: the arm is its second crest
+    band = np.zeros_like(od)
+    cv2.line(band, (40, 104), (250, 104), 0.8, thickness=24)
+    assert core._outside_wider([trunk, arm[:120]], np.array([24.0, 8.0]), band).tolist() == [
+        True,
+        False,
+    ]
 
 
 @pytest.mark.parametrize("d_px", [17.0, 19.0])

@@ -143,6 +143,11 @@ _STUB_WIDTH_CV = 0.2
 _STUB_PLATEAU = 0.5
 #: Share of a trace lying on an accepted one above which it is a duplicate.
 _DUPLICATE_SHARE = 0.6
+#: Absorptance between two crests, per unit of the fainter crest's, under which they are
+#: two shafts with skin between them, not one band (:class:`_Footprint`).
+_GAP_DIP = 0.5
+#: Closest two crests (px) that may have skin between them.
+_GAP_MIN_PX = 3.0
 #: Width of an accepted trace's footprint, per unit of its measured shaft diameter
 #: (:func:`_outside_wider`).
 _DUPLICATE_WIDTH = 1.0
@@ -607,23 +612,71 @@ class _Footprint:
     """Pixels covered by accepted traces, each drawn as wide as its shaft.
 
     A trace with :data:`_DUPLICATE_SHARE` of its points on the footprint lies along an
-    accepted one: a second crest of the same shaft or band, not another hair.
+    accepted one: a second crest of the same shaft or band, not another hair. Given the
+    absorptance map, a point counts only where the shaft is continuous between it and
+    the nearest accepted trace: two crests of one band have shaft between them, while
+    two hairs parting from one opening (a V) have skin between them wherever they are
+    apart, however close the footprint holds them (:data:`_GAP_DIP`).
     """
 
-    def __init__(self, shape: tuple[int, int]) -> None:
+    def __init__(self, shape: tuple[int, int], od: F32 | None = None) -> None:
         self.mask = np.zeros(shape, dtype=np.uint8)
+        self.od = od
+        self.traces: list[F64] = []
+        self.boxes: list[tuple[float, float, float, float]] = []
 
     def covers(self, pts: F64) -> bool:
         """Whether the trace `pts` (px) lies along accepted traces."""
         m, n = self.mask.shape
         ip = np.round(pts).astype(np.int32)
-        inside = self.mask[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)]
-        return bool(inside.mean() >= _DUPLICATE_SHARE)
+        inside = self.mask[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)] > 0
+        if inside.mean() < _DUPLICATE_SHARE:
+            return False
+        if self.od is None:
+            return True
+        apart = self._apart(pts[inside])
+        return bool((inside.sum() - apart.sum()) >= _DUPLICATE_SHARE * len(pts))
+
+    def _apart(self, pts: F64) -> NDArray[np.bool_]:
+        """Whether skin lies between each point (px) and the nearest accepted trace."""
+        assert self.od is not None
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        near = [
+            t
+            for t, (x0, y0, x1, y1) in zip(self.traces, self.boxes, strict=True)
+            if x0 <= hi[0] and x1 >= lo[0] and y0 <= hi[1] and y1 >= lo[1]
+        ]
+        if not near:
+            return np.zeros(len(pts), dtype=bool)
+        from scipy.spatial import cKDTree
+
+        dist, idx = cKDTree(np.concatenate(near)).query(pts)
+        other = np.concatenate(near)[idx]
+        far = dist >= _GAP_MIN_PX
+        out = np.zeros(len(pts), dtype=bool)
+        if not far.any():
+            return out
+        p, q = pts[far], other[far]
+        t = np.linspace(0.25, 0.75, 5)
+        between = p[:, None, :] + t[None, :, None] * (q - p)[:, None, :]
+        mid = _ridges.remap_points(self.od, between[..., 0].ravel(), between[..., 1].ravel())
+        ends = _ridges.remap_points(
+            self.od, np.concatenate([p[:, 0], q[:, 0]]), np.concatenate([p[:, 1], q[:, 1]])
+        ).reshape(2, -1)
+        level = ends.min(axis=0)
+        dip = mid.reshape(len(p), len(t)).min(axis=1)
+        out[far] = (level > 0) & (dip < _GAP_DIP * level)
+        return out
 
     def add(self, pts: F64, width_px: float) -> None:
         """Accept the trace `pts` (px), `width_px` wide (at least 3 px)."""
         ip = np.round(pts).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(self.mask, [ip], False, 1, thickness=max(3, round(width_px)))
+        if self.od is not None:
+            reach = 0.5 * max(3.0, width_px) + 1.0
+            lo, hi = pts.min(axis=0) - reach, pts.max(axis=0) + reach
+            self.traces.append(pts)
+            self.boxes.append((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])))
 
 
 def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
@@ -1180,7 +1233,7 @@ def _measure_candidates(
     trimmed = [(p + 0.5) / factor - 0.5 for p in to_full]
     # a trace run on into another shaft is a second crest of it only by its own crest
     judged = [t if c.core is None else c.core for c, t in zip(cands, trimmed, strict=True)]
-    keep = np.flatnonzero(_outside_wider(judged, diam_px / factor, od_work.shape))
+    keep = np.flatnonzero(_outside_wider(judged, diam_px / factor, od_work))
     cands = [cands[i] for i in keep]
     to_full = [to_full[i] for i in keep]
     trimmed = [trimmed[i] for i in keep]
@@ -1308,7 +1361,7 @@ def _traced_within(lines: list[F64], diameter_px: F64, which: NDArray[np.intp]) 
     return out
 
 
-def _outside_wider(lines: list[F64], diameter_px: F64, shape: tuple[int, int]) -> NDArray[np.bool_]:
+def _outside_wider(lines: list[F64], diameter_px: F64, od: F32) -> NDArray[np.bool_]:
     """Whether each trace stands on its own, not inside the measured shaft of a longer one.
 
     The detection drops a trace lying along a longer one within the longer one's
@@ -1318,7 +1371,9 @@ def _outside_wider(lines: list[F64], diameter_px: F64, shape: tuple[int, int]) -
     on the simulated trial such twins run nearly the whole length of the other at a
     median 0.4 diameter from its axis. Once diameters are measured, a trace with
     :data:`_DUPLICATE_SHARE` of its points inside the measured width of a longer trace is
-    a second crest of that band, not another hair.
+    a second crest of that band, not another hair, except where skin lies between the
+    two crests: a hair parting from a partner in a narrow V lies inside the partner's
+    measured width (the shared stretch widens it) yet is a hair of its own.
 
     Parameters
     ----------
@@ -1326,8 +1381,8 @@ def _outside_wider(lines: list[F64], diameter_px: F64, shape: tuple[int, int]) -
         Traces.
     diameter_px : (H,) ndarray, px
         Measured diameters, at the resolution of `lines`.
-    shape : (M, N)
-        Image shape at that resolution.
+    od : (M, N) ndarray, absorptance
+        The map the traces were found on (same resolution).
 
     Returns
     -------
@@ -1335,7 +1390,7 @@ def _outside_wider(lines: list[F64], diameter_px: F64, shape: tuple[int, int]) -
         True for traces kept.
     """
     keep = np.ones(len(lines), dtype=bool)
-    footprint = _Footprint(shape)
+    footprint = _Footprint(od.shape, od)
     lengths = [_ridges.polyline_length(p) for p in lines]
     for i in sorted(range(len(lines)), key=lambda k: -lengths[k]):
         if footprint.covers(lines[i]):
