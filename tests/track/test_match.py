@@ -95,6 +95,28 @@ def test_shed_and_new_are_not_forced_into_a_pair():
     assert beyond.pairs == () and beyond.unmatched_a == (0,) and beyond.unmatched_b == (0,)
 
 
+def test_exit_misjudged_along_its_shaft_still_matches():
+    # A field of sharp exits narrows the final gate to its floor (30 µm); one exit then
+    # lies 40 µm further down its own shaft (a trace stopped short of the opening),
+    # another 40 µm to the side (another hair): only the first is the same follicle.
+    grid = [(60.0 + 40 * (k % 6), 60.0 + 40 * (k // 6)) for k in range(30)]
+    a = [_hair(k, x, y, angle_deg=90) for k, (x, y) in enumerate(grid)]
+    moved = {7: (0.0, 8.0), 14: (8.0, 0.0)}
+    b = [
+        _hair(k, x + moved.get(k, (0.0, 0.0))[0], y + moved.get(k, (0.0, 0.0))[1], angle_deg=90)
+        for k, (x, y) in enumerate(grid)
+    ]
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    result = match_hairs(a, b, transform=identity, um_per_px=UM)
+    assert (7, 7) in result.pairs
+    assert 14 in result.unmatched_a and 14 in result.unmatched_b
+    assert len(result.pairs) == 29
+    round_gate = match_hairs(
+        a, b, transform=identity, um_per_px=UM, config=TrackConfig(along_stretch=1.0)
+    )
+    assert 7 in round_gate.unmatched_a and 14 in round_gate.unmatched_a
+
+
 def test_hairs_without_exit_are_ignored():
     a = [
         _hair(0, 100.0, 100.0),

@@ -218,6 +218,8 @@ def test_config_validation():
         TrackConfig(neighbours=0)
     with pytest.raises(InputError, match="inlier_um"):
         TrackConfig(inlier_um=-1.0)
+    with pytest.raises(InputError, match="along_stretch"):
+        TrackConfig(along_stretch=0.5)
     assert TrackConfig().config_hash() == TrackConfig().config_hash()
     assert TrackConfig().config_hash() != TrackConfig(inlier_um=30.0).config_hash()
 

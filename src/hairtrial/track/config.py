@@ -52,6 +52,11 @@ class TrackConfig:
         Largest exit distance (after registration) of a matched hair pair.
     direction_gate_deg : float, degrees
         Largest difference of hair direction of a matched pair (when both are known).
+    along_stretch : float
+        Along the hair's direction, the final pass's (narrowed) distance gate is this
+        many times longer, at most ``match_gate_um``: a measured exit is misjudged along
+        its own shaft (a trace stopped short of the opening, or run past it), seldom
+        across it. 1 keeps the gate round.
     diameter_sigma_um : float, µm
         Diameter difference that costs as much as a distance of ``match_gate_um / 2``;
         diameters change between visits (treatment, new anagen), so this is a soft cue.
@@ -113,6 +118,7 @@ class TrackConfig:
     max_hypotheses: int = 60
     match_gate_um: float = 80.0
     direction_gate_deg: float = 50.0
+    along_stretch: float = 2.0
     diameter_sigma_um: float = 20.0
     direction_weight: float = 0.5
     diameter_weight: float = 0.3
@@ -157,6 +163,7 @@ class TrackConfig:
         check_range(self.direction_gate_deg, name="TrackConfig.direction_gate_deg", low=0,
                     high=180)  # fmt: skip
         check_range(self.field_margin_um, name="TrackConfig.field_margin_um", low=0, high=1e4)
+        check_range(self.along_stretch, name="TrackConfig.along_stretch", low=1, high=100)
         for name in ("direction_weight", "diameter_weight", "unit_weight"):
             check_range(getattr(self, name), name=f"TrackConfig.{name}", low=0, high=1e3)
         if not isinstance(self.recheck, bool):

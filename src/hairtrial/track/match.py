@@ -9,7 +9,8 @@ within each group of hairs that could be paired with each other. A first pass me
 local residual displacement (skin stretches, the transform is not perfect), which then
 corrects each hair's position before the final pass, whose distance gate narrows to the
 exit noise actually seen (6 × the median corrected distance, at least 3/8 of
-``match_gate_um``).
+``match_gate_um``) across the hair and stretches ``along_stretch`` times along it (at most
+to ``match_gate_um``): a measured exit is misjudged along its own shaft, seldom across it.
 """
 
 from __future__ import annotations
@@ -82,9 +83,23 @@ def _pair_costs(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), np.zeros(0)
     pos_b = b.xy_um + shift
-    sparse = cKDTree(pos_b).sparse_distance_matrix(cKDTree(a.xy_um), gate, output_type="ndarray")
+    # exits are misjudged along their shaft: a narrowed gate stretches along the hair
+    stretch = min(cfg.along_stretch, cfg.match_gate_um / gate) if gate < cfg.match_gate_um else 1.0
+    stretch = max(stretch, 1.0)
+    sparse = cKDTree(pos_b).sparse_distance_matrix(
+        cKDTree(a.xy_um), gate * stretch, output_type="ndarray"
+    )
     ib, ia = sparse["i"].astype(np.int64), sparse["j"].astype(np.int64)
-    dist = np.hypot(*(pos_b[ib] - a.xy_um[ia]).T) if len(ib) else np.zeros(0)
+    offset = pos_b[ib] - a.xy_um[ia] if len(ib) else np.zeros((0, 2))
+    dist = np.hypot(*offset.T)
+    if stretch > 1.0 and len(ib):
+        # the follicle's direction, else the hair's; none known: the round gate
+        angle = np.where(np.isfinite(a.direction[ia]), a.direction[ia], b.direction[ib])
+        along = offset[:, 0] * np.cos(angle) + offset[:, 1] * np.sin(angle)
+        across = offset[:, 1] * np.cos(angle) - offset[:, 0] * np.sin(angle)
+        dist = np.where(np.isfinite(angle), np.hypot(along / stretch, across), dist)
+        inside = dist <= gate
+        ia, ib, dist = ia[inside], ib[inside], dist[inside]
     gate_dir = math.radians(cfg.direction_gate_deg)
     both = np.isfinite(a.direction[ia]) & np.isfinite(b.direction[ib])
     d_dir = np.where(both, angle_diff(a.direction[ia], b.direction[ib]), 0.0)
