@@ -356,6 +356,20 @@ def test_touching_pair_traced_twice_is_not_also_split(sep):
     assert all(60.0 < h.diameter_um < 110.0 for h in res.hairs)
 
 
+@pytest.mark.parametrize("sep", [14.0, 16.0])
+def test_thin_hair_touching_a_thick_one_is_measured_on_its_own(sep):
+    """A 40 µm hair lying against a 100 µm one: each profile of the thin hair spans the
+    thick shaft on one side. Those samples lie on the other trace's shaft and are left
+    out of the fit, so each hair keeps its own diameter."""
+    img = draw.skin((260, 400), seed=3)
+    draw.draw_hair(img, draw.straight(40, 110, 0, 320), diameter_px=8, absorb=1.2)
+    draw.draw_hair(img, draw.straight(40, 110 + sep, 0, 320), diameter_px=20, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=4), um_per_px=5.0)
+    thin, thick = sorted(h.diameter_um for h in res.hairs)
+    assert 35.0 < thin < 45.0
+    assert 92.0 < thick < 108.0
+
+
 @pytest.mark.parametrize("angle", [20.0, 25.0])
 def test_two_hairs_meeting_end_to_end_at_an_angle_are_two(angle):
     """Two clipped 80 µm hairs, the cut end of one touching the other's, at 20–25°.

@@ -173,3 +173,13 @@ def test_grid_start_and_fit_match_the_plain_versions() -> None:
     assert np.allclose(got[0], want[0], rtol=0, atol=1e-12)
     assert np.allclose(got[1], want[1], rtol=0, atol=1e-12)
     assert np.abs(got[0][:, 1] - truth[:, 1]).max() < 0.3  # and the fit is a fit
+
+
+def test_labels_are_sampled_without_mixing() -> None:
+    # an image of labels: the nearest pixel, never a blend of two labels; 0 off the image
+    labels = np.zeros((50, 60), dtype=np.uint16)
+    labels[20:30, :] = 7
+    labels[30:34, :] = 9
+    line = np.array([[5.0, 25.0], [55.0, 25.0]])
+    _, got = _profile.sample_profile_stack(labels, [line], np.array([30.0]), nearest=True)
+    assert set(np.unique(got)) == {0.0, 7.0, 9.0}

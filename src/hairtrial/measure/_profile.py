@@ -26,12 +26,13 @@ _K = 20
 
 
 def sample_profile_stack(
-    transmittance: F32,
+    transmittance: NDArray[np.float32] | NDArray[np.uint16],
     centrelines: list[F64],
     half_width_px: F64,
     *,
     n_along: int = 24,
     trim_px: F64 | None = None,
+    nearest: bool = False,
 ) -> tuple[F64, F64]:
     """Perpendicular profiles at `n_along` evenly spaced points along each shaft.
 
@@ -42,7 +43,8 @@ def sample_profile_stack(
     Parameters
     ----------
     transmittance : (M, N) ndarray of float32
-        Image of ``I / I_skin`` (1 on bare skin).
+        Image of ``I / I_skin`` (1 on bare skin); or, with `nearest`, any image of
+        labels (float32 or uint16; 0 outside the image for uint16).
     centrelines : list of (P, 2) ndarray, px
         Centrelines (x, y) at the resolution of `transmittance`.
     half_width_px : (H,) ndarray, px
@@ -51,6 +53,8 @@ def sample_profile_stack(
         Number of profiles taken along each shaft.
     trim_px : (H,) ndarray, px, optional
         Length left out at each end (blunt cut end, exit), default one window.
+    nearest : bool
+        Take the nearest pixel instead of interpolating (for an image of labels).
 
     Returns
     -------
@@ -91,7 +95,7 @@ def sample_profile_stack(
         transmittance,
         map_x,
         map_y,
-        cv2.INTER_LINEAR,
+        cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=np.nan,
     )

@@ -146,6 +146,9 @@ _DUPLICATE_SHARE = 0.6
 #: Absorptance between two crests, per unit of the fainter crest's, under which they are
 #: two shafts with skin between them, not one band (:class:`_Footprint`).
 _GAP_DIP = 0.5
+#: Share of a diameter around a trace's own axis whose profile samples are kept even on
+#: another traced shaft (:func:`_mask_other_shafts`).
+_OWN_CORE = 0.25
 #: Closest two crests (px) that may have skin between them.
 _GAP_MIN_PX = 3.0
 #: Width of an accepted trace's footprint, per unit of its measured shaft diameter
@@ -1227,6 +1230,16 @@ def _measure_candidates(
     diam_px, quality, psf_px = _profile.fit_diameters(
         offsets, _profile.column_medians(stack), guess, psf_sigma_px=psf_given
     )
+    # samples on another traced shaft (a partner alongside, a hair crossing) are not
+    # skin: fitted again without them, the profile is the shaft's own
+    stack, hit = _mask_other_shafts(
+        stack, offsets, profiled, diam_px, od.shape, half, 0.5 * half + 2
+    )
+    if hit.any():
+        refit, requality, _ = _profile.fit_diameters(
+            offsets[hit], _profile.column_medians(stack[hit]), guess[hit], psf_sigma_px=psf_px
+        )
+        diam_px[hit], quality[hit] = refit, requality
     diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px)
     bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
     diam_px = np.where(bad, guess, diam_px)
@@ -1302,6 +1315,69 @@ def _measure_candidates(
             )
             confidences.append(float(conf_exit))
     return records, confidences, float(psf_px * um)
+
+
+def _mask_other_shafts(
+    stack: F64,
+    offsets: F64,
+    lines: list[F64],
+    diam_px: F64,
+    shape: tuple[int, int],
+    half: F64,
+    trim: F64,
+) -> tuple[F64, NDArray[np.bool_]]:
+    """Profile samples lying on another traced shaft, made unknown (NaN).
+
+    Each trace is drawn as wide as its fitted diameter into an image of trace labels,
+    once in each order so that where two shafts overlap each sees the other; a sample
+    of one trace's profiles that falls on another trace's shaft is left out, except
+    within :data:`_OWN_CORE` of a diameter of its own axis (where the two shafts overlap
+    the trace's own darkness is needed to fit it). The blurred-cylinder fit then sees
+    the shaft's own edges and the skin beside them, not a partner's darkness.
+
+    Parameters
+    ----------
+    stack : (H, A, K) ndarray
+        Profiles as :func:`hairtrial.measure._profile.sample_profile_stack` samples them.
+    offsets : (H, K) ndarray, px
+        Profile sample positions across each trace.
+    lines : list of (P, 2) ndarray, px
+        The traces the profiles were taken along (the same resolution as `stack`).
+    diam_px : (H,) ndarray, px
+        Diameters fitted to the whole profiles (NaN: not drawn).
+    shape : (M, N)
+        Image shape at that resolution.
+    half, trim : (H,) ndarray, px
+        Profile half-lengths and end trims the stack was sampled with.
+
+    Returns
+    -------
+    stack : (H, A, K) ndarray
+        A copy with the samples on other shafts set to NaN.
+    hit : (H,) ndarray of bool
+        Traces that lost samples.
+    """
+    out = stack.copy()
+    hit = np.zeros(len(lines), dtype=bool)
+    if len(lines) < 2:
+        return out, hit
+    ok = np.isfinite(diam_px)
+    # 65535 labels fit 16 bits, half the memory of float labels on a 12-Mpx image
+    dtype = np.uint16 if len(lines) < 65535 else np.float32
+    own = np.arange(1, len(lines) + 1)[:, None, None]
+    core = np.abs(offsets) <= _OWN_CORE * np.where(ok, diam_px, 0.0)[:, None]
+    for order in (range(len(lines)), range(len(lines) - 1, -1, -1)):
+        labels = np.zeros(shape, dtype=dtype)
+        for i in order:
+            if ok[i]:
+                pts = np.round(lines[i]).astype(np.int32).reshape(-1, 1, 2)
+                width = max(1, round(float(diam_px[i])))
+                cv2.polylines(labels, [pts], False, i + 1, thickness=width)
+        _, got = _profile.sample_profile_stack(labels, lines, half, trim_px=trim, nearest=True)
+        other = (got > 0) & (got != own) & ~core[:, None, :]
+        out[other] = np.nan
+        hit |= other.any(axis=(1, 2))
+    return out, hit
 
 
 def _bar_like(od: F32, start: F64, stop: F64, width: float) -> bool:
