@@ -1366,13 +1366,17 @@ def _mask_other_shafts(
     dtype = np.uint16 if len(lines) < 65535 else np.float32
     own = np.arange(1, len(lines) + 1)[:, None, None]
     core = np.abs(offsets) <= _OWN_CORE * np.where(ok, diam_px, 0.0)[:, None]
+    # a thick polyline costs a round cap per vertex: half a pixel of slack drops most
+    drawn = [
+        cv2.approxPolyDP(np.round(p).astype(np.int32).reshape(-1, 1, 2), 0.5, False)
+        for p in lines
+    ]
     for order in (range(len(lines)), range(len(lines) - 1, -1, -1)):
         labels = np.zeros(shape, dtype=dtype)
         for i in order:
             if ok[i]:
-                pts = np.round(lines[i]).astype(np.int32).reshape(-1, 1, 2)
                 width = max(1, round(float(diam_px[i])))
-                cv2.polylines(labels, [pts], False, i + 1, thickness=width)
+                cv2.polylines(labels, [drawn[i]], False, i + 1, thickness=width)
         _, got = _profile.sample_profile_stack(labels, lines, half, trim_px=trim, nearest=True)
         other = (got > 0) & (got != own) & ~core[:, None, :]
         out[other] = np.nan
