@@ -1368,8 +1368,7 @@ def _mask_other_shafts(
     core = np.abs(offsets) <= _OWN_CORE * np.where(ok, diam_px, 0.0)[:, None]
     # a thick polyline costs a round cap per vertex: half a pixel of slack drops most
     drawn = [
-        cv2.approxPolyDP(np.round(p).astype(np.int32).reshape(-1, 1, 2), 0.5, False)
-        for p in lines
+        cv2.approxPolyDP(np.round(p).astype(np.int32).reshape(-1, 1, 2), 0.5, False) for p in lines
     ]
     for order in (range(len(lines)), range(len(lines) - 1, -1, -1)):
         labels = np.zeros(shape, dtype=dtype)
