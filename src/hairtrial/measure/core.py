@@ -653,8 +653,9 @@ class _Footprint:
             return np.zeros(len(pts), dtype=bool)
         from scipy.spatial import cKDTree
 
-        dist, idx = cKDTree(np.concatenate(near)).query(pts)
-        other = np.concatenate(near)[idx]
+        accepted = np.concatenate(near)
+        dist, idx = cKDTree(accepted).query(pts)
+        other = accepted[idx]
         far = dist >= _GAP_MIN_PX
         out = np.zeros(len(pts), dtype=bool)
         if not far.any():

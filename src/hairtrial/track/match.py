@@ -77,20 +77,23 @@ def unit_sizes(xy_um: F64, radius_um: float) -> F64:
 def _pair_costs(
     a: Cues, b: Cues, shift: F64, cfg: TrackConfig, gate: float | None = None
 ) -> tuple[I64, I64, F64, F64]:
-    """Candidate pairs within the gates, with their costs and distances (µm)."""
+    """Candidate pairs within the gates, with their costs and gated distances (µm).
+
+    The distance of a pair is the exit distance, with its component along the hair
+    divided by the along-shaft stretch where the gate is narrowed.
+    """
     gate = cfg.match_gate_um if gate is None else gate
     if len(a) == 0 or len(b) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), np.zeros(0)
     pos_b = b.xy_um + shift
     # exits are misjudged along their shaft: a narrowed gate stretches along the hair
-    stretch = min(cfg.along_stretch, cfg.match_gate_um / gate) if gate < cfg.match_gate_um else 1.0
-    stretch = max(stretch, 1.0)
+    stretch = max(1.0, min(cfg.along_stretch, cfg.match_gate_um / gate))
     sparse = cKDTree(pos_b).sparse_distance_matrix(
         cKDTree(a.xy_um), gate * stretch, output_type="ndarray"
     )
     ib, ia = sparse["i"].astype(np.int64), sparse["j"].astype(np.int64)
-    offset = pos_b[ib] - a.xy_um[ia] if len(ib) else np.zeros((0, 2))
+    offset = pos_b[ib] - a.xy_um[ia]
     dist = np.hypot(*offset.T)
     if stretch > 1.0 and len(ib):
         # the follicle's direction, else the hair's; none known: the round gate
