@@ -544,3 +544,54 @@ def test_run_on_stops_at_the_partners_end_and_not_beside_it():
     ended = core._Candidate(points=side[::-1].copy(), diameter_px=13.0, strength=0.7)
     out2 = core._run_on_into_partners([cands[0], ended], np.array([13.0, 13.0]), od2)
     assert out2[1].core is None
+
+
+@pytest.mark.parametrize(("sep", "d_px"), [(14, 18), (12, 18), (13, 14)])
+def test_partner_lying_against_a_longer_hair_is_a_second_hair(sep, d_px):
+    """A unit partner lying partly over a longer 90 µm hair from the shared opening on.
+
+    One crest runs down the band the two make and on into the longer hair; the width
+    at half depth steps from about two shafts to one where the partner's cut end lies.
+    The partner is reported over that stretch, on its side of the band, leaving the
+    same opening."""
+    img = draw.skin((320, 480), seed=5)
+    a = np.deg2rad(10.0)
+    along, across = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+    exit_xy = np.array([60.0, 120.0])
+    root = draw.straight(*(exit_xy + 0.5 * sep * across), 190.0, 60.0)
+    draw.draw_subsurface(img, root, diameter_px=18 + sep)
+    draw.draw_hair(img, draw.straight(*exit_xy, 10.0, 340), diameter_px=18, absorb=1.5)
+    partner = exit_xy + sep * across
+    draw.draw_hair(img, draw.straight(*partner, 10.0, 150), diameter_px=d_px, absorb=1.5)
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=5), um_per_px=5.0)
+    assert res.hair_count == 2
+    long_hair, short_hair = sorted(res.hairs, key=lambda h: -h.length_um)
+    assert abs(long_hair.length_um - 1700.0) < 100.0
+    assert 80.0 < long_hair.diameter_um < 100.0
+    # the partner: its stretch, its side of the band, its opening
+    assert 550.0 < short_hair.length_um < 800.0
+    mid = np.asarray(short_hair.centerline_px).mean(axis=0) - 0.5
+    offset = (mid - exit_xy) @ across
+    assert abs(offset - sep) < 4.0
+    for h in res.hairs:
+        assert h.exit_px is not None
+        assert (np.asarray(h.exit_px) - 0.5 - exit_xy) @ along < 40.0
+    assert short_hair.diameter_um > 0.4 * d_px * 5.0
+
+
+def test_band_edges_of_one_and_two_shafts():
+    """Half-depth edges of a flat band and of a band twice as wide; unknown samples next
+    to the band, or a band running off the profile, leave the edges unknown."""
+    from hairtrial.measure import core
+
+    offsets = np.linspace(-20.0, 20.0, 41)
+    one = np.where(np.abs(offsets) <= 4.0, 0.2, 1.0)
+    two = np.where((offsets >= -4.0) & (offsets <= 12.0), 0.2, 1.0)
+    hidden = one.copy()
+    hidden[25] = np.nan  # another traced shaft right beside the band
+    wide = np.where(offsets >= -6.0, 0.2, 1.0)  # runs off the profile on one side
+    lo, hi = core._band_edges(offsets, np.vstack([one, two, hidden, wide]))
+    assert lo[0] == pytest.approx(-4.5) and hi[0] == pytest.approx(4.5)
+    assert lo[1] == pytest.approx(-4.5) and hi[1] == pytest.approx(12.5)
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+    assert np.isnan(lo[3]) and np.isnan(hi[3])

@@ -74,23 +74,10 @@ def sample_profile_stack(
     map_x = np.zeros((h * n_along, 2 * _K + 1), dtype=np.float32)
     map_y = np.zeros_like(map_x)
     for i, pts in enumerate(centrelines):
-        seg = np.diff(pts, axis=0)
-        dist = np.cumsum(np.r_[0.0, np.hypot(seg[:, 0], seg[:, 1])])
-        total = float(dist[-1])
-        lo, hi = float(trim_px[i]), total - float(trim_px[i])
-        if hi <= lo:
-            lo, hi = 0.3 * total, 0.7 * total
-        s = np.linspace(lo, hi, n_along)
-        cx = np.interp(s, dist, pts[:, 0])
-        cy = np.interp(s, dist, pts[:, 1])
-        ds = max(1.5, 0.05 * total)
-        tx = np.interp(s + ds, dist, pts[:, 0]) - np.interp(s - ds, dist, pts[:, 0])
-        ty = np.interp(s + ds, dist, pts[:, 1]) - np.interp(s - ds, dist, pts[:, 1])
-        norm = np.hypot(tx, ty) + 1e-12
-        nx, ny = -ty / norm, tx / norm
+        _, centre, normal = profile_frames(pts, float(trim_px[i]), n_along)
         rows = slice(i * n_along, (i + 1) * n_along)
-        map_x[rows] = (cx[:, None] + nx[:, None] * offsets[i][None, :]).astype(np.float32)
-        map_y[rows] = (cy[:, None] + ny[:, None] * offsets[i][None, :]).astype(np.float32)
+        map_x[rows] = (centre[:, :1] + normal[:, :1] * offsets[i][None, :]).astype(np.float32)
+        map_y[rows] = (centre[:, 1:] + normal[:, 1:] * offsets[i][None, :]).astype(np.float32)
     sampled = cv2.remap(
         transmittance,
         map_x,
@@ -100,6 +87,44 @@ def sample_profile_stack(
         borderValue=np.nan,
     )
     return offsets, sampled.reshape(h, n_along, 2 * _K + 1).astype(np.float64)
+
+
+def profile_frames(pts: F64, trim_px: float, n_along: int) -> tuple[F64, F64, F64]:
+    """Where :func:`sample_profile_stack` takes a shaft's profiles, and which way across.
+
+    Parameters
+    ----------
+    pts : (P, 2) ndarray, px
+        Centreline (x, y).
+    trim_px : float, px
+        Length left out at each end (the middle 40 % if the shaft is shorter than that).
+    n_along : int
+        Number of profiles.
+
+    Returns
+    -------
+    along : (n_along,) ndarray, px
+        Arc length of each profile's centre from the first point.
+    centre : (n_along, 2) ndarray, px
+        Profile centres.
+    normal : (n_along, 2) ndarray
+        Unit vectors across the shaft: a profile's sample at offset `o` lies at
+        ``centre + o * normal``.
+    """
+    seg = np.diff(pts, axis=0)
+    dist = np.cumsum(np.r_[0.0, np.hypot(seg[:, 0], seg[:, 1])])
+    total = float(dist[-1])
+    lo, hi = trim_px, total - trim_px
+    if hi <= lo:
+        lo, hi = 0.3 * total, 0.7 * total
+    s = np.linspace(lo, hi, n_along)
+    cx = np.interp(s, dist, pts[:, 0])
+    cy = np.interp(s, dist, pts[:, 1])
+    ds = max(1.5, 0.05 * total)
+    tx = np.interp(s + ds, dist, pts[:, 0]) - np.interp(s - ds, dist, pts[:, 0])
+    ty = np.interp(s + ds, dist, pts[:, 1]) - np.interp(s - ds, dist, pts[:, 1])
+    norm = np.hypot(tx, ty) + 1e-12
+    return s, np.column_stack([cx, cy]), np.column_stack([-ty / norm, tx / norm])
 
 
 def column_medians(sampled: F64) -> F64:

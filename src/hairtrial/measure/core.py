@@ -230,6 +230,16 @@ _SECTION_SPREAD = 1.4
 #: narrowest shaft, in blur σ, whose sections are compared (a thinner one's width is not
 #: separable from its density)
 _SECTION_MIN_BLURS = 6.0
+#: A trace's profiles at least this many times as wide as its narrow profiles over a run
+#: hold a second shaft lying against it there (:func:`_shafts_beside`) ...
+_BESIDE_WIDE = 1.6
+#: ... when the rest of the trace is at most this many times as wide.
+_BESIDE_NARROW = 1.3
+#: Shallowest profile (transmittance below skin) whose half-depth width is measured.
+_BESIDE_MIN_DEPTH = 0.1
+#: Shortest such run, in shaft widths: a hair crossing at a shallow angle widens a shorter
+#: one.
+_BESIDE_MIN_DIAMETERS = 4.0
 #: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX` px or
 #: half its shaft width, whichever is more) must reach: the border cuts a hair leaving
 #: the field short (the blob test still applies).
@@ -1253,6 +1263,16 @@ def _measure_candidates(
     trimmed = [trimmed[i] for i in keep]
     diam_px, bad, quality = diam_px[keep], bad[keep], quality[keep]
     diam_um = diam_px * um
+    # a unit partner lying against a shaft over a stretch: one crest for both
+    beside = _shafts_beside(
+        offsets[keep],
+        stack[keep],
+        [profiled[i] for i in keep],
+        (0.5 * half + 2)[keep],
+        np.where(bad, np.nan, diam_px),
+        psf_px,
+        config.min_length_um / um,
+    )
     single = diam_um[(diam_um >= 0.3 * config.bundle_min_um) & (diam_um < config.bundle_min_um)]
     typical_um = float(np.median(single)) if single.size >= 3 else 0.65 * config.bundle_min_um
     scores = _exit_scores(cands, trimmed, blue_work, od_work, um * factor)
@@ -1315,7 +1335,218 @@ def _measure_candidates(
                 )
             )
             confidences.append(float(conf_exit))
+        other = beside[i]
+        if other is not None and exit_px is not None and parts == 1:
+            # it leaves the shared opening: its exit is its end nearer the traced exit
+            side = other.line
+            if math.dist(side[-1], pts[0]) < math.dist(side[0], pts[0]):
+                side = side[::-1]
+            side_um = other.diameter_px * um
+            records.append(
+                HairRecord(
+                    id=first_id + len(records) + 1,
+                    exit_px=(float(side[0, 0] + 0.5), float(side[0, 1] + 0.5)),
+                    tip_px=(float(side[-1, 0] + 0.5), float(side[-1, 1] + 0.5)),
+                    centerline_px=tuple(
+                        map(tuple, (_ridges.resample(side, max(2.0, factor)) + 0.5).tolist())
+                    ),
+                    diameter_um=side_um,
+                    length_um=_ridges.polyline_length(side) * um,
+                    hair_class=config.classes.classify(side_um),
+                    confidence=0.8 * conf,
+                )
+            )
+            confidences.append(float(conf_exit))
     return records, confidences, float(psf_px * um)
+
+
+@dataclass(frozen=True)
+class _Beside:
+    """A shaft lying against a traced one from one of its ends, seen only as extra width.
+
+    Parameters
+    ----------
+    line : (P, 2) ndarray, px
+        Its centreline (pixel centres, full resolution), in the traced shaft's order.
+    diameter_px : float, px
+        Its diameter, from the extra width at half depth.
+    """
+
+    line: F64
+    diameter_px: float
+
+
+def _band_edges(offsets: F64, profiles: F64) -> tuple[F64, F64]:
+    """Where each profile crosses half its depth on either side of the shaft (px).
+
+    Skin is the median of the outer fifth of the profile on both sides, the floor the
+    darkest sample in its middle half; the band is the run of samples darker than halfway
+    between them that holds the darkest one, its edges interpolated. NaN where the band
+    runs into an unknown sample (the image border, another traced shaft) or off the
+    profile, or where the profile is less than :data:`_BESIDE_MIN_DEPTH` deep.
+
+    Parameters
+    ----------
+    offsets : (K,) ndarray, px
+        Sample positions across the shaft, increasing.
+    profiles : (A, K) ndarray
+        Transmittance profiles (NaN: not seen).
+
+    Returns
+    -------
+    lo, hi : (A,) ndarray, px
+        Band edges.
+    """
+    a, k = profiles.shape
+    u = offsets / max(float(np.abs(offsets).max()), 1e-9)
+    outer = profiles[:, np.abs(u) >= 0.8]
+    middle = np.flatnonzero(np.abs(u) <= 0.5)
+    lo = np.full(a, np.nan)
+    hi = np.full(a, np.nan)
+    enough = (np.isfinite(outer).sum(axis=1) >= 2) & np.isfinite(profiles[:, middle]).any(axis=1)
+    if not enough.any():
+        return lo, hi
+    rows = np.flatnonzero(enough)
+    prof = profiles[rows]
+    skin = np.nanmedian(outer[rows], axis=1)
+    core = prof[:, middle]
+    c = middle[np.nanargmin(np.where(np.isfinite(core), core, np.inf), axis=1)]
+    floor = prof[np.arange(len(rows)), c]
+    depth = skin - floor
+    level = (skin - 0.5 * depth)[:, None]
+    # a sample stops the band where it is not darker than the level, or not seen
+    stop = ~(prof < level)
+    idx = np.arange(k)[None, :]
+    left = np.where(stop & (idx < c[:, None]), idx, -1).max(axis=1)
+    right = np.where(stop & (idx > c[:, None]), idx, k).min(axis=1)
+    good = (depth >= _BESIDE_MIN_DEPTH) & (left >= 0) & (right < k)
+    r = np.arange(len(rows))
+    left_c, right_c = np.clip(left, 0, k - 1), np.clip(right, 0, k - 1)
+    v_left, v_right = prof[r, left_c], prof[r, right_c]
+    good &= np.isfinite(v_left) & np.isfinite(v_right)
+    lvl = level[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the band's edge lies between the stopping sample and the next one inward
+        w_left = (lvl - prof[r, left_c + 1]) / (v_left - prof[r, left_c + 1])
+        w_right = (lvl - prof[r, right_c - 1]) / (v_right - prof[r, right_c - 1])
+    e_left = offsets[left_c + 1] + w_left * (offsets[left_c] - offsets[left_c + 1])
+    e_right = offsets[right_c - 1] + w_right * (offsets[right_c] - offsets[right_c - 1])
+    lo[rows[good]] = e_left[good]
+    hi[rows[good]] = e_right[good]
+    return lo, hi
+
+
+def _shafts_beside(
+    offsets: F64,
+    stack: F64,
+    lines: list[F64],
+    trim: F64,
+    diam_px: F64,
+    psf_px: float,
+    min_length_px: float,
+) -> list[_Beside | None]:
+    """Shafts lying against traced ones over a stretch, told by steps in the width.
+
+    Hairs of one follicular unit leave the skin through one opening; where two of them lie
+    touching over a stretch, the ridge detector sees one band twice as wide and traces one
+    crest down it, on into the longer hair. Along such a trace the width at half depth
+    (:func:`_band_edges`) steps up to about twice the shaft's own width and back down
+    where the shorter hair's cut end lies. A trace whose profiles over one run are at
+    least :data:`_BESIDE_WIDE` times as wide as its narrow profiles (the median of the
+    narrowest third), over at least `min_length_px` and :data:`_BESIDE_MIN_DIAMETERS`
+    widths, the rest at most :data:`_BESIDE_NARROW` times, with both band edges seen (no
+    other traced shaft alongside), holds a second shaft over that run. The traced hair
+    goes on past the run on its own axis, which, carried back into the run, tells on which
+    side of the band the second shaft lies; its diameter is the extra width, scaled as
+    the traced shaft's half-depth width is to its fitted diameter (where that fit was not
+    widened by the second shaft). Shafts narrower than :data:`_SECTION_MIN_BLURS` blur σ
+    are left alone (their width is not resolved).
+
+    Parameters
+    ----------
+    offsets : (H, K) ndarray, px
+        Profile sample positions of each trace.
+    stack : (H, A, K) ndarray
+        Transmittance profiles along each trace (NaN: not seen or on another traced
+        shaft), as :func:`._profile.sample_profile_stack` took them.
+    lines : list of (P, 2) ndarray, px
+        The traces the profiles were taken along.
+    trim : (H,) ndarray, px
+        Length left out at each end when the profiles were taken.
+    diam_px : (H,) ndarray, px
+        Fitted diameters (NaN: not measured).
+    psf_px : float, px
+        Optical blur of the image.
+    min_length_px : float, px
+        Shortest hair reported.
+
+    Returns
+    -------
+    list of _Beside or None
+        Per trace.
+    """
+    out: list[_Beside | None] = [None] * len(lines)
+    n_along = stack.shape[1] if stack.ndim == 3 else 0
+    for i, pts in enumerate(lines):
+        d = float(diam_px[i])
+        if not np.isfinite(d) or d < _SECTION_MIN_BLURS * max(psf_px, 0.3) or n_along < 8:
+            continue
+        if _ridges.polyline_length(pts) < min_length_px + 2.0 * d:
+            continue
+        lo, hi = _band_edges(offsets[i], stack[i])
+        width = hi - lo
+        seen = np.isfinite(width)
+        if seen.sum() < n_along // 2:
+            continue
+        ref = float(np.median(np.sort(width[seen])[: max(3, int(seen.sum()) // 3)]))
+        ratio = width / max(ref, 1e-6)
+        along, centre, normal = _profile.profile_frames(pts, float(trim[i]), n_along)
+        # the longest run of wide profiles: the second shaft's whole touching stretch
+        wide_flag = np.r_[False, ratio >= _BESIDE_WIDE, False]
+        starts = np.flatnonzero(~wide_flag[:-1] & wide_flag[1:])
+        stops = np.flatnonzero(wide_flag[:-1] & ~wide_flag[1:])
+        if starts.size == 0:
+            continue
+        k = int(np.argmax(stops - starts))
+        a0, a1 = int(starts[k]), int(stops[k])  # profiles a0 .. a1 - 1 are wide
+        rest = np.r_[ratio[:a0], ratio[a1:]]
+        rest = rest[np.isfinite(rest)]
+        if a1 - a0 < 2 or rest.size < 4 or np.mean(rest <= _BESIDE_NARROW) < 0.75:
+            continue
+        length = _ridges.polyline_length(pts)
+        s_lo = 0.0 if a0 == 0 else 0.5 * (along[a0 - 1] + along[a0])
+        s_hi = length if a1 == n_along else 0.5 * (along[a1 - 1] + along[a1])
+        if s_hi - s_lo < max(min_length_px, _BESIDE_MIN_DIAMETERS * ref):
+            continue
+        wide = np.arange(a0, a1)
+        # the traced hair's own axis beside the run, carried into the wide stretch
+        after = np.arange(a1, min(a1 + 6, n_along))
+        before = np.arange(max(a0 - 6, 0), a0)
+        near = after if after.size >= before.size else before
+        if near.size < 2:
+            continue
+        fit = np.polyfit(along[near], centre[near], 1)
+        axis = along[wide][:, None] * fit[0][None, :] + fit[1][None, :]
+        c = float(np.median(np.einsum("ij,ij->i", axis - centre[wide], normal[wide])))
+        e_lo, e_hi = float(np.median(lo[wide])), float(np.median(hi[wide]))
+        if not (e_lo - 2.0 <= c <= e_hi + 2.0):
+            continue
+        side = 0.5 * (e_lo + ref + e_hi) if c - e_lo <= e_hi - c else 0.5 * (e_lo + e_hi - ref)
+        extra = float(np.median(width[wide])) / ref - 1.0
+        # its centreline: the trace over the run, moved across
+        dense = _ridges.resample(pts, 1.0)
+        seg = np.r_[0.0, np.cumsum(np.hypot(*np.diff(dense, axis=0).T))]
+        tangent = np.gradient(dense, axis=0)
+        tangent /= np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
+        across = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+        inside = (seg >= s_lo) & (seg <= s_hi)
+        if inside.sum() < 3:
+            continue
+        # half-depth width to diameter, as the traced shaft's own (unless the second
+        # shaft widened its fit)
+        scale = float(np.clip(d / ref, 0.8, 1.25))
+        out[i] = _Beside(line=(dense + side * across)[inside], diameter_px=extra * ref * scale)
+    return out
 
 
 def _mask_other_shafts(
