@@ -1487,20 +1487,30 @@ def _shafts_beside(
     """
     out: list[_Beside | None] = [None] * len(lines)
     n_along = stack.shape[1] if stack.ndim == 3 else 0
-    for i, pts in enumerate(lines):
-        d = float(diam_px[i])
-        if not np.isfinite(d) or d < _SECTION_MIN_BLURS * max(psf_px, 0.3) or n_along < 8:
-            continue
-        if _ridges.polyline_length(pts) < min_length_px + 2.0 * d:
-            continue
-        lo, hi = _band_edges(offsets[i], stack[i])
+    if n_along < 8:
+        return out
+    length = np.array([_ridges.polyline_length(p) for p in lines])
+    with np.errstate(invalid="ignore"):
+        judged = np.flatnonzero(
+            (diam_px >= _SECTION_MIN_BLURS * max(psf_px, 0.3))
+            & (length >= min_length_px + 2.0 * diam_px)
+        )
+    if judged.size == 0:
+        return out
+    # the profiles of every trace share one grid across, in units of their half-length
+    half = np.abs(offsets[judged, -1])
+    unit = offsets[judged[0]] / half[0]
+    lo_all, hi_all = _band_edges(unit, stack[judged].reshape(-1, stack.shape[2]))
+    lo_all = lo_all.reshape(-1, n_along) * half[:, None]
+    hi_all = hi_all.reshape(-1, n_along) * half[:, None]
+    for i, lo, hi in zip(judged, lo_all, hi_all, strict=True):
+        pts, d = lines[i], float(diam_px[i])
         width = hi - lo
         seen = np.isfinite(width)
         if seen.sum() < n_along // 2:
             continue
         ref = float(np.median(np.sort(width[seen])[: max(3, int(seen.sum()) // 3)]))
         ratio = width / max(ref, 1e-6)
-        along, centre, normal = _profile.profile_frames(pts, float(trim[i]), n_along)
         # the longest run of wide profiles: the second shaft's whole touching stretch
         wide_flag = np.r_[False, ratio >= _BESIDE_WIDE, False]
         starts = np.flatnonzero(~wide_flag[:-1] & wide_flag[1:])
@@ -1513,9 +1523,9 @@ def _shafts_beside(
         rest = rest[np.isfinite(rest)]
         if a1 - a0 < 2 or rest.size < 4 or np.mean(rest <= _BESIDE_NARROW) < 0.75:
             continue
-        length = _ridges.polyline_length(pts)
+        along, centre, normal = _profile.profile_frames(pts, float(trim[i]), n_along)
         s_lo = 0.0 if a0 == 0 else 0.5 * (along[a0 - 1] + along[a0])
-        s_hi = length if a1 == n_along else 0.5 * (along[a1 - 1] + along[a1])
+        s_hi = float(length[i]) if a1 == n_along else 0.5 * (along[a1 - 1] + along[a1])
         if s_hi - s_lo < max(min_length_px, _BESIDE_MIN_DIAMETERS * ref):
             continue
         wide = np.arange(a0, a1)
