@@ -9,7 +9,8 @@ Pipeline (each step physically motivated, see the private modules):
    the bridge is dark, traces cut at bare-skin gaps and at corners (:mod:`._ridges`);
 3. diameter from a blurred Beer–Lambert cylinder fitted to the median perpendicular
    profile on the full-resolution image, the blur estimated once per image
-   (:mod:`._profile`);
+   (:mod:`._profile`); a step in the width along a trace shows a unit partner lying
+   against it, reported as a hair of its own;
 4. exit end against cut end from what lies beyond each end: the shaft continues under the
    translucent epidermis as a faint shadow and other hairs of the follicular unit
    converge there, while the skin past a cut end is bare.
@@ -237,9 +238,10 @@ _BESIDE_WIDE = 1.6
 _BESIDE_NARROW = 1.3
 #: Shallowest profile (transmittance below skin) whose half-depth width is measured.
 _BESIDE_MIN_DEPTH = 0.1
-#: Shortest such run, in shaft widths: a hair crossing at a shallow angle widens a shorter
-#: one.
+#: Shortest such run, in shaft widths and in `min_length_um`: a hair crossing at a shallow
+#: angle, or a third shaft in the band, widens a shorter one.
 _BESIDE_MIN_DIAMETERS = 4.0
+_BESIDE_MIN_LENGTHS = 3.0
 #: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX` px or
 #: half its shaft width, whichever is more) must reach: the border cuts a hair leaving
 #: the field short (the blob test still applies).
@@ -1453,8 +1455,9 @@ def _shafts_beside(
     (:func:`_band_edges`) steps up to about twice the shaft's own width and back down
     where the shorter hair's cut end lies. A trace whose profiles over one run are at
     least :data:`_BESIDE_WIDE` times as wide as its narrow profiles (the median of the
-    narrowest third), over at least `min_length_px` and :data:`_BESIDE_MIN_DIAMETERS`
-    widths, the rest at most :data:`_BESIDE_NARROW` times, with both band edges seen (no
+    narrowest third), over at least :data:`_BESIDE_MIN_LENGTHS` times `min_length_px`
+    and :data:`_BESIDE_MIN_DIAMETERS` widths, the rest at most :data:`_BESIDE_NARROW`
+    times, with both band edges seen (no
     other traced shaft alongside), holds a second shaft over that run. The traced hair
     goes on past the run on its own axis, which, carried back into the run, tells on which
     side of the band the second shaft lies; its diameter is the extra width, scaled as
@@ -1526,7 +1529,7 @@ def _shafts_beside(
         along, centre, normal = _profile.profile_frames(pts, float(trim[i]), n_along)
         s_lo = 0.0 if a0 == 0 else 0.5 * (along[a0 - 1] + along[a0])
         s_hi = float(length[i]) if a1 == n_along else 0.5 * (along[a1 - 1] + along[a1])
-        if s_hi - s_lo < max(min_length_px, _BESIDE_MIN_DIAMETERS * ref):
+        if s_hi - s_lo < max(_BESIDE_MIN_LENGTHS * min_length_px, _BESIDE_MIN_DIAMETERS * ref):
             continue
         wide = np.arange(a0, a1)
         # the traced hair's own axis beside the run, carried into the wide stretch
