@@ -183,3 +183,23 @@ def test_labels_are_sampled_without_mixing() -> None:
     line = np.array([[5.0, 25.0], [55.0, 25.0]])
     _, got = _profile.sample_profile_stack(labels, [line], np.array([30.0]), nearest=True)
     assert set(np.unique(got)) == {0.0, 7.0, 9.0}
+
+
+def test_profile_frames_lie_along_the_shaft_and_across_it() -> None:
+    """Profiles of an L-shaped centreline: centres evenly spaced between the trimmed ends,
+    unit normals at right angles to the local direction, and the stack sampled there."""
+    pts = np.array([[10.0, 10.0], [60.0, 10.0], [60.0, 60.0]])
+    along, centre, normal = _profile.profile_frames(pts, 5.0, 11)
+    assert along == pytest.approx(np.linspace(5.0, 95.0, 11))
+    assert centre[0] == pytest.approx([15.0, 10.0])
+    assert centre[-1] == pytest.approx([60.0, 55.0])
+    assert np.hypot(normal[:, 0], normal[:, 1]) == pytest.approx(np.ones(11))
+    assert normal[0] == pytest.approx([0.0, 1.0])  # across a shaft running along +x
+    assert normal[-1] == pytest.approx([-1.0, 0.0])  # across one running along +y
+    # the stack samples each profile at centre + offset * normal
+    xx = np.tile(np.arange(80, dtype=np.float32), (80, 1))  # each pixel holds its column
+    offsets, stack = _profile.sample_profile_stack(
+        xx, [pts], np.array([4.0]), n_along=11, trim_px=np.array([5.0])
+    )
+    expected = centre[:, :1] + normal[:, :1] * offsets[0][None, :]
+    assert stack[0] == pytest.approx(expected, abs=1e-3)
