@@ -1344,10 +1344,11 @@ def _measure_candidates(
             if math.dist(side[-1], pts[0]) < math.dist(side[0], pts[0]):
                 side = side[::-1]
             side_um = other.diameter_px * um
+            side_in = _inside(side[0], m, n, border)
             records.append(
                 HairRecord(
                     id=first_id + len(records) + 1,
-                    exit_px=(float(side[0, 0] + 0.5), float(side[0, 1] + 0.5)),
+                    exit_px=(float(side[0, 0] + 0.5), float(side[0, 1] + 0.5)) if side_in else None,
                     tip_px=(float(side[-1, 0] + 0.5), float(side[-1, 1] + 0.5)),
                     centerline_px=tuple(
                         map(tuple, (_ridges.resample(side, max(2.0, factor)) + 0.5).tolist())
