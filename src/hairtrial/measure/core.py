@@ -238,6 +238,9 @@ _BESIDE_WIDE = 1.6
 _BESIDE_NARROW = 1.3
 #: Shallowest profile (transmittance below skin) whose half-depth width is measured.
 _BESIDE_MIN_DEPTH = 0.1
+#: Share of a trace two other traces must each run on along (:func:`_run_on_into_partners`)
+#: for it to be the stretch they share from their opening, not a hair of its own.
+_SHARED_SHARE = 0.6
 #: Shortest such run, in shaft widths and in `min_length_um`: a hair crossing at a shallow
 #: angle, or a third shaft in the band, widens a shorter one.
 _BESIDE_MIN_DIAMETERS = 4.0
@@ -524,7 +527,9 @@ def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list
     :data:`_RUN_ON_LENGTHS` times its traced length, inside the image). The run-on
     trace keeps its crest as ``core``: the test for second crests of one wide shaft
     (:func:`_outside_wider`) judges it by that alone, since its run-on part lies in the
-    other shaft by construction.
+    other shaft by construction. Where the shared stretch has a crest of its own, both
+    hairs run on along it: a trace along which two others run on, each over
+    :data:`_SHARED_SHARE` of it or more, is that stretch and not a third hair (dropped).
 
     Parameters
     ----------
@@ -588,6 +593,7 @@ def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list
     partner[firsts] = other[good[at]]
     m, n = od.shape
     runs: dict[tuple[int, bool], F64] = {}
+    into: dict[int, set[int]] = {}
     for e in np.flatnonzero(partner >= 0):
         i, at_start, j = int(who[e]), e % 2 == 0, int(partner[e])
         line, way, end = lines[i], ways[e], tip[e]
@@ -608,8 +614,14 @@ def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list
         at_end = np.min(np.hypot(*(ends - stop).T)) <= reach
         if at_end or length == len(dark) or not inside[length]:
             runs[(i, at_start)] = run[:length]
+            # how much of the other trace this run lies along
+            near = cKDTree(run[:length]).query(lines[j])[0] <= 0.5 * shafts[j] + 2.0
+            if near.mean() >= _SHARED_SHARE:
+                into.setdefault(j, set()).add(i)
     out: list[_Candidate] = []
     for i, (cand, line) in enumerate(zip(cands, lines, strict=True)):
+        if len(into.get(i, ())) >= 2:
+            continue  # two hairs run on along all of it: the stretch they share
         before, after = runs.get((i, True)), runs.get((i, False))
         if before is None and after is None:
             out.append(cand)
