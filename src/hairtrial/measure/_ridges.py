@@ -774,7 +774,7 @@ def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F
     # as long as the chord ends inside the prefix, else the whole line is measured
     head = math.ceil(4.0 * (skip + span)) + 3
     for part in (seq[:head], seq) if head < len(seq) else (seq,):
-        dist = _arc(part)
+        dist = arc_lengths(part)
         i0 = min(int(np.searchsorted(dist, skip)), len(seq) - 2)
         if i0 >= len(part) - 1 or dist[i0] + span > dist[-1]:
             continue  # the chord leaves the prefix
@@ -1253,7 +1253,7 @@ def group_medians(values: NDArray[np.floating], counts: NDArray[np.intp]) -> F64
     return np.asarray((lower + upper) / 2 if values.dtype.kind == "f" else lower, np.float64)
 
 
-def _arc(pts: F64) -> F64:
+def arc_lengths(pts: F64) -> F64:
     """Cumulative arc length at each vertex of a polyline (px), starting at 0."""
     step = pts[1:] - pts[:-1]
     out = np.empty(len(pts))
@@ -1274,7 +1274,7 @@ def resample(pts: F64, step: float) -> F64:
     """Resample a polyline at equal arc-length `step` (px), keeping both ends."""
     if len(pts) < 2:
         return pts.copy()
-    dist = _arc(pts)
+    dist = arc_lengths(pts)
     total = float(dist[-1])
     if total <= 0:
         return pts[:1].copy()

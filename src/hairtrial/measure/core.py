@@ -238,13 +238,13 @@ _BESIDE_WIDE = 1.6
 _BESIDE_NARROW = 1.3
 #: Shallowest profile (transmittance below skin) whose half-depth width is measured.
 _BESIDE_MIN_DEPTH = 0.1
-#: Share of a trace two other traces must each run on along (:func:`_run_on_into_partners`)
-#: for it to be the stretch they share from their opening, not a hair of its own.
-_SHARED_SHARE = 0.6
 #: Shortest such run, in shaft widths and in `min_length_um`: a hair crossing at a shallow
 #: angle, or a third shaft in the band, widens a shorter one.
 _BESIDE_MIN_DIAMETERS = 4.0
 _BESIDE_MIN_LENGTHS = 3.0
+#: Share of a trace two other traces must each run on along (:func:`_run_on_into_partners`)
+#: for it to be the stretch they share from their opening, not a hair of its own.
+_SHARED_SHARE = 0.6
 #: Share of `min_length_um` a trace ending at the image border (within `_BORDER_PX` px or
 #: half its shaft width, whichever is more) must reach: the border cuts a hair leaving
 #: the field short (the blob test still applies).
@@ -1377,7 +1377,7 @@ def _measure_candidates(
 
 @dataclass(frozen=True)
 class _Beside:
-    """A shaft lying against a traced one from one of its ends, seen only as extra width.
+    """A shaft lying against a traced one over a stretch, seen only as extra width.
 
     Parameters
     ----------
@@ -1561,17 +1561,16 @@ def _shafts_beside(
         extra = float(np.median(width[wide])) / ref - 1.0
         # its centreline: the trace over the run, moved across
         dense = _ridges.resample(pts, 1.0)
-        seg = np.r_[0.0, np.cumsum(np.hypot(*np.diff(dense, axis=0).T))]
-        tangent = np.gradient(dense, axis=0)
-        tangent /= np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
-        across = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+        seg = _ridges.arc_lengths(dense)
         inside = (seg >= s_lo) & (seg <= s_hi)
         if inside.sum() < 3:
             continue
         # half-depth width to diameter, as the traced shaft's own (unless the second
         # shaft widened its fit)
         scale = float(np.clip(d / ref, 0.8, 1.25))
-        out[i] = _Beside(line=(dense + side * across)[inside], diameter_px=extra * ref * scale)
+        out[i] = _Beside(
+            line=(dense + side * _unit_normals(dense))[inside], diameter_px=extra * ref * scale
+        )
     return out
 
 
@@ -1911,10 +1910,15 @@ def _bundle_offsets(line: F64, parts: int, spacing_px: float) -> list[F64]:
     """Per-point shifts that spread `parts` side-by-side shafts across a traced band."""
     if parts == 1:
         return [np.zeros_like(line)]
+    normal = _unit_normals(line)
+    return [normal * ((j - (parts - 1) / 2.0) * spacing_px) for j in range(parts)]
+
+
+def _unit_normals(line: F64) -> F64:
+    """Unit vectors across a polyline at each of its points, (-ty, tx) of its tangent."""
     tangent = np.gradient(line, axis=0)
     norm = np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
-    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]]) / norm
-    return [normal * ((j - (parts - 1) / 2.0) * spacing_px) for j in range(parts)]
+    return np.column_stack([-tangent[:, 1], tangent[:, 0]]) / norm
 
 
 def _on_pixel_grid(pts: F64) -> bool:
