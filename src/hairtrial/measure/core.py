@@ -1915,7 +1915,7 @@ def _bundle_offsets(line: F64, parts: int, spacing_px: float) -> list[F64]:
 
 
 def _unit_normals(line: F64) -> F64:
-    """Unit vectors across a polyline at each of its points, (-ty, tx) of its tangent."""
+    """Return unit vectors across a polyline at each of its points: (-ty, tx) of its tangent."""
     tangent = np.gradient(line, axis=0)
     norm = np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
     return np.column_stack([-tangent[:, 1], tangent[:, 0]]) / norm
