@@ -1600,8 +1600,11 @@ def _image_blur(
     lo = np.array([p.min(axis=0) for p in lines]) - (0.5 * guess_px + 1.0)[:, None]
     hi = np.array([p.max(axis=0) for p in lines]) + (0.5 * guess_px + 1.0)[:, None]
     win_lo, win_hi = lo[pick] - half[pick, None], hi[pick] + half[pick, None]
-    overlap = (lo[:, None, :] <= win_hi[None, :, :]) & (hi[:, None, :] >= win_lo[None, :, :])
-    reach = np.any(np.all(overlap, axis=2), axis=1)
+    reach = (
+        ((lo[:, None, :] <= win_hi[None, :, :]) & (hi[:, None, :] >= win_lo[None, :, :]))
+        .all(axis=2)
+        .any(axis=1)
+    )
     near = np.flatnonzero(reach)  # the picks themselves among them
     masked, _ = _mask_other_shafts(
         stack[pick],
