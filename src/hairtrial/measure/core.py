@@ -1252,11 +1252,10 @@ def _measure_candidates(
         transmittance, profiled, half, trim_px=0.5 * half + 2
     )
     del transmittance
-    medians = _profile.column_medians(stack)
     if psf_given is None:
-        psf_given = _image_blur(offsets, stack, medians, profiled, guess, od.shape, half)
+        psf_given = _image_blur(offsets, stack, profiled, guess, od.shape, half)
     diam_px, quality, psf_px = _profile.fit_diameters(
-        offsets, medians, guess, psf_sigma_px=psf_given
+        offsets, _profile.column_medians(stack), guess, psf_sigma_px=psf_given
     )
     # samples on another traced shaft (a partner alongside, a hair crossing) are not
     # skin: fitted again without them, the profile is the shaft's own
@@ -1580,7 +1579,6 @@ def _shafts_beside(
 def _image_blur(
     offsets: F64,
     stack: F64,
-    medians: F64,
     lines: list[F64],
     guess_px: F64,
     shape: tuple[int, int],
@@ -1588,33 +1586,16 @@ def _image_blur(
 ) -> float | None:
     """Estimate the image's blur σ (px) from the clearest shafts' own profiles.
 
-    The shafts :func:`hairtrial.measure._profile.estimate_blur` would take (from the
-    column `medians` of `stack`), with the samples that lie on another traced shaft
-    (drawn as wide as its detection-scale diameter) left out: a partner touching a clear
-    shaft would otherwise read as a soft edge, and the blur of the whole image with it.
-    Only the traces that reach into those shafts' profile windows are drawn.
+    The shafts :func:`hairtrial.measure._profile.estimate_blur` would take, with the
+    samples that lie on another traced shaft (drawn as wide as its detection-scale
+    diameter) left out: a partner touching a clear shaft would otherwise read as a soft
+    edge, and the blur of the whole image with it.
     """
-    pick = _profile.blur_candidates(offsets, medians, guess_px)
+    pick = _profile.blur_candidates(offsets, _profile.column_medians(stack), guess_px)
     if pick.size == 0:
         return None  # no clear shaft: the fit keeps its starting blur
-    lo = np.array([p.min(axis=0) for p in lines]) - (0.5 * guess_px + 1.0)[:, None]
-    hi = np.array([p.max(axis=0) for p in lines]) + (0.5 * guess_px + 1.0)[:, None]
-    win_lo, win_hi = lo[pick] - half[pick, None], hi[pick] + half[pick, None]
-    reach = (
-        ((lo[:, None, :] <= win_hi[None, :, :]) & (hi[:, None, :] >= win_lo[None, :, :]))
-        .all(axis=2)
-        .any(axis=1)
-    )
-    near = np.flatnonzero(reach)  # the picks themselves among them
     masked, _ = _mask_other_shafts(
-        stack[pick],
-        offsets[near],
-        [lines[i] for i in near],
-        guess_px[near],
-        shape,
-        half[near],
-        0.5 * half[near] + 2,
-        rows=np.searchsorted(near, pick),
+        stack[pick], offsets, lines, guess_px, shape, half, 0.5 * half + 2, rows=pick
     )
     return _profile.estimate_blur(offsets[pick], _profile.column_medians(masked), guess_px[pick])
 
