@@ -370,21 +370,6 @@ def test_thin_hair_touching_a_thick_one_is_measured_on_its_own(sep):
     assert 92.0 < thick < 108.0
 
 
-@pytest.mark.parametrize("sep", [14.0, 16.0])
-def test_touching_partner_does_not_widen_the_image_blur(sep):
-    """The blur is fitted on the clear shafts' own profiles, a touching partner left out.
-
-    With the thick hair's samples in the thin one's profile (and the thin one's in the
-    thick one's), the free-blur fits read the partner as a soft edge: σ 3.9 px for the
-    1 px the image was blurred with, and every diameter of the image fitted with it.
-    """
-    img = draw.skin((260, 400), seed=3)
-    draw.draw_hair(img, draw.straight(40, 110, 0, 320), diameter_px=8, absorb=1.2)
-    draw.draw_hair(img, draw.straight(40, 110 + sep, 0, 320), diameter_px=20, absorb=1.5)
-    res = measure_image(draw.finish(img, blur_px=1.0, seed=4), um_per_px=5.0)
-    assert res.psf_sigma_um / 5.0 == pytest.approx(1.0, abs=0.3)
-
-
 @pytest.mark.parametrize("angle", [20.0, 25.0])
 def test_two_hairs_meeting_end_to_end_at_an_angle_are_two(angle):
     """Two clipped 80 µm hairs, the cut end of one touching the other's, at 20–25°.

@@ -51,44 +51,6 @@ def test_fit_recovers_a_blurred_cylinder(radius: float) -> None:
     assert (quality > 0.95).all()
 
 
-def _shaft_profiles(radius: np.ndarray, density: np.ndarray, sigma: np.ndarray) -> tuple:
-    """Offsets and noisy blurred-cylinder profiles, one row per shaft (px)."""
-    h = len(radius)
-    half = 1.6 * 2 * radius + 4.0
-    offsets = half[:, None] * np.linspace(-1.0, 1.0, 2 * _profile._K + 1)[None, :]
-    truth = np.column_stack([np.zeros(h), radius, density, np.full(h, 0.85)])
-    noise = np.random.default_rng(7).normal(0, 0.004, offsets.shape)
-    return offsets, _profile._model(truth, offsets, sigma, 96) + noise
-
-
-def test_blur_is_the_sharp_shafts_blur_when_many_lie_off_the_focal_plane() -> None:
-    """Shafts that look blurrier than the optics do not raise the image's blur.
-
-    Twelve shafts at the optics' σ = 1 px and twelve defocused ones at 2.5 px: the image's
-    blur is the sharp shafts' (the median of the 24 free fits would read ~1.75 px), and
-    the sharp shafts' diameters come out right with it.
-    """
-    rng = np.random.default_rng(11)
-    radius = rng.uniform(2.5, 5.0, 24)
-    density = rng.uniform(0.6, 2.0, 24)
-    sigma = np.r_[np.full(12, 1.0), np.full(12, 2.5)]
-    offsets, profiles = _shaft_profiles(radius, density, sigma)
-    diam, _, blur = _profile.fit_diameters(offsets, profiles, 1.4 * radius, psf_sigma_px=None)
-    assert blur == pytest.approx(1.0, abs=0.2)
-    assert np.abs(diam[:12] - 2 * radius[:12]).max() < 0.15 * 2 * radius[:12].min()
-
-
-def test_blur_of_shafts_that_share_it_is_found() -> None:
-    """Every shaft blurred alike (as the simulator renders): the estimate is near it."""
-    rng = np.random.default_rng(12)
-    radius = rng.uniform(2.0, 6.0, 24)
-    density = rng.uniform(0.4, 2.5, 24)
-    for true in (0.8, 1.6):
-        offsets, profiles = _shaft_profiles(radius, density, np.full(24, true))
-        _, _, blur = _profile.fit_diameters(offsets, profiles, 1.3 * radius, psf_sigma_px=None)
-        assert blur == pytest.approx(true, rel=0.2)
-
-
 def _cylinder_image(shape: tuple[int, int], row: float, radius: float, sigma: float) -> np.ndarray:
     """Transmittance of a horizontal blurred Beer–Lambert shaft centred on `row` (px)."""
     import cv2

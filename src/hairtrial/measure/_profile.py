@@ -7,14 +7,12 @@ dip, an opaque one a flat-bottomed box. The optics blur ``T`` with a Gaussian po
 function of width ``σ`` before the sensor samples it. Fitting this model (centre, radius,
 density, skin level) to the median of many perpendicular profiles gives a diameter that is
 sub-pixel and does not grow with blur, unlike the width of a thresholded mask. ``σ`` is one
-property of the image, estimated on the clearest shafts (:data:`_BLUR_QUANTILE`) and then
-held fixed.
+property of the image, estimated jointly on the clearest shafts and then held fixed.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -25,23 +23,6 @@ F64 = NDArray[np.float64]
 
 #: Profile samples per side, in units of the half-window.
 _K = 20
-
-#: Which quantile of the clearest shafts' own blur fits is taken as the image's blur.
-#: Each shaft fitted with a free σ shows the optics' blur plus whatever else softens its
-#: edges beyond the model: a shaft off the focal plane, a translucent cuticle, a partner
-#: lying against it, a trace off its crest. Those only widen, so the sharper fits tell the
-#: optics: the lower quartile, steadier than the sharpest one. On real images the fits
-#: spread from 0.3 to 5 px; their median takes out more blur than the optics put in, and
-#: a thin shaft's width, traded against its darkness, turns noisy (the widths set's width
-#: error 2.25 px with the median, 1.59 px with the quartile). Where every shaft fits the
-#: model (simulated images) the quartile reads ~15 % under the true blur.
-_BLUR_QUANTILE = 0.25
-
-#: Shafts fitted with a free blur to estimate it (the clearest, :func:`_clearest`).
-_BLUR_SHAFTS = 24
-
-#: Blur the free-blur fits start from, px.
-_BLUR_START = 0.8
 
 
 def sample_profile_stack(
@@ -339,91 +320,6 @@ def _grid_start(offsets: F64, profiles: F64, weight: F64, p0: F64, sigma: F64, n
     return out
 
 
-class _Start(NamedTuple):
-    """Profiles made ready for the fit, and where each fit starts."""
-
-    profiles: F64  # (H, K), unseen samples at the skin level
-    seen: NDArray[np.bool_]  # (H, K)
-    weight: F64  # (H, K)
-    depth: F64  # (H,) deepest dip, share of the skin level
-    p0: F64  # (H, 5) x0, r, k, s, σ
-    lower: F64  # (H, 5)
-    upper: F64  # (H, 5)
-
-
-def _start(offsets: F64, profiles: F64, guess_diameter_px: F64) -> _Start:
-    """Skin level, depth, starting parameters, bounds and weights of each profile."""
-    h = profiles.shape[0]
-    seen = np.isfinite(profiles)
-    kq = offsets.shape[1] // 4
-    tails = np.concatenate([profiles[:, :kq], profiles[:, -kq:]], axis=1)
-    s0 = column_medians(tails[:, :, None])[:, 0]
-    s0 = np.maximum(np.where(np.isfinite(s0), s0, 1.0), 1e-3)
-    # samples outside the image take no part in the fit (weight 0 below)
-    profiles = np.where(seen, profiles, s0[:, None])
-    depth = np.clip(1.0 - profiles.min(axis=1) / s0, 0.02, 0.98)
-    k0 = np.clip(-0.5 * np.log(1.0 - depth), 0.02, 5.0)
-    r0 = np.maximum(0.5 * guess_diameter_px, 0.7)
-    half = np.abs(offsets[:, -1])
-    p0 = np.column_stack([np.zeros(h), r0, k0, s0, np.full(h, 0.8)])
-    lower = np.tile([0.0, 0.3, 0.005, 0.05, 0.3], (h, 1))
-    upper = np.tile([0.0, 1e4, 8.0, 4.0, 50.0], (h, 1))
-    lower[:, 0], upper[:, 0] = -0.3 * half, 0.3 * half
-    # down-weight far tails: neighbouring shafts live there
-    weight = np.exp(-0.5 * (offsets / (0.8 * half[:, None])) ** 4) * seen
-    return _Start(profiles, seen, weight, depth, p0, lower, upper)
-
-
-def _clearest(st: _Start) -> NDArray[np.intp]:
-    """Pick the up to :data:`_BLUR_SHAFTS` shafts of most depth × width, wide and dark enough."""
-    r0 = st.p0[:, 1]
-    pick = np.argsort(-st.depth * r0)[:_BLUR_SHAFTS]
-    return pick[(r0[pick] > 1.0) & (st.depth[pick] > 0.1)]
-
-
-def _blur_of(offsets: F64, st: _Start, pick: NDArray[np.intp]) -> float:
-    """:data:`_BLUR_QUANTILE` of the free-blur fits of the `pick` rows, px."""
-    if len(pick) == 0:
-        return _BLUR_START
-    nodes = _node_count(1.5 * float(st.p0[pick, 1].max()), 1.0)
-    start = _grid_start(
-        offsets[pick], st.profiles[pick], st.weight[pick], st.p0[pick],
-        np.full(len(pick), _BLUR_START), nodes,
-    )  # fmt: skip
-    fit, _ = _lm_fit(
-        offsets[pick],
-        st.profiles[pick],
-        st.weight[pick],
-        start,
-        np.zeros(len(pick)),
-        [0, 1, 2, 3, 4],
-        st.lower[pick],
-        st.upper[pick],
-        nodes=nodes,
-    )
-    return float(np.quantile(fit[:, 4], _BLUR_QUANTILE))
-
-
-def blur_candidates(offsets: F64, profiles: F64, guess_diameter_px: F64) -> NDArray[np.intp]:
-    """Rows whose profiles :func:`estimate_blur` would use (the clearest shafts).
-
-    Parameters are those of :func:`fit_diameters`; returns row indices.
-    """
-    return _clearest(_start(offsets, profiles, guess_diameter_px))
-
-
-def estimate_blur(offsets: F64, profiles: F64, guess_diameter_px: F64) -> float:
-    """Estimate the image's blur σ (px) from the clearest of these shafts' profiles.
-
-    Each of the up to :data:`_BLUR_SHAFTS` shafts of most depth × width is fitted with a
-    free blur, and :data:`_BLUR_QUANTILE` of those is taken. Parameters are those of
-    :func:`fit_diameters`; profiles whose samples on other shafts are NaN give a blur
-    that a touching neighbour does not widen.
-    """
-    st = _start(offsets, profiles, guess_diameter_px)
-    return _blur_of(offsets, st, _clearest(st))
-
-
 def fit_diameters(
     offsets: F64,
     profiles: F64,
@@ -443,8 +339,7 @@ def fit_diameters(
     guess_diameter_px : (H,) ndarray, px
         Starting diameters (from the detection scale).
     psf_sigma_px : float or None, px
-        Blur; ``None`` estimates it from the clearest shafts (the up to 24 with the most
-        absorbance × width, each fitted with a free blur; :data:`_BLUR_QUANTILE` of those).
+        Blur; ``None`` estimates it from the clearest shafts.
     iterations : int
         Levenberg–Marquardt iterations of the final fit (fewer for a refit of shafts
         already measured once).
@@ -462,18 +357,49 @@ def fit_diameters(
     h = profiles.shape[0]
     if h == 0:
         return np.zeros(0), np.zeros(0), float(psf_sigma_px or 0.0)
-    st = _start(offsets, profiles, guess_diameter_px)
-    profiles, seen, weight, p0, lower, upper = (
-        st.profiles,
-        st.seen,
-        st.weight,
-        st.p0,
-        st.lower,
-        st.upper,
-    )
-    r0 = p0[:, 1]
+    seen = np.isfinite(profiles)
+    kq = offsets.shape[1] // 4
+    tails = np.concatenate([profiles[:, :kq], profiles[:, -kq:]], axis=1)
+    s0 = column_medians(tails[:, :, None])[:, 0]
+    s0 = np.maximum(np.where(np.isfinite(s0), s0, 1.0), 1e-3)
+    # samples outside the image take no part in the fit (weight 0 below)
+    profiles = np.where(seen, profiles, s0[:, None])
+    depth = np.clip(1.0 - profiles.min(axis=1) / s0, 0.02, 0.98)
+    k0 = np.clip(-0.5 * np.log(1.0 - depth), 0.02, 5.0)
+    r0 = np.maximum(0.5 * guess_diameter_px, 0.7)
+    half = np.abs(offsets[:, -1])
+    p0 = np.column_stack([np.zeros(h), r0, k0, s0, np.full(h, 0.8)])
+    lower = np.tile([0.0, 0.3, 0.005, 0.05, 0.3], (h, 1))
+    upper = np.tile([0.0, 1e4, 8.0, 4.0, 50.0], (h, 1))
+    lower[:, 0], upper[:, 0] = -0.3 * half, 0.3 * half
+    # down-weight far tails: neighbouring shafts live there
+    weight = np.exp(-0.5 * (offsets / (0.8 * half[:, None])) ** 4) * seen
+    sigma_guess = 0.8 if psf_sigma_px is None else float(psf_sigma_px)
+    sigma_used: float
     if psf_sigma_px is None:
-        sigma_used = _blur_of(offsets, st, _clearest(st))
+        order = np.argsort(-depth * r0)
+        pick = order[: min(h, 24)]
+        pick = pick[(r0[pick] > 1.0) & (depth[pick] > 0.1)]
+        if len(pick) >= 1:
+            nodes = _node_count(1.5 * float(r0[pick].max()), 1.0)
+            start = _grid_start(
+                offsets[pick], profiles[pick], weight[pick], p0[pick],
+                np.full(len(pick), sigma_guess), nodes,
+            )  # fmt: skip
+            fit, _ = _lm_fit(
+                offsets[pick],
+                profiles[pick],
+                weight[pick],
+                start,
+                np.zeros(len(pick)),
+                [0, 1, 2, 3, 4],
+                lower[pick],
+                upper[pick],
+                nodes=nodes,
+            )
+            sigma_used = float(np.median(fit[:, 4]))
+        else:
+            sigma_used = sigma_guess
     else:
         sigma_used = float(psf_sigma_px)
     # final fit with the blur fixed, in groups of similar radius so that thin shafts do not

@@ -1252,8 +1252,6 @@ def _measure_candidates(
         transmittance, profiled, half, trim_px=0.5 * half + 2
     )
     del transmittance
-    if psf_given is None:
-        psf_given = _image_blur(offsets, stack, profiled, guess, od.shape, half)
     diam_px, quality, psf_px = _profile.fit_diameters(
         offsets, _profile.column_medians(stack), guess, psf_sigma_px=psf_given
     )
@@ -1576,30 +1574,6 @@ def _shafts_beside(
     return out
 
 
-def _image_blur(
-    offsets: F64,
-    stack: F64,
-    lines: list[F64],
-    guess_px: F64,
-    shape: tuple[int, int],
-    half: F64,
-) -> float | None:
-    """Estimate the image's blur σ (px) from the clearest shafts' own profiles.
-
-    The shafts :func:`hairtrial.measure._profile.estimate_blur` would take, with the
-    samples that lie on another traced shaft (drawn as wide as its detection-scale
-    diameter) left out: a partner touching a clear shaft would otherwise read as a soft
-    edge, and the blur of the whole image with it.
-    """
-    pick = _profile.blur_candidates(offsets, _profile.column_medians(stack), guess_px)
-    if pick.size == 0:
-        return None  # no clear shaft: the fit keeps its starting blur
-    masked, _ = _mask_other_shafts(
-        stack[pick], offsets, lines, guess_px, shape, half, 0.5 * half + 2, rows=pick
-    )
-    return _profile.estimate_blur(offsets[pick], _profile.column_medians(masked), guess_px[pick])
-
-
 def _mask_other_shafts(
     stack: F64,
     offsets: F64,
@@ -1608,7 +1582,6 @@ def _mask_other_shafts(
     shape: tuple[int, int],
     half: F64,
     trim: F64,
-    rows: NDArray[np.intp] | None = None,
 ) -> tuple[F64, NDArray[np.bool_]]:
     """Profile samples lying on another traced shaft, made unknown (NaN).
 
@@ -1633,28 +1606,23 @@ def _mask_other_shafts(
         Image shape at that resolution.
     half, trim : (H,) ndarray, px
         Profile half-lengths and end trims the stack was sampled with.
-    rows : ndarray of int, optional
-        Only these traces' profiles are wanted: `stack` holds theirs alone (every trace
-        is still drawn).
 
     Returns
     -------
     stack : (H, A, K) ndarray
-        A copy with the samples on other shafts set to NaN (the `rows` only, if given).
+        A copy with the samples on other shafts set to NaN.
     hit : (H,) ndarray of bool
         Traces that lost samples.
     """
     out = stack.copy()
-    sel = np.arange(len(lines)) if rows is None else np.asarray(rows)
-    hit = np.zeros(len(sel), dtype=bool)
+    hit = np.zeros(len(lines), dtype=bool)
     if len(lines) < 2:
         return out, hit
     ok = np.isfinite(diam_px)
     # 65535 labels fit 16 bits, half the memory of float labels on a 12-Mpx image
     dtype = np.uint16 if len(lines) < 65535 else np.float32
-    own = (sel + 1)[:, None, None]
-    core = np.abs(offsets[sel]) <= _OWN_CORE * np.where(ok, diam_px, 0.0)[sel, None]
-    wanted = [lines[i] for i in sel]
+    own = np.arange(1, len(lines) + 1)[:, None, None]
+    core = np.abs(offsets) <= _OWN_CORE * np.where(ok, diam_px, 0.0)[:, None]
     # a thick polyline costs a round cap per vertex: half a pixel of slack drops most
     drawn = [
         cv2.approxPolyDP(np.round(p).astype(np.int32).reshape(-1, 1, 2), 0.5, False) for p in lines
@@ -1665,9 +1633,7 @@ def _mask_other_shafts(
             if ok[i]:
                 width = max(1, round(float(diam_px[i])))
                 cv2.polylines(labels, [drawn[i]], False, i + 1, thickness=width)
-        _, got = _profile.sample_profile_stack(
-            labels, wanted, half[sel], trim_px=trim[sel], nearest=True
-        )
+        _, got = _profile.sample_profile_stack(labels, lines, half, trim_px=trim, nearest=True)
         other = (got > 0) & (got != own) & ~core[:, None, :]
         out[other] = np.nan
         hit |= other.any(axis=(1, 2))
