@@ -51,6 +51,28 @@ def test_fit_recovers_a_blurred_cylinder(radius: float) -> None:
     assert (quality > 0.95).all()
 
 
+def _shaft_profiles(radius: np.ndarray, density: np.ndarray, sigma: np.ndarray) -> tuple:
+    """Offsets and noisy blurred-cylinder profiles, one row per shaft (px)."""
+    h = len(radius)
+    half = 1.6 * 2 * radius + 4.0
+    offsets = half[:, None] * np.linspace(-1.0, 1.0, 2 * _profile._K + 1)[None, :]
+    truth = np.column_stack([np.zeros(h), radius, density, np.full(h, 0.85)])
+    noise = np.random.default_rng(7).normal(0, 0.004, offsets.shape)
+    return offsets, _profile._model(truth, offsets, sigma, 96) + noise
+
+
+@pytest.mark.parametrize("true_sigma", [0.8, 1.6])
+def test_blur_of_shafts_that_share_it_is_found(true_sigma: float) -> None:
+    """Every shaft blurred alike: the estimate is near it, and the diameters right."""
+    rng = np.random.default_rng(12)
+    radius = rng.uniform(2.0, 6.0, 24)
+    density = rng.uniform(0.4, 2.5, 24)
+    offsets, profiles = _shaft_profiles(radius, density, np.full(24, true_sigma))
+    diam, _, blur = _profile.fit_diameters(offsets, profiles, 1.3 * radius, psf_sigma_px=None)
+    assert blur == pytest.approx(true_sigma, rel=0.15)
+    assert np.median(np.abs(diam - 2 * radius) / (2 * radius)) < 0.05
+
+
 def _cylinder_image(shape: tuple[int, int], row: float, radius: float, sigma: float) -> np.ndarray:
     """Transmittance of a horizontal blurred Beer–Lambert shaft centred on `row` (px)."""
     import cv2
