@@ -2,8 +2,11 @@
 
 - Huashan 70x trichoscopy: Pascal VOC XML with ``<class>`` tags and boxes around each hair
   near its exit; some boxes have swapped corners (fixed here).
-- Skin-microscope hair widths: JSON polylines (``joints``, x = column) with a shaft
-  ``width`` in pixels per hair.
+- Skin-microscope hair widths: JSON polylines (``joints``, x = column, pixel indices) with
+  a shaft ``width`` in pixels per hair; read with their points at the pixel centres.
+
+Both are read by :func:`hairtrial.measure.annotations.read_annotations`, as
+``hairtrial validate`` reads them.
 
 The root is ``$HAIRTRIAL_REALDATA`` or ``<repo>/../shared/realdata``. Both loaders return
 empty lists when the data are absent, so nothing here fails on a machine without them.
@@ -12,14 +15,14 @@ empty lists when the data are absent, so nothing here fails on a machine without
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+from hairtrial.measure.annotations import read_annotations
 
 
 def realdata_root() -> Path:
@@ -42,7 +45,10 @@ class BoxedImage:
 
 @dataclass(frozen=True)
 class PolylineImage:
-    """A widths-set image and its annotated hairs: polylines (x, y) px and widths px."""
+    """A widths-set image and its annotated hairs: polylines (x, y) px and widths px.
+
+    Polyline points are at pixel centres (the annotation's pixel indices + 0.5).
+    """
 
     name: str
     path: Path
@@ -65,26 +71,8 @@ def load_huashan(root: Path | None = None) -> list[BoxedImage]:
         image = base / "images" / (xml_path.stem + ".jpg")
         if not image.exists():
             continue
-        tree = ET.parse(xml_path)
-        boxes = []
-        classes = []
-        for obj in tree.getroot().iter("object"):
-            bb = obj.find("bndbox")
-            if bb is None:
-                continue
-            vals = [float(bb.findtext(k, "nan")) for k in ("xmin", "ymin", "xmax", "ymax")]
-            x0, x1 = sorted((vals[0], vals[2]))
-            y0, y1 = sorted((vals[1], vals[3]))
-            boxes.append((x0, y0, x1, y1))
-            classes.append((obj.findtext("class") or obj.findtext("name") or "").strip())
-        out.append(
-            BoxedImage(
-                name=xml_path.stem,
-                path=image,
-                boxes=np.array(boxes, dtype=float).reshape(-1, 4),
-                classes=tuple(classes),
-            )
-        )
+        ann = read_annotations(xml_path)
+        out.append(BoxedImage(name=xml_path.stem, path=image, boxes=ann.boxes, classes=ann.labels))
     return out
 
 
@@ -94,12 +82,13 @@ def load_widths(root: Path | None = None) -> list[PolylineImage]:
     out: list[PolylineImage] = []
     if not base.is_dir():
         return out
-    for ann in sorted((base / "annotations").glob("*.json")):
-        image = base / "images" / ann.name.removesuffix(".json")
+    for path in sorted((base / "annotations").glob("*.json")):
+        image = base / "images" / path.name.removesuffix(".json")
         if not image.exists():
             continue
-        hairs = json.loads(ann.read_text(encoding="utf-8"))
-        lines = tuple(np.asarray(h["joints"], dtype=float).reshape(-1, 2) for h in hairs)
-        widths = np.array([float(h["width"]) for h in hairs])
+        # a width in px, read as a diameter at 1 µm/px
+        hairs = read_annotations(path, um_per_px=1.0).hairs
+        lines = tuple(np.asarray(h.centerline_px, dtype=float).reshape(-1, 2) for h in hairs)
+        widths = np.array([h.diameter_um for h in hairs])
         out.append(PolylineImage(name=image.stem, path=image, lines=lines, widths_px=widths))
     return out

@@ -272,7 +272,7 @@ def _widths_one(args: tuple[str, PolylineImage]) -> dict[str, Any]:
         ]
         widths = np.array([h.width_px for h in hairs])
         counted = len(hairs)
-    truth = [ln + 0.5 for ln in item.lines]  # annotation x, y are pixel indices
+    truth = list(item.lines)  # at pixel centres
     matches = match_centrelines(lines, truth, max_distance=CENTRELINE_TOLERANCE_PX)
     err = np.array([widths[i] - item.widths_px[j] for i, j in matches])
     true_w = np.array([item.widths_px[j] for _, j in matches])

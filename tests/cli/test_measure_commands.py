@@ -190,3 +190,69 @@ def test_measure_hair_colour_options_find_a_hair_the_default_misses(tmp_path, fl
         assert result.exit_code == 0, result.output
         counts[bool(extra)] = json.loads(result.stdout.splitlines()[0])["hair_count"]
     assert counts == {False: 0, True: 1}
+
+
+def _counted_truth(image):
+    from hairtrial.measure.metrics import truth_from_json
+
+    obj = json.loads(image.with_suffix(".truth.json").read_text())
+    return [h for h in truth_from_json(obj) if h.exit_px is not None]
+
+
+def test_validate_against_pascal_voc_boxes(trial, tmp_path):
+    """Boxes score detection and count; no diameter, no error reasons."""
+    image = sorted(trial.glob("*_d000.jpg"))[0]
+    hairs = _counted_truth(image)
+    objects = "".join(
+        "<object><name>hair</name><bndbox><xmin>{:.0f}</xmin><ymin>{:.0f}</ymin>"
+        "<xmax>{:.0f}</xmax><ymax>{:.0f}</ymax></bndbox></object>".format(
+            *(np.min(h.centerline_px, axis=0) - 5), *(np.max(h.centerline_px, axis=0) + 5)
+        )
+        for h in hairs
+    )
+    (tmp_path / f"{image.stem}.xml").write_text(f"<annotation>{objects}</annotation>")
+    args = ["validate", str(image), "--um-per-px", "5", "--truth", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    first, pooled = (json.loads(x) for x in result.stdout.splitlines())
+    assert first["annotation"] == "boxes" and first["n_true"] == len(hairs)
+    assert first["recall"] > 0.6 and first["precision"] > 0.6
+    assert "missed_reasons" not in pooled and "diameter_mae_um" not in first
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and image.name in table.output and "missed " not in table.output
+
+
+def test_validate_against_polylines_with_widths(trial, tmp_path):
+    image = sorted(trial.glob("*_d030.jpg"))[0]
+    hairs = _counted_truth(image)
+    polylines = [
+        {"joints": (np.asarray(h.centerline_px) - 0.5).tolist(), "width": h.diameter_um / 5.0}
+        for h in hairs
+    ]
+    truth = tmp_path / f"{image.name}.json"
+    truth.write_text(json.dumps(polylines))
+    result = runner.invoke(
+        app, ["validate", str(image), "--um-per-px", "5", "--truth", str(truth), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.stdout.splitlines()[0])
+    # the same hairs as the simulator's truth file gives, the same matches and diameters
+    plain = runner.invoke(app, ["validate", str(image), "--um-per-px", "5", "--format", "json"])
+    want = json.loads(plain.stdout.splitlines()[0])
+    assert first["n_true"] == want["n_true"] == len(hairs)
+    assert first["n_matched"] == want["n_matched"] > 0
+    assert first["diameter_mae_um"] == pytest.approx(want["diameter_mae_um"], abs=0.01)
+
+
+def test_validate_with_a_broken_annotation_names_it_and_goes_on(trial, tmp_path):
+    images = sorted(trial.glob("*_d0[03]0.jpg"))
+    (tmp_path / f"{images[0].stem}.xml").write_text("<annotation><object>")
+    (tmp_path / f"{images[1].stem}.truth.json").write_text(
+        images[1].with_suffix(".truth.json").read_text()
+    )
+    result = runner.invoke(
+        app, ["validate", *map(str, images), "--um-per-px", "5", "--truth", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert f"{images[0].stem}.xml" in result.output and "well-formed" in result.output
+    assert images[1].name in result.output

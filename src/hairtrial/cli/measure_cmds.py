@@ -217,10 +217,15 @@ def _truth_path(image: Path, truth: Path | None) -> Path:
     if truth is not None and truth.is_file():
         return truth
     folder = truth if truth is not None else image.parent
-    for name in (f"{image.stem}.truth.json", f"{image.stem}.json", f"{image.name}.json"):
+    names = (f"{image.stem}.truth.json", f"{image.stem}.json", f"{image.name}.json",
+             f"{image.stem}.xml")  # fmt: skip
+    for name in names:
         if (folder / name).is_file():
             return folder / name
-    raise InputError(f"{image}: no truth file found in {folder} ({image.stem}.truth.json)")
+    raise InputError(
+        f"{image}: no truth file found in {folder} ({image.stem}.truth.json, "
+        f"{image.name}.json or {image.stem}.xml)"
+    )
 
 
 def validate(
@@ -229,7 +234,9 @@ def validate(
         Path | None,
         typer.Option(
             "--truth",
-            help="Truth JSON (one image), or a folder of <image stem>.truth.json files; "
+            help="Annotation file (one image): hairtrial or simulator truth JSON, Pascal "
+            "VOC XML boxes, or a JSON list of polylines with a width; or a folder of "
+            "<image stem>.truth.json / <image name>.json / <image stem>.xml files; "
             "default: beside each image.",
         ),
     ] = None,
@@ -252,14 +259,19 @@ def validate(
         ),
     ] = "table",
 ) -> None:
-    """Score measurement against annotations: detection, count, diameter, terminal fraction."""
+    """Score measurement against annotations: detection, count, diameter, terminal fraction.
+
+    Box annotations (Pascal VOC) score detection and count only: a hair matches a box
+    when its mid-shaft point (its exit with ``--by exit``) lies inside the box or within
+    ``--max-distance-px`` of its centre.
+    """
+    from hairtrial.measure.annotations import read_annotations, score_boxes
     from hairtrial.measure.metrics import (
         FALSE_REASONS,
         MISSED_REASONS,
         detection_score,
         explain_errors,
         score_hairs,
-        truth_from_json,
     )
 
     try:
@@ -273,22 +285,44 @@ def validate(
     missed = dict.fromkeys(MISSED_REASONS, 0)
     false = dict.fromkeys(FALSE_REASONS, 0)
     failed = 0
+    explained = 0  # images scored against hairs (box annotations give no error reasons)
     for path, _, result in _measure_each(images, um_per_px, params):
         if result is None:
             failed += 1
             continue
         try:
-            truth_file = _truth_path(path, truth)
-            annotated = truth_from_json(
-                json.loads(truth_file.read_text(encoding="utf-8")), um_per_px=result.um_per_px
-            )
-        except (InputError, OSError, ValueError) as exc:
+            annotated = read_annotations(_truth_path(path, truth), um_per_px=result.um_per_px)
+        except InputError as exc:
             _error(path, exc)
             failed += 1
             continue
-        score = score_hairs(result.hairs, annotated, max_distance_px=max_distance_px, by=by)
+        if annotated.format == "voc":
+            boxed = score_boxes(
+                result.hairs, annotated.boxes, max_distance_px=max_distance_px, by=by
+            ).detection
+            pooled = [pooled[0] + boxed.n_detected, pooled[1] + boxed.n_true,
+                      pooled[2] + boxed.n_matched]  # fmt: skip
+            if fmt == "json":
+                typer.echo(json.dumps({
+                    "image": path.name, "annotation": "boxes", "n_true": boxed.n_true,
+                    "n_detected": boxed.n_detected, "n_matched": boxed.n_matched,
+                    "precision": _json_number(boxed.precision),
+                    "recall": _json_number(boxed.recall), "f1": _json_number(boxed.f1),
+                    "count_error": _json_number(boxed.count_error),
+                }))  # fmt: skip
+            table.add_row(
+                path.name, str(boxed.n_true), str(boxed.n_detected), _fmt(boxed.precision),
+                _fmt(boxed.recall), _fmt(boxed.f1), _fmt(boxed.count_error), "", "",
+            )  # fmt: skip
+            continue
+        score = score_hairs(result.hairs, annotated.hairs, max_distance_px=max_distance_px, by=by)
+        explained += 1
         errors = explain_errors(
-            result.hairs, annotated, score.matches, shape=result.shape, reach_px=max_distance_px
+            result.hairs,
+            annotated.hairs,
+            score.matches,
+            shape=result.shape,
+            reach_px=max_distance_px,
         )
         d = score.detection
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
@@ -323,11 +357,11 @@ def validate(
                 "n_matched": p.n_matched, "precision": _json_number(p.precision),
                 "recall": _json_number(p.recall), "f1": _json_number(p.f1),
                 "count_error": _json_number(p.count_error),
-                "missed_reasons": missed, "false_reasons": false,
+                **({"missed_reasons": missed, "false_reasons": false} if explained else {}),
             }))  # fmt: skip
     if fmt == "table":
         stdout.print(table)
-        if pooled[1] or pooled[0]:
+        if explained and (pooled[1] or pooled[0]):
             stdout.print(_reasons("missed", missed))
             stdout.print(_reasons("false", false))
     if failed:
