@@ -30,8 +30,10 @@ Measured mode
 -------------
 ``--measured N`` renders N subjects of ``nanfang-2023`` (2 sites each, 5 visits), measures
 every image with :mod:`hairtrial.measure`, labels the measured hairs by a one-to-one exit
-join with the truth (10 px) and tracks the same measured hairs twice: without and with
-the image re-check of follicles that have no detected hair at a visit
+join with the truth (10 px; then the hairs left by their tip to the truth exits left: a
+hair measured with its ends swapped is still its follicle's, see
+:func:`hairtrial.track.metrics.labels_from_truth`) and tracks the same measured hairs
+twice: without and with the image re-check of follicles that have no detected hair at a visit
 (``TrackConfig.recheck``, see ``docs/track.md``), reporting both columns and the re-check's
 time per site.
 
@@ -517,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
         results = _measured_case(args.measured, args.seed)
         print(
             f"measured (rendered images -> hairtrial.measure -> track, {args.measured} subjects,"
-            " labels by exit join within 10 px; the same measured hairs tracked twice):"
+            " labels by exit join within 10 px, then tip to exit for hairs measured with their"
+            " ends swapped; the same measured hairs tracked twice):"
         )
         measured_table = pd.DataFrame(results)
         with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):

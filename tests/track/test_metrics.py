@@ -106,3 +106,22 @@ def test_labels_from_truth_joins_exits(tracked):
     assert labels[999] is None
     with pytest.raises(InputError, match="visits"):
         labels_from_truth([[]], [[], []])
+
+
+def test_labels_from_truth_joins_a_hair_seen_with_its_ends_swapped(tracked):
+    from dataclasses import replace as rep
+
+    from hairtrial.track.metrics import labels_from_truth
+
+    _, visits = tracked
+    truth = visits[0]
+    hair = truth[6]
+    swapped = rep(hair, id=500, exit_px=hair.tip_px, tip_px=hair.exit_px, extra={})
+    plain = rep(truth[7], id=501, extra={})
+    labels = labels_from_truth([[swapped, plain]], [truth])[0]
+    assert labels == {500: hair.extra["follicle_id"], 501: truth[7].extra["follicle_id"]}
+    assert labels_from_truth([[swapped, plain]], [truth], tips=False)[0][500] is None
+    # an exit pair is never given up for a tip pair
+    rival = rep(hair, id=502, extra={})
+    both = labels_from_truth([[swapped, rival]], [truth])[0]
+    assert both == {500: None, 502: hair.extra["follicle_id"]}

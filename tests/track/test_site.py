@@ -245,3 +245,52 @@ def test_config_is_used():
     tracks = track_site(visits, visit_days=[0, 30], um_per_px=[UM, UM], config=strict)
     assert not tracks.registrations[1].ok
     assert tracks.config_hash == strict.config_hash()
+
+
+def _swap_ends(hair: HairRecord) -> HairRecord:
+    """The same hair measured with its exit and tip the wrong way round."""
+    return HairRecord(
+        id=hair.id, exit_px=hair.tip_px, tip_px=hair.exit_px,
+        centerline_px=tuple(reversed(hair.centerline_px)), diameter_um=hair.diameter_um,
+        length_um=hair.length_um, hair_class=hair.hair_class, extra=dict(hair.extra),
+    )  # fmt: skip
+
+
+def _swapped_sequence(visit_swapped: int):
+    present = np.ones((len(SITE.xy_um), 3), dtype=bool)
+    visits, _ = _sequence(present, seed=4)
+    # a hair well inside every field, its tip too
+    inner = [
+        h.extra["follicle_id"] for h in visits[visit_swapped]
+        if 150 < h.exit_px[0] < 650 and 150 < h.exit_px[1] < 450
+        and 100 < h.tip_px[0] < 700 and 100 < h.tip_px[1] < 500
+    ]  # fmt: skip
+    fid = inner[len(inner) // 2]
+    visits[visit_swapped] = [
+        _swap_ends(h) if h.extra["follicle_id"] == fid else h for h in visits[visit_swapped]
+    ]
+    return visits, fid
+
+
+@pytest.mark.parametrize("visit_swapped", [0, 1, 2])
+def test_hair_measured_with_its_ends_swapped_keeps_its_follicle(visit_swapped):
+    """A hair whose exit was judged at the wrong end at one visit (the first, a middle
+    one or the last) stays with its follicle; the tracking marks the swap and reports
+    the real exit."""
+    visits, fid = _swapped_sequence(visit_swapped)
+    days = DAYS[:3]
+    on = track_site(visits, visit_days=days, um_per_px=[UM] * 3, shapes=[SHAPE] * 3)
+    ids = _fid_tracks(on, visits)
+    assert len(ids[fid]) == 1
+    f = next(iter(ids[fid]))
+    assert on.ends_swapped is not None
+    assert on.ends_swapped[f].tolist() == [v == visit_swapped for v in range(3)]
+    assert on.ends_swapped.sum() == 1
+    obs = on.to_json()["follicles"][f]["observations"][visit_swapped]
+    real = next(h for h in visits[visit_swapped] if h.extra["follicle_id"] == fid).tip_px
+    assert obs["ends_swapped"] is True and obs["exit_px"] == pytest.approx(real, abs=0.01)
+    # the other follicles are untouched
+    assert all(len(v) == 1 for k, v in ids.items() if k != fid)
+    off = track_site(visits, visit_days=days, um_per_px=[UM] * 3, shapes=[SHAPE] * 3,
+                     config=TrackConfig(swapped_ends=False))  # fmt: skip
+    assert len(_fid_tracks(off, visits)[fid]) == 2

@@ -79,6 +79,14 @@ class TrackConfig:
         hair); a clear shaft becomes a *recovered* observation, counted by the count
         endpoints. Off by default: on the measured benchmark it changes the count-change
         error by less than its seed-to-seed spread (``docs/track.md``).
+    swapped_ends : bool
+        A hair's exit end is judged from one image and is sometimes the wrong end. The
+        exit stays put between visits while the tip moves with growth, so hairs left
+        unmatched are tried again: one whose *tip* lies at an unmatched follicle's exit
+        (direction reversed) is that follicle's hair with its ends swapped; one whose
+        exit lies at an unmatched follicle's mean tip is that follicle's hair, its
+        earlier hairs having been swapped (their history is turned round). Reported as
+        ``SiteTracks.ends_swapped``.
     recheck_position_um : float, µm
         Largest distance between the expected exit (projected from the nearest visit
         where the follicle was detected) and the shaft searched for.
@@ -128,6 +136,7 @@ class TrackConfig:
     field_margin_um: float = 30.0
     classes: HairClasses = field(default_factory=HairClasses)
     recheck: bool = False
+    swapped_ends: bool = True
     recheck_position_um: float = 30.0
     recheck_angle_deg: float = 20.0
     recheck_min_length_um: float = 100.0

@@ -14,6 +14,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,27 +59,31 @@ def labels_from_truth(
     truth_by_visit: Sequence[Sequence[HairRecord]],
     *,
     max_distance_px: float = 10.0,
+    tips: bool = True,
 ) -> list[dict[int, int | None]]:
     """Label measured hairs with the truth follicle whose exit they found.
 
     Measured and truth exits of each image are paired one to one (Hungarian algorithm,
-    least total distance, pairs beyond `max_distance_px` forbidden); an unpaired measured
-    hair is a false hair (``None``).
+    least total distance, pairs beyond `max_distance_px` forbidden). With `tips`, the
+    measured hairs left unpaired are then paired by their *tip* with the truth exits
+    left unpaired: a hair whose exit end was judged at the wrong end is still that
+    follicle's hair (its ends swapped). A measured hair paired neither way is a false
+    hair (``None``).
 
     Parameters
     ----------
     measured_by_visit, truth_by_visit : sequence of sequence of HairRecord
         Measured hairs and truth hairs (with ``follicle_id``) of each visit's image.
     max_distance_px : float, px
-        Largest exit distance of a pair.
+        Largest exit (or tip-to-exit) distance of a pair.
+    tips : bool
+        Also pair hairs seen with their ends swapped.
 
     Returns
     -------
     list of dict
         One ``{measured hair id: follicle_id or None}`` per visit (counted hairs only).
     """
-    from scipy.optimize import linear_sum_assignment
-
     if len(measured_by_visit) != len(truth_by_visit):
         raise InputError(
             f"truth_by_visit: expected {len(measured_by_visit)} visits, got {len(truth_by_visit)}"
@@ -88,18 +93,36 @@ def labels_from_truth(
         found = [h for h in measured if h.exit_px is not None]
         real = [h for h in truth if h.exit_px is not None]
         labels: dict[int, int | None] = {int(h.id): None for h in found}
-        if found and real:
-            a = np.array([h.exit_px for h in found], dtype=float)
-            b = np.array([h.exit_px for h in real], dtype=float)
-            dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
-            allowed = dist <= max_distance_px
-            rows, cols = linear_sum_assignment(np.where(allowed, dist, 1e12))
-            for i, j in zip(rows, cols, strict=True):
-                fid = real[j].extra.get("follicle_id")
-                if allowed[i, j] and fid is not None:
-                    labels[int(found[i].id)] = int(fid)
+        free = list(range(len(real)))
+        ends = ("exit_px", "tip_px") if tips else ("exit_px",)
+        paired: set[int] = set()
+        for end in ends:
+            left = [h for h in found if int(h.id) not in paired]
+            pairs = _join(
+                [getattr(h, end) for h in left], [real[j].exit_px for j in free], max_distance_px
+            )
+            for i, k in pairs:
+                paired.add(int(left[i].id))
+                fid = real[free[k]].extra.get("follicle_id")
+                labels[int(left[i].id)] = None if fid is None else int(fid)
+            taken = {k for _, k in pairs}
+            free = [j for k, j in enumerate(free) if k not in taken]
         out.append(labels)
     return out
+
+
+def _join(a_pts: Sequence[Any], b_pts: Sequence[Any], max_distance: float) -> list[tuple[int, int]]:
+    """One-to-one pairs of points within `max_distance` (least total distance)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not a_pts or not b_pts:
+        return []
+    a = np.asarray(a_pts, dtype=float).reshape(-1, 2)
+    b = np.asarray(b_pts, dtype=float).reshape(-1, 2)
+    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    allowed = dist <= max_distance
+    rows, cols = linear_sum_assignment(np.where(allowed, dist, 1e12))
+    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j]]
 
 
 def _check(tracks: SiteTracks, per_visit: Sequence[object], name: str) -> None:

@@ -74,6 +74,10 @@ class SiteTracks:
         Imaged area of each visit (its own pixels).
     field_margin_um : float, µm
         Distance from a field's edge inside which absence is not judged.
+    ends_swapped : (F, V) ndarray of bool, optional
+        Whether the follicle's hair at that visit was measured with its exit and tip the
+        wrong way round (found by the tracking, ``TrackConfig.swapped_ends``): its tip is
+        the follicle's exit there.
     recheck : RecheckResult or None
         What the image re-check found (``None`` when it did not run: no images, or
         ``TrackConfig.recheck`` off): recovered observations (a clear shaft at a
@@ -94,6 +98,7 @@ class SiteTracks:
     fields: tuple[Field, ...] = field(default=(), repr=False)
     field_margin_um: float = 0.0
     recheck: RecheckResult | None = field(default=None, repr=False)
+    ends_swapped: NDArray[np.bool_] | None = field(default=None, repr=False)
 
     def in_fields(self, xy_px: Any, visits: Sequence[int]) -> NDArray[np.bool_]:
         """Whether points lie inside the fields of all `visits`, as the tracker judges.
@@ -324,7 +329,9 @@ class SiteTracks:
             ``{"images": [{"image", "visit_day", "matrix" (2×3, to the first image),
             "score", "ok", "reason", "inliers", "residual_px"}], "follicles":
             [{"follicle_id", "observations": [{"image", "hair_id", "exit_px"}]}],
-            "config_hash", "recheck"}``. An observation recovered by the image re-check
+            "config_hash", "recheck"}``. A hair whose ends the tracking found swapped
+            (``TrackConfig.swapped_ends``) has ``"ends_swapped": true`` and its tip as
+            ``exit_px``. An observation recovered by the image re-check
             has ``hair_id`` null, ``"recovered": true`` and its fitted ``diameter_um``
             (µm, null when not measured). ``recheck`` is null when the re-check did not
             run, else ``{"recovered": n, "seconds", "bare_skin": [{"follicle_id",
@@ -358,11 +365,14 @@ class SiteTracks:
                     continue
                 hair = self.hairs[v][k]
                 assert hair.exit_px is not None  # only hairs with an exit are tracked
+                swapped = self.ends_swapped is not None and bool(self.ends_swapped[f, v])
+                exit_px = hair.tip_px if swapped else hair.exit_px
                 obs.append({
                     "image": self.images[v],
                     "hair_id": int(hair.id),
-                    "exit_px": [round(float(hair.exit_px[0]), ndigits),
-                                round(float(hair.exit_px[1]), ndigits)],
+                    "exit_px": [round(float(exit_px[0]), ndigits),
+                                round(float(exit_px[1]), ndigits)],
+                    **({"ends_swapped": True} if swapped else {}),
                 })  # fmt: skip
             follicles.append({"follicle_id": f, "observations": obs})
         recheck: dict[str, Any] | None = None
@@ -403,6 +413,58 @@ def _check_days(visit_days: Any, n: int) -> tuple[int, ...]:
     if any(b <= a for a, b in itertools.pairwise(days)):
         raise InputError(f"visit_days: must be strictly increasing (visit order), got {days}")
     return tuple(days)
+
+
+def _tips_um(hairs: Sequence[HairRecord], index: I64, matrix: F64, um0: float) -> F64:
+    """Tips of the counted hairs `index` of one visit in the common frame, µm."""
+    tips = np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
+    return apply(matrix, tips) * um0
+
+
+def _link_swapped(
+    follicle: I64,
+    swapped: NDArray[np.bool_],
+    cues: Cues,
+    tips: F64,
+    mean: Cues,
+    tip_mean: F64,
+    cfg: TrackConfig,
+) -> list[int]:
+    """Link hairs left unmatched whose ends were swapped, at this visit or before.
+
+    A hair's exit end is judged from one image and is sometimes the wrong end. The exit
+    stays put between visits while the tip moves with growth, so a hair of this visit
+    whose *tip* lies at an unmatched follicle's exit (its direction reversed) is that
+    follicle's hair seen with its ends swapped; and one whose exit lies at an unmatched
+    follicle's mean *tip* is that follicle's hair, the earlier ones having been seen
+    swapped. Fills `follicle` and `swapped` in place; returns the follicles whose
+    history is to be swapped.
+    """
+    flip: list[int] = []
+    for history in (False, True):
+        free_h = np.flatnonzero(follicle < 0)
+        taken = np.zeros(len(mean), dtype=bool)
+        taken[follicle[follicle >= 0]] = True
+        free_f = np.flatnonzero(~taken)
+        if free_h.size == 0 or free_f.size == 0:
+            break
+        if history:
+            fol = Cues(tip_mean[free_f], mean.direction[free_f] + math.pi,
+                       mean.diameter_um[free_f], mean.unit_size[free_f])  # fmt: skip
+            hair = Cues(cues.xy_um[free_h], cues.direction[free_h], cues.diameter_um[free_h],
+                        cues.unit_size[free_h])  # fmt: skip
+        else:
+            fol = Cues(mean.xy_um[free_f], mean.direction[free_f], mean.diameter_um[free_f],
+                       mean.unit_size[free_f])  # fmt: skip
+            hair = Cues(tips[free_h], cues.direction[free_h] + math.pi, cues.diameter_um[free_h],
+                        cues.unit_size[free_h])  # fmt: skip
+        ia, ib, _ = assign(fol, hair, cfg)
+        follicle[free_h[ib]] = free_f[ia]
+        if history:
+            flip.extend(int(f) for f in free_f[ia])
+        else:
+            swapped[free_h[ib]] = True
+    return flip
 
 
 def track_site(
@@ -458,25 +520,39 @@ def track_site(
                            config=cfg)  # fmt: skip
     um0 = cal[0]
     pos_sum = np.zeros((0, 2))
+    tip_sum = np.zeros((0, 2))
     n_obs = np.zeros(0)
     last = Cues(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     index_cols: list[I64] = []  # per visit: follicle id of each counted hair
+    swapped_cols: list[NDArray[np.bool_]] = []  # per visit: hair seen with its ends swapped
     for v in range(n):
         pts = points[v]
+        swapped = np.zeros(len(pts), dtype=bool)
         if not regs[v].ok:
             index_cols.append(np.full(len(pts), -1, dtype=np.int64))
+            swapped_cols.append(swapped)
             continue
         cues = cues_of(pts, regs[v].matrix, um0, cfg)
+        tips = _tips_um(hairs_by_visit[v], pts.index, regs[v].matrix, um0)
         follicle = np.full(len(pts), -1, dtype=np.int64)
         if len(last):
             mean = Cues(pos_sum / n_obs[:, None], last.direction, last.diameter_um,
                         last.unit_size)  # fmt: skip
             ia, ib, _ = assign(mean, cues, cfg)
             follicle[ib] = ia
+            if cfg.swapped_ends:
+                tip_mean = tip_sum / n_obs[:, None]
+                flip_f = _link_swapped(follicle, swapped, cues, tips, mean, tip_mean, cfg)
+                for f in flip_f:  # the follicle's earlier hairs had their ends swapped
+                    pos_sum[f], tip_sum[f] = tip_sum[f].copy(), pos_sum[f].copy()
+                    last.direction[f] += math.pi
+                    for col, sw in zip(index_cols, swapped_cols, strict=True):
+                        sw[col == f] ^= True
         fresh = np.flatnonzero(follicle < 0)
         follicle[fresh] = len(n_obs) + np.arange(len(fresh))
         grow = len(fresh)
         pos_sum = np.vstack([pos_sum, np.zeros((grow, 2))])
+        tip_sum = np.vstack([tip_sum, np.zeros((grow, 2))])
         n_obs = np.concatenate([n_obs, np.zeros(grow)])
         last = Cues(
             np.vstack([last.xy_um, np.zeros((grow, 2))]),
@@ -484,23 +560,40 @@ def track_site(
             np.concatenate([last.diameter_um, np.zeros(grow)]),
             np.concatenate([last.unit_size, np.zeros(grow)]),
         )
-        pos_sum[follicle] += cues.xy_um
+        exit_um = np.where(swapped[:, None], tips, cues.xy_um)
+        pos_sum[follicle] += exit_um
+        tip_sum[follicle] += np.where(swapped[:, None], cues.xy_um, tips)
         n_obs[follicle] += 1
-        last.direction[follicle] = cues.direction
+        last.direction[follicle] = np.where(swapped, cues.direction + math.pi, cues.direction)
         last.diameter_um[follicle] = cues.diameter_um
         last.unit_size[follicle] = cues.unit_size
         index_cols.append(follicle)
+        swapped_cols.append(swapped)
     n_f = len(n_obs)
+    if cfg.swapped_ends and n_f:
+        # a follicle's exit is the end most of its hairs agree on
+        votes = np.zeros(n_f)
+        for follicle, sw in zip(index_cols, swapped_cols, strict=True):
+            ok = follicle >= 0
+            np.add.at(votes, follicle[ok], np.where(sw[ok], 1.0, -1.0))
+        turn = votes > 0
+        pos_sum[turn], tip_sum[turn] = tip_sum[turn].copy(), pos_sum[turn].copy()
+        for follicle, sw in zip(index_cols, swapped_cols, strict=True):
+            ok = follicle >= 0
+            sw[ok] ^= turn[follicle[ok]]
     hair_index = np.full((n_f, n), -1, dtype=np.int64)
-    for v, follicle in enumerate(index_cols):
+    ends_swapped = np.zeros((n_f, n), dtype=bool)
+    for v, (follicle, sw) in enumerate(zip(index_cols, swapped_cols, strict=True)):
         ok = follicle >= 0
         hair_index[follicle[ok], v] = points[v].index[ok]
+        ends_swapped[follicle[ok], v] = sw[ok]
     position = pos_sum / np.maximum(n_obs, 1)[:, None] / um0
     tracks = SiteTracks(
         visit_days=days, images=names, um_per_px=tuple(cal), registrations=regs,
         hairs=tuple(tuple(h) for h in hairs_by_visit), hair_index=hair_index,
         position_px=position, in_field=np.zeros((n_f, n), dtype=bool), classes=cfg.classes,
         config_hash=cfg.config_hash(), fields=tuple(fields), field_margin_um=cfg.field_margin_um,
+        ends_swapped=ends_swapped,
     )  # fmt: skip
     in_field = np.column_stack([tracks.in_fields(position, [v]) for v in range(n)])
     in_field = in_field.reshape(n_f, n)
@@ -508,8 +601,14 @@ def track_site(
     if imgs is not None and cfg.recheck:
         from hairtrial.track._recheck import recheck_site
 
+        # a hair seen with its ends swapped is projected from its real exit
+        fixed = []
+        for v, (pts, sw) in enumerate(zip(points, swapped_cols, strict=True)):
+            tips = np.array([hairs_by_visit[v][int(i)].tip_px for i in pts.index]).reshape(-1, 2)
+            turned = np.where(sw, pts.direction + math.pi, pts.direction)
+            fixed.append(replace(pts, xy=np.where(sw[:, None], tips, pts.xy), direction=turned))
         recheck = recheck_site(
-            hair_index=hair_index, points=points, hairs=tracks.hairs, registrations=regs,
+            hair_index=hair_index, points=fixed, hairs=tracks.hairs, registrations=regs,
             in_field=in_field, images=imgs, um_per_px=cal, config=cfg,
         )  # fmt: skip
     return replace(tracks, in_field=in_field, recheck=recheck)
