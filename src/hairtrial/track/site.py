@@ -415,6 +415,12 @@ def _check_days(visit_days: Any, n: int) -> tuple[int, ...]:
     return tuple(days)
 
 
+#: Share of ``match_gate_um`` a hair with swapped ends is matched within: a traced end is
+#: about as sharp as an exit, and a new hair's tip meeting a shed follicle's exit by
+#: chance is kept out by a narrow gate (perturbed-truth cases: no wrong link at 0.5).
+_SWAP_GATE = 0.5
+
+
 def _tips_um(hairs: Sequence[HairRecord], index: I64, matrix: F64, um0: float) -> F64:
     """Tips of the counted hairs `index` of one visit in the common frame, µm."""
     tips = np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
@@ -441,6 +447,7 @@ def _link_swapped(
     history is to be swapped.
     """
     flip: list[int] = []
+    narrow = replace(cfg, match_gate_um=_SWAP_GATE * cfg.match_gate_um)
     for history in (False, True):
         free_h = np.flatnonzero(follicle < 0)
         taken = np.zeros(len(mean), dtype=bool)
@@ -458,7 +465,7 @@ def _link_swapped(
                        mean.unit_size[free_f])  # fmt: skip
             hair = Cues(tips[free_h], cues.direction[free_h] + math.pi, cues.diameter_um[free_h],
                         cues.unit_size[free_h])  # fmt: skip
-        ia, ib, _ = assign(fol, hair, cfg)
+        ia, ib, _ = assign(fol, hair, narrow)
         follicle[free_h[ib]] = free_f[ia]
         if history:
             flip.extend(int(f) for f in free_f[ia])
