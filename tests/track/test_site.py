@@ -294,3 +294,18 @@ def test_hair_measured_with_its_ends_swapped_keeps_its_follicle(visit_swapped):
     off = track_site(visits, visit_days=days, um_per_px=[UM] * 3, shapes=[SHAPE] * 3,
                      config=TrackConfig(swapped_ends=False))  # fmt: skip
     assert len(_fid_tracks(off, visits)[fid]) == 2
+
+
+def test_hairs_without_a_tip_are_tracked_by_their_exits():
+    """Points-only records (no tip known) take no part in the swapped-ends try."""
+    from dataclasses import replace as rep
+
+    present = np.ones((len(SITE.xy_um), 2), dtype=bool)
+    visits, _ = _sequence(present, seed=6)
+    points_only = [[rep(h, tip_px=(math.nan, math.nan), centerline_px=(h.exit_px,))
+                    for h in hairs] for hairs in visits]  # fmt: skip
+    tracks = track_site(points_only, visit_days=DAYS[:2], um_per_px=[UM] * 2,
+                        shapes=[SHAPE] * 2)  # fmt: skip
+    ids = _fid_tracks(tracks, points_only)
+    assert sum(len(v) == 1 for v in ids.values()) >= 0.95 * len(ids)
+    assert tracks.ends_swapped is not None and not tracks.ends_swapped.any()

@@ -449,8 +449,11 @@ def _link_swapped(
     flip: list[int] = []
     narrow = replace(cfg, match_gate_um=_SWAP_GATE * cfg.match_gate_um)
     for history in (False, True):
-        free_h = np.flatnonzero(follicle < 0)
+        # hairs and follicles without a known tip (points-only records) take no part
+        free_h = np.flatnonzero((follicle < 0) & np.isfinite(tips).all(axis=1))
         taken = np.zeros(len(mean), dtype=bool)
+        if history:
+            taken |= ~np.isfinite(tip_mean).all(axis=1)
         taken[follicle[follicle >= 0]] = True
         free_f = np.flatnonzero(~taken)
         if free_h.size == 0 or free_f.size == 0:
