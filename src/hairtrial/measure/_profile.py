@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from hairtrial.measure import _ridges
+
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
@@ -111,8 +113,7 @@ def profile_frames(pts: F64, trim_px: float, n_along: int) -> tuple[F64, F64, F6
         Unit vectors across the shaft: a profile's sample at offset `o` lies at
         ``centre + o * normal``.
     """
-    seg = np.diff(pts, axis=0)
-    dist = np.cumsum(np.r_[0.0, np.hypot(seg[:, 0], seg[:, 1])])
+    dist = _ridges.arc_lengths(pts)
     total = float(dist[-1])
     lo, hi = trim_px, total - trim_px
     if hi <= lo:
