@@ -14,12 +14,12 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hairtrial._validate import InputError
+from hairtrial.measure.metrics import match_points
 from hairtrial.records import HairRecord
 from hairtrial.track._geometry import F64
 from hairtrial.track.site import SiteTracks
@@ -92,14 +92,20 @@ def labels_from_truth(
     for measured, truth in zip(measured_by_visit, truth_by_visit, strict=True):
         found = [h for h in measured if h.exit_px is not None]
         real = [h for h in truth if h.exit_px is not None]
+        real_exits = np.array([h.exit_px for h in real], dtype=float).reshape(-1, 2)
         labels: dict[int, int | None] = {int(h.id): None for h in found}
         free = list(range(len(real)))
         ends = ("exit_px", "tip_px") if tips else ("exit_px",)
         paired: set[int] = set()
         for end in ends:
-            left = [h for h in found if int(h.id) not in paired]
-            pairs = _join(
-                [getattr(h, end) for h in left], [real[j].exit_px for j in free], max_distance_px
+            # a point-only record has no tip to pair by
+            left = [
+                h for h in found if int(h.id) not in paired and np.isfinite(getattr(h, end)).all()
+            ]
+            pairs = match_points(
+                [getattr(h, end) for h in left],
+                real_exits[free],
+                max_distance=max_distance_px,
             )
             for i, k in pairs:
                 paired.add(int(left[i].id))
@@ -109,20 +115,6 @@ def labels_from_truth(
             free = [j for k, j in enumerate(free) if k not in taken]
         out.append(labels)
     return out
-
-
-def _join(a_pts: Sequence[Any], b_pts: Sequence[Any], max_distance: float) -> list[tuple[int, int]]:
-    """One-to-one pairs of points within `max_distance` (least total distance)."""
-    from scipy.optimize import linear_sum_assignment
-
-    if not a_pts or not b_pts:
-        return []
-    a = np.asarray(a_pts, dtype=float).reshape(-1, 2)
-    b = np.asarray(b_pts, dtype=float).reshape(-1, 2)
-    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
-    allowed = dist <= max_distance
-    rows, cols = linear_sum_assignment(np.where(allowed, dist, 1e12))
-    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j]]
 
 
 def _check(tracks: SiteTracks, per_visit: Sequence[object], name: str) -> None:

@@ -421,10 +421,30 @@ def _check_days(visit_days: Any, n: int) -> tuple[int, ...]:
 _SWAP_GATE = 0.5
 
 
-def _tips_um(hairs: Sequence[HairRecord], index: I64, matrix: F64, um0: float) -> F64:
-    """Tips of the counted hairs `index` of one visit in the common frame, µm."""
-    tips = np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
-    return apply(matrix, tips) * um0
+def _tips_px(hairs: Sequence[HairRecord], index: I64) -> F64:
+    """Tips of the counted hairs `index` of one visit, px."""
+    return np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
+
+
+def _cues_at(cues: Cues, idx: I64, xy_um: F64 | None = None, turned: bool = False) -> Cues:
+    """Take the `idx` entries of `cues`, at other positions or pointing the other way."""
+    direction = cues.direction[idx] + math.pi if turned else cues.direction[idx]
+    xy = cues.xy_um[idx] if xy_um is None else xy_um[idx]
+    return Cues(xy, direction, cues.diameter_um[idx], cues.unit_size[idx])
+
+
+def _turn_history(
+    turn: NDArray[np.bool_],
+    pos_sum: F64,
+    tip_sum: F64,
+    index_cols: list[I64],
+    swapped_cols: list[NDArray[np.bool_]],
+) -> None:
+    """Swap the exit and tip of every hair so far of the follicles `turn`, in place."""
+    pos_sum[turn], tip_sum[turn] = tip_sum[turn].copy(), pos_sum[turn].copy()
+    for follicle, sw in zip(index_cols, swapped_cols, strict=True):
+        ok = follicle >= 0
+        sw[ok] ^= turn[follicle[ok]]
 
 
 def _link_swapped(
@@ -458,16 +478,12 @@ def _link_swapped(
         free_f = np.flatnonzero(~taken)
         if free_h.size == 0 or free_f.size == 0:
             break
-        if history:
-            fol = Cues(tip_mean[free_f], mean.direction[free_f] + math.pi,
-                       mean.diameter_um[free_f], mean.unit_size[free_f])  # fmt: skip
-            hair = Cues(cues.xy_um[free_h], cues.direction[free_h], cues.diameter_um[free_h],
-                        cues.unit_size[free_h])  # fmt: skip
-        else:
-            fol = Cues(mean.xy_um[free_f], mean.direction[free_f], mean.diameter_um[free_f],
-                       mean.unit_size[free_f])  # fmt: skip
-            hair = Cues(tips[free_h], cues.direction[free_h] + math.pi, cues.diameter_um[free_h],
-                        cues.unit_size[free_h])  # fmt: skip
+        if history:  # this hair's exit at the follicle's tips so far
+            fol = _cues_at(mean, free_f, tip_mean, turned=True)
+            hair = _cues_at(cues, free_h)
+        else:  # this hair's tip at the follicle's exit
+            fol = _cues_at(mean, free_f)
+            hair = _cues_at(cues, free_h, tips, turned=True)
         ia, ib, _ = assign(fol, hair, narrow)
         follicle[free_h[ib]] = free_f[ia]
         if history:
@@ -535,6 +551,7 @@ def track_site(
     last = Cues(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     index_cols: list[I64] = []  # per visit: follicle id of each counted hair
     swapped_cols: list[NDArray[np.bool_]] = []  # per visit: hair seen with its ends swapped
+    tips_px = [_tips_px(h, p.index) for h, p in zip(hairs_by_visit, points, strict=True)]
     for v in range(n):
         pts = points[v]
         swapped = np.zeros(len(pts), dtype=bool)
@@ -543,7 +560,7 @@ def track_site(
             swapped_cols.append(swapped)
             continue
         cues = cues_of(pts, regs[v].matrix, um0, cfg)
-        tips = _tips_um(hairs_by_visit[v], pts.index, regs[v].matrix, um0)
+        tips = apply(regs[v].matrix, tips_px[v]) * um0
         follicle = np.full(len(pts), -1, dtype=np.int64)
         if len(last):
             mean = Cues(pos_sum / n_obs[:, None], last.direction, last.diameter_um,
@@ -553,11 +570,10 @@ def track_site(
             if cfg.swapped_ends:
                 tip_mean = tip_sum / n_obs[:, None]
                 flip_f = _link_swapped(follicle, swapped, cues, tips, mean, tip_mean, cfg)
-                for f in flip_f:  # the follicle's earlier hairs had their ends swapped
-                    pos_sum[f], tip_sum[f] = tip_sum[f].copy(), pos_sum[f].copy()
-                    last.direction[f] += math.pi
-                    for col, sw in zip(index_cols, swapped_cols, strict=True):
-                        sw[col == f] ^= True
+                if flip_f:  # those follicles' earlier hairs had their ends swapped
+                    turn = np.zeros(len(n_obs), dtype=bool)
+                    turn[flip_f] = True
+                    _turn_history(turn, pos_sum, tip_sum, index_cols, swapped_cols)
         fresh = np.flatnonzero(follicle < 0)
         follicle[fresh] = len(n_obs) + np.arange(len(fresh))
         grow = len(fresh)
@@ -586,11 +602,7 @@ def track_site(
         for follicle, sw in zip(index_cols, swapped_cols, strict=True):
             ok = follicle >= 0
             np.add.at(votes, follicle[ok], np.where(sw[ok], 1.0, -1.0))
-        turn = votes > 0
-        pos_sum[turn], tip_sum[turn] = tip_sum[turn].copy(), pos_sum[turn].copy()
-        for follicle, sw in zip(index_cols, swapped_cols, strict=True):
-            ok = follicle >= 0
-            sw[ok] ^= turn[follicle[ok]]
+        _turn_history(votes > 0, pos_sum, tip_sum, index_cols, swapped_cols)
     hair_index = np.full((n_f, n), -1, dtype=np.int64)
     ends_swapped = np.zeros((n_f, n), dtype=bool)
     for v, (follicle, sw) in enumerate(zip(index_cols, swapped_cols, strict=True)):
@@ -613,10 +625,9 @@ def track_site(
 
         # a hair seen with its ends swapped is projected from its real exit
         fixed = []
-        for v, (pts, sw) in enumerate(zip(points, swapped_cols, strict=True)):
-            tips = np.array([hairs_by_visit[v][int(i)].tip_px for i in pts.index]).reshape(-1, 2)
+        for pts, sw, tip in zip(points, swapped_cols, tips_px, strict=True):
             turned = np.where(sw, pts.direction + math.pi, pts.direction)
-            fixed.append(replace(pts, xy=np.where(sw[:, None], tips, pts.xy), direction=turned))
+            fixed.append(replace(pts, xy=np.where(sw[:, None], tip, pts.xy), direction=turned))
         recheck = recheck_site(
             hair_index=hair_index, points=fixed, hairs=tracks.hairs, registrations=regs,
             in_field=in_field, images=imgs, um_per_px=cal, config=cfg,
