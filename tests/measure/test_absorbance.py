@@ -160,3 +160,30 @@ def test_neutral_contrast_is_the_same_in_blocks():
     whole = _absorbance.neutral_contrast(img, bg, **kw)
     rows = [_absorbance.neutral_contrast(img[i : i + 1], bg[i : i + 1], **kw) for i in range(600)]
     np.testing.assert_allclose(whole, np.vstack(rows), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (slice(0, 14), (16, 0)),  # the bar and the blurred row past its edge (mask rule)
+        (slice(286, 300), (0, 17)),  # at the bottom (the mask takes a row more there)
+        (slice(0, 0), (0, 0)),  # no bar
+    ],
+)
+def test_overlay_bands_count_the_rows_a_status_bar_hides(
+    rows: slice, expected: tuple[int, int]
+) -> None:
+    image = _skin((300, 400), seed=5)
+    image[rows] = 0.05
+    assert _absorbance.overlay_bands(image) == expected
+    # an 8-bit image as read from a file gives the same rows
+    u8 = np.round(image * 255).astype(np.uint8)
+    assert _absorbance.overlay_bands(u8) == expected
+
+
+def test_overlay_bands_leave_out_label_boxes() -> None:
+    # a label box hides skin only under itself: other exits in its rows are seen
+    image = _skin((400, 500), seed=6)
+    image[3:23, 5:65] = (0.1, 0.3, 0.9)
+    assert _absorbance.overlay_mask(image)[10, 30]
+    assert _absorbance.overlay_bands(image) == (0, 0)

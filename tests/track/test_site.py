@@ -309,3 +309,37 @@ def test_hairs_without_a_tip_are_tracked_by_their_exits():
     ids = _fid_tracks(tracks, points_only)
     assert sum(len(v) == 1 for v in ids.values()) >= 0.95 * len(ids)
     assert tracks.ends_swapped is not None and not tracks.ends_swapped.any()
+
+
+def test_rows_under_a_status_bar_are_not_part_of_the_field():
+    # the second visit's image has a burned-in bar over its top 40 rows: a follicle whose
+    # exit lies there cannot be seen, so it is neither present nor absent at that visit
+    n = len(SITE.xy_um)
+    present = np.ones((n, 2), dtype=bool)
+    visits, _ = _sequence(present, seed=5)
+    rng = np.random.default_rng(0)
+    skin = np.clip(rng.normal((200, 160, 140), 4, (*SHAPE, 3)), 0, 255).astype(np.uint8)
+    barred = skin.copy()
+    barred[:40] = 20
+    kwargs = {"visit_days": [0, 30], "um_per_px": [UM, UM]}
+    plain = track_site(visits, shapes=[SHAPE, SHAPE], **kwargs)
+    tracks = track_site(visits, images=[skin, barred], **kwargs)
+    hidden = 42  # the bar and the mask's rows past its edge
+    margin = TrackConfig().field_margin_um / UM
+    assert tracks.fields[1].contains(np.array([[400.0, hidden + margin + 1]]))[0]
+    assert not tracks.fields[1].contains(np.array([[400.0, hidden - 1.0]]))[0]
+    # where each follicle's exit lies in the second image
+    second = np.full(tracks.n_follicles, np.nan)
+    for h, f in tracks.follicle_ids(1).items():
+        second[f] = visits[1][h].exit_px[1]
+    under = (second > margin + 2) & (second < hidden + margin - 2)
+    assert under.sum() >= 5
+    assert plain.in_field[under, 1].all() and not tracks.in_field[under, 1].any()
+    clear = second > hidden + margin + 2
+    assert np.array_equal(tracks.in_field[clear], plain.in_field[clear])
+    # the hidden strip leaves the count change: fewer follicles are judged at both visits
+    both = tracks.change_endpoints(0).iloc[0]
+    assert both["count_change"] == 0
+    assert tracks.in_field[:, 0].sum() == plain.in_field[:, 0].sum()
+    assert (tracks.in_field.all(axis=1)).sum() < (plain.in_field.all(axis=1)).sum()
+    assert tracks.hair_index.tolist() == plain.hair_index.tolist()  # matching unchanged

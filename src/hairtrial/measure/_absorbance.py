@@ -107,6 +107,29 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
     return mask
 
 
+def overlay_bands(image: NDArray[Any]) -> tuple[int, int]:
+    """Rows a burned-in status bar hides at the top and at the bottom of an image.
+
+    The rows :func:`overlay_mask` masks across the whole width, counted from each edge:
+    skin there is not seen at all, so no hair's exit can be judged there.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, C) ndarray
+        Pixels, any integer dtype or float (see :func:`to_float_channels`).
+
+    Returns
+    -------
+    top, bottom : int
+        Hidden rows at the top and at the bottom (0 when there is no bar).
+    """
+    whole: NDArray[np.bool_] = np.asarray(overlay_mask(to_float_channels(image)).all(axis=1))
+    m = len(whole)
+    top = m if whole.all() else int(np.argmin(whole))
+    bottom = 0 if top == m else int(np.argmin(whole[::-1]))
+    return top, bottom
+
+
 def _grey(channels: F32) -> F32:
     """Luma of RGB pixels in [0, 1] (the single channel itself for greyscale)."""
     if channels.shape[2] == 3:

@@ -185,7 +185,8 @@ def angle_diff(a: F64 | float, b: F64 | float) -> Any:
 class Field:
     """The imaged area of one visit as a convex polygon in that image's pixels.
 
-    Built from the image size when known, else from the convex hull of the hairs' exits
+    Built from the image size when known (less the rows a status bar hides, when the
+    image itself is given), else from the convex hull of the hairs' exits
     (which lies slightly inside the true field, so judgements stay conservative).
     """
 
@@ -193,11 +194,17 @@ class Field:
     offsets: F64  # (m,) so that normals @ p + offsets <= 0 inside
 
     @classmethod
-    def from_shape(cls, shape: tuple[int, int]) -> Field:
-        """Rectangle ``[0, W] × [0, H]`` of an image of shape (H, W)."""
+    def from_shape(cls, shape: tuple[int, int], *, top: float = 0.0, bottom: float = 0.0) -> Field:
+        """Rectangle ``[0, W] × [top, H - bottom]`` of an image of shape (H, W).
+
+        `top` and `bottom` (px) are rows hidden by a burned-in status bar: skin no exit
+        can be seen on is not part of the field. Empty when nothing is left.
+        """
         h, w = float(shape[0]), float(shape[1])
+        if top + bottom >= h:
+            return cls.empty()
         normals = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
-        offsets = np.array([0.0, -w, 0.0, -h])
+        offsets = np.array([0.0, -w, float(top), -(h - float(bottom))])
         return cls(normals=normals, offsets=offsets)
 
     @classmethod

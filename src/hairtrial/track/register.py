@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from hairtrial._validate import InputError, check_image, check_um_per_px
+from hairtrial.measure._absorbance import overlay_bands
 from hairtrial.records import HairRecord
 from hairtrial.track._geometry import (
     F64,
@@ -494,6 +495,9 @@ def _check_sequences(
         shp = [im.shape[:2] for im in imgs]
     else:
         shp = [None] * n
+    # rows a burned-in status bar hides: no exit can be judged there, so they are not
+    # part of the field (a follicle under the bar is neither present nor absent)
+    hidden = [overlay_bands(im) for im in imgs] if imgs is not None else [(0, 0)] * n
     fields = []
     for k, (pts, s) in enumerate(zip(points, shp, strict=True)):
         if s is None:
@@ -505,7 +509,8 @@ def _check_sequences(
             raise InputError(f"shapes[{k}]: expected (height, width) in px, got {s!r}") from None
         if h < 2 or w < 2:
             raise InputError(f"shapes[{k}]: image too small ({w}x{h} px)")
-        fields.append(Field.from_shape((h, w)))
+        top, bottom = hidden[k]
+        fields.append(Field.from_shape((h, w), top=top, bottom=bottom))
     return points, cal, imgs, fields
 
 
