@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def test_run_measures_every_image_once_and_tracks_sites(
     assert run_counts(trial_db) == {"pending": 0, "running": 0, "done": N, "failed": 0}
     first = snapshot(trial_db)
     assert len({run[0] for run in first["runs"]}) == N  # one done run per image
+    # each run keeps the rows a status bar hides, for the tracking step
+    for run in first["runs"]:
+        rows = json.loads(run[5])["hidden_rows"]
+        assert len(rows) == 2 and all(isinstance(r, int) and r >= 0 for r in rows)
     assert first["hairs"] and first["observations"]
 
     again = run_batch(db_url=trial_db, image_root=image_root, progress=False, **where)  # type: ignore[arg-type]

@@ -309,6 +309,10 @@ def test_device_bar_at_the_bottom_leaves_no_shaft_along_its_edge(level):
     res = measure_image(barred, um_per_px=5.0)
     assert res.hair_count == 1
     assert all(max(y for _, y in h.centerline_px) < 300 - 30 for h in res.hairs)
+    # the rows it hides edge to edge, for tracking (the JSON contract is unchanged)
+    assert res.hidden_rows == (0, 27)
+    assert measure_image(img, um_per_px=5.0).hidden_rows == (0, 0)
+    assert set(res.to_json("barred.png")) == JSON_KEYS
 
 
 @pytest.mark.parametrize("col", [7.0, 404.0])

@@ -171,6 +171,11 @@ def test_refused_visit_is_not_tracked():
         ({"visit_days": [0, 1.5]}, "whole days"),
         ({"visit_days": [0, 30], "um_per_px": [UM]}, "um_per_px"),
         ({"visit_days": [0, 30], "image_names": ["a"]}, "image_names"),
+        ({"visit_days": [0, 30], "hidden_rows": [(0, 0)]}, r"hidden_rows: expected 2"),
+        ({"visit_days": [0, 30], "hidden_rows": [(0, 0), (-1, 0)]}, r"hidden_rows\[1\]"),
+        ({"visit_days": [0, 30], "hidden_rows": [(0, 0), (2.5, 0)]}, r"hidden_rows\[1\]"),
+        ({"visit_days": [0, 30], "hidden_rows": [(0, 0), "ab"]}, r"hidden_rows\[1\]"),
+        ({"visit_days": [0, 30], "hidden_rows": "00"}, "one .top, bottom. pair"),
     ],
 )
 def test_bad_inputs(kwargs, match):
@@ -343,3 +348,6 @@ def test_rows_under_a_status_bar_are_not_part_of_the_field():
     assert tracks.in_field[:, 0].sum() == plain.in_field[:, 0].sum()
     assert (tracks.in_field.all(axis=1)).sum() < (plain.in_field.all(axis=1)).sum()
     assert tracks.hair_index.tolist() == plain.hair_index.tolist()  # matching unchanged
+    # the rows as the measurement reports them (ImageMeasurement.hidden_rows) do the same
+    given = track_site(visits, shapes=[SHAPE, SHAPE], hidden_rows=[(0, 0), (42, 0)], **kwargs)
+    assert np.array_equal(given.in_field, tracks.in_field)

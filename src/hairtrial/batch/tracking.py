@@ -132,6 +132,7 @@ def track_site_from_store(
         shapes=[v.shape for v in visits],
         image_names=[v.name for v in visits],
         config=config,
+        hidden_rows=[v.hidden_rows for v in visits],
     )
     with store.session() as session:
         return save_tracks(

@@ -174,7 +174,8 @@ def _measure_one(
             save_measurement(
                 session=session,
                 hairs=result.hairs,
-                summary=result.summary,
+                # the rows a status bar hides travel with the run, for the tracking step
+                summary={**result.summary, "hidden_rows": list(result.hidden_rows)},
                 timings=timings,
                 image_id=claim.image_id,
                 version=claim.package_version,

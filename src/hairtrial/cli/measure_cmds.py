@@ -498,6 +498,7 @@ def track(
             um_per_px=[r.um_per_px for _, _, r in measured if r is not None],
             images=[d.pixels for _, d, _ in measured if d is not None],
             image_names=[p.name for p, _, _ in measured],
+            hidden_rows=[r.hidden_rows for _, _, r in measured if r is not None],
         )
     except InputError as exc:
         _error("track", exc)

@@ -123,7 +123,24 @@ def overlay_bands(image: NDArray[Any]) -> tuple[int, int]:
     top, bottom : int
         Hidden rows at the top and at the bottom (0 when there is no bar).
     """
-    whole: NDArray[np.bool_] = np.asarray(overlay_mask(to_float_channels(image)).all(axis=1))
+    return hidden_rows(overlay_mask(to_float_channels(image)))
+
+
+def hidden_rows(mask: NDArray[np.bool_]) -> tuple[int, int]:
+    """Rows of `mask` (an :func:`overlay_mask`) covered edge to edge from the top and bottom.
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool
+        Overlay mask.
+
+    Returns
+    -------
+    top, bottom : int
+        Wholly covered rows counted from the top edge and from the bottom edge (all `M`
+        and 0 when every row is covered).
+    """
+    whole: NDArray[np.bool_] = np.asarray(mask.all(axis=1))
     m = len(whole)
     top = m if whole.all() else int(np.argmin(whole))
     bottom = 0 if top == m else int(np.argmin(whole[::-1]))

@@ -67,6 +67,10 @@ class ImageMeasurement:
         Blur (Gaussian σ) used for the diameter fit.
     config_hash : str
         :meth:`MeasureConfig.config_hash` of the parameters used.
+    hidden_rows : (int, int), px
+        Rows a burned-in status bar hides across the whole width at the top and at the
+        bottom of the image (no exit can be seen there; tracking leaves them out of the
+        field). Not part of the JSON contract.
     extra : dict
         Free-form additions by callers (not part of the JSON contract).
     """
@@ -81,6 +85,7 @@ class ImageMeasurement:
     area_cm2: float
     psf_sigma_um: float
     config_hash: str
+    hidden_rows: tuple[int, int] = (0, 0)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -1212,6 +1217,7 @@ def measure_image(
         area_cm2=area_cm2,
         psf_sigma_um=0.0 if math.isnan(psf_um) else psf_um,
         config_hash=config.config_hash(),
+        hidden_rows=(0, 0) if overlay is None else _absorbance.hidden_rows(overlay),
     )
 
 

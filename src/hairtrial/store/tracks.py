@@ -160,6 +160,9 @@ class VisitImage:
         Done measurement run for the version and config asked (``None``: not measured).
     name : str
         File name of the source image.
+    hidden_rows : (int, int), px
+        Rows a status bar hides at the top and bottom, as the run measured them
+        (``(0, 0)`` for runs stored without them).
     """
 
     image_id: int
@@ -168,6 +171,7 @@ class VisitImage:
     shape: tuple[int, int]
     run_id: int | None
     name: str
+    hidden_rows: tuple[int, int] = (0, 0)
 
 
 def site_visit_images(
@@ -209,19 +213,33 @@ def site_visit_images(
             MeasurementRun.id,
             Image.source_path,
             Image.kind,
+            MeasurementRun.summary,
         )
         .join(Visit, Visit.id == Image.visit_id)
         .outerjoin(MeasurementRun, done)
         .order_by(Visit.site_id, Visit.day, Image.id)
     ).all()
     sites: dict[int, list[VisitImage]] = defaultdict(list)
-    for site_id, image_id, day, um, height, width, run_id, source, kind in rows:
+    for site_id, image_id, day, um, height, width, run_id, source, kind, summary in rows:
         if kind == REGROWTH_KIND:  # a re-image of a visit's field days later
             continue
         sites[site_id].append(
-            VisitImage(image_id, day, um, (height, width), run_id, source.rsplit("/", 1)[-1])
-        )
+            VisitImage(
+                image_id, day, um, (height, width), run_id, source.rsplit("/", 1)[-1],
+                hidden_rows=_hidden_rows(summary),
+            )
+        )  # fmt: skip
     return dict(sites)
+
+
+def _hidden_rows(summary: Any) -> tuple[int, int]:
+    """Rows a status bar hides, from a run's stored summary; (0, 0) when not recorded."""
+    value = summary.get("hidden_rows") if isinstance(summary, dict) else None
+    try:
+        top, bottom = (int(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return (0, 0)
+    return (max(top, 0), max(bottom, 0))
 
 
 def tracked_site_ids(*, session: Session, version: str, config_hash: str) -> set[int]:

@@ -467,8 +467,10 @@ def _image_guess(mov: NDArray[Any], ref: NDArray[Any]) -> tuple[F64 | None, int]
 
 
 def _check_sequences(
-    hairs_by_visit: Any, um_per_px: Any, images: Any, shapes: Any
-) -> tuple[list[HairPoints], list[float], list[NDArray[Any]] | None, list[Field]]:
+    hairs_by_visit: Any, um_per_px: Any, images: Any, shapes: Any, hidden_rows: Any = None
+) -> tuple[
+    list[HairPoints], list[float], list[NDArray[Any]] | None, list[Field], list[tuple[int, int]]
+]:
     if isinstance(hairs_by_visit, str | bytes) or not isinstance(hairs_by_visit, Sequence):
         raise InputError("hairs_by_visit: expected a sequence (one entry per visit)")
     n = len(hairs_by_visit)
@@ -497,7 +499,12 @@ def _check_sequences(
         shp = [None] * n
     # rows a burned-in status bar hides: no exit can be judged there, so they are not
     # part of the field (a follicle under the bar is neither present nor absent)
-    hidden = [overlay_bands(im) for im in imgs] if imgs is not None else [(0, 0)] * n
+    if hidden_rows is not None:
+        hidden = _check_hidden_rows(hidden_rows, n)
+    elif imgs is not None:
+        hidden = [overlay_bands(im) for im in imgs]
+    else:
+        hidden = [(0, 0)] * n
     fields = []
     for k, (pts, s) in enumerate(zip(points, shp, strict=True)):
         if s is None:
@@ -511,7 +518,27 @@ def _check_sequences(
             raise InputError(f"shapes[{k}]: image too small ({w}x{h} px)")
         top, bottom = hidden[k]
         fields.append(Field.from_shape((h, w), top=top, bottom=bottom))
-    return points, cal, imgs, fields
+    return points, cal, imgs, fields, hidden
+
+
+def _check_hidden_rows(hidden_rows: Any, n: int) -> list[tuple[int, int]]:
+    if isinstance(hidden_rows, str | bytes) or not isinstance(hidden_rows, Sequence):
+        raise InputError("hidden_rows: expected one (top, bottom) pair per visit")
+    if len(hidden_rows) != n:
+        raise InputError(f"hidden_rows: expected {n} (top, bottom) pairs, got {len(hidden_rows)}")
+    out = []
+    for k, pair in enumerate(hidden_rows):
+        try:
+            top, bottom = (int(v) for v in pair)
+            ok = all(float(v) == int(v) for v in pair)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or top < 0 or bottom < 0:
+            raise InputError(
+                f"hidden_rows[{k}]: expected two whole numbers of rows >= 0, got {pair!r}"
+            )
+        out.append((top, bottom))
+    return out
 
 
 def register_visits(
@@ -521,6 +548,7 @@ def register_visits(
     images: Sequence[NDArray[Any]] | None = None,
     shapes: Sequence[tuple[int, int]] | None = None,
     config: TrackConfig | None = None,
+    hidden_rows: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[Registration, ...]:
     """Register every visit of one site onto the first visit.
 
@@ -540,6 +568,11 @@ def register_visits(
         approximated by the convex hull of its hairs' exits.
     config : TrackConfig, optional
         Parameters; defaults to ``TrackConfig()``.
+    hidden_rows : sequence of (int, int), optional
+        Rows (px) a burned-in status bar hides across the whole width at the top and the
+        bottom of each visit's image (``ImageMeasurement.hidden_rows``); they are not
+        part of the field. Found from the images when they are given instead; none
+        without either.
 
     Returns
     -------
@@ -556,7 +589,9 @@ def register_visits(
         positive, a hair record is malformed, or an image is not an image.
     """
     cfg = resolve_config(config)
-    points, cal, imgs, fields = _check_sequences(hairs_by_visit, um_per_px, images, shapes)
+    points, cal, imgs, fields, _ = _check_sequences(
+        hairs_by_visit, um_per_px, images, shapes, hidden_rows
+    )
     regs: list[Registration] = [_identity()]
     tried: dict[int, set[int]] = {}
     for k in range(1, len(points)):

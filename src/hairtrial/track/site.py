@@ -502,6 +502,7 @@ def track_site(
     shapes: Sequence[tuple[int, int]] | None = None,
     image_names: Sequence[str] | None = None,
     config: TrackConfig | None = None,
+    hidden_rows: Sequence[tuple[int, int]] | None = None,
 ) -> SiteTracks:
     """Track the follicles of one site across its visits.
 
@@ -515,8 +516,9 @@ def track_site(
     um_per_px : sequence of float, µm/px
         Calibration of each visit's image.
     images : sequence of ndarray, optional
-        The images (field sizes, image-feature registration fallback and the re-check of
-        follicles with no detected hair, ``TrackConfig.recheck``); not modified.
+        The images (field sizes, rows hidden by a status bar, image-feature registration
+        fallback and the re-check of follicles with no detected hair,
+        ``TrackConfig.recheck``); not modified.
     shapes : sequence of (H, W), optional
         Image sizes in px when the images are not given (else fields are the convex hulls
         of the exits).
@@ -524,6 +526,11 @@ def track_site(
         Names used in the table and JSON (default ``visit0``, ``visit1``, ...).
     config : TrackConfig, optional
         Parameters.
+    hidden_rows : sequence of (int, int), optional
+        Rows (px) a burned-in status bar hides across the whole width at the top and the
+        bottom of each visit's image (``ImageMeasurement.hidden_rows``). They are not
+        part of that visit's field: a follicle there is neither present nor absent.
+        Found from the images when they are given instead.
 
     Returns
     -------
@@ -536,14 +543,16 @@ def track_site(
         calibration is missing, or a record is malformed.
     """
     cfg = resolve_config(config)
-    points, cal, imgs, fields = _check_sequences(hairs_by_visit, um_per_px, images, shapes)
+    points, cal, imgs, fields, hidden = _check_sequences(
+        hairs_by_visit, um_per_px, images, shapes, hidden_rows
+    )
     n = len(points)
     days = _check_days(visit_days, n)
     names = tuple(f"visit{k}" for k in range(n)) if image_names is None else tuple(image_names)
     if len(names) != n or not all(isinstance(s, str) for s in names):
         raise InputError(f"image_names: expected {n} strings (one per visit)")
     regs = register_visits(hairs_by_visit, um_per_px=cal, images=images, shapes=shapes,
-                           config=cfg)  # fmt: skip
+                           config=cfg, hidden_rows=hidden)  # fmt: skip
     um0 = cal[0]
     pos_sum = np.zeros((0, 2))
     tip_sum = np.zeros((0, 2))
