@@ -16,9 +16,9 @@ SHAPE = (600, 800)
 SITE = make_site(800, side_um=9000.0, seed=5)
 
 
-def _hair(i, x, y, *, angle_deg=90.0, d=60.0, length=500.0, fid=None):
+def _hair(i, x, y, *, angle_deg=90.0, d=60.0, length=500.0, fid=None, reach_px=20.0):
     a = math.radians(angle_deg)
-    tip = (x + 20 * math.cos(a), y + 20 * math.sin(a))
+    tip = (x + reach_px * math.cos(a), y + reach_px * math.sin(a))
     return HairRecord(
         id=i,
         exit_px=(x, y),
@@ -115,6 +115,44 @@ def test_exit_misjudged_along_its_shaft_still_matches():
         a, b, transform=identity, um_per_px=UM, config=TrackConfig(along_stretch=1.0)
     )
     assert 7 in round_gate.unmatched_a and 14 in round_gate.unmatched_a
+
+
+def _swapped(hair):
+    """The same hair measured with its exit and tip the other way round."""
+    return HairRecord(
+        id=hair.id,
+        exit_px=hair.tip_px,
+        tip_px=hair.exit_px,
+        centerline_px=tuple(reversed(hair.centerline_px)),
+        diameter_um=hair.diameter_um,
+        length_um=hair.length_um,
+        hair_class=hair.hair_class,
+    )
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_hair_measured_with_its_ends_swapped_is_still_paired(side):
+    # a field of hairs 20 px long that have grown to 35 px by the second image; hair 9
+    # is measured the wrong way round in one image (the exit stays put, the tip moves on)
+    grid = [(60.0 + 80 * (k % 6), 60.0 + 80 * (k // 6)) for k in range(30)]
+    a = [_hair(k, x, y, angle_deg=70) for k, (x, y) in enumerate(grid)]
+    b = [_hair(k, x + 0.5, y, angle_deg=70, reach_px=35.0) for k, (x, y) in enumerate(grid)]
+    if side == "a":
+        a[9] = _swapped(a[9])
+    else:
+        b[9] = _swapped(b[9])
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    result = match_hairs(a, b, transform=identity, um_per_px=UM)
+    assert sorted(result.pairs) == [(k, k) for k in range(30)]
+    assert (result.swapped_a, result.swapped_b) == (((9,), ()) if side == "a" else ((), (9,)))
+    # the distance is between the ends that meet: the real exit and the swapped tip
+    dist = dict(zip(result.pairs, result.distance_um, strict=True))[(9, 9)]
+    assert dist == pytest.approx(0.5 * UM, abs=0.1)
+    plain = match_hairs(
+        a, b, transform=identity, um_per_px=UM, config=TrackConfig(swapped_ends=False)
+    )
+    assert len(plain.pairs) == 29 and 9 in plain.unmatched_a and 9 in plain.unmatched_b
+    assert plain.swapped_a == plain.swapped_b == ()
 
 
 def test_hairs_without_exit_are_ignored():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,10 @@ _LOCAL_MIN = 3
 _GATE_FLOOR = 0.375
 #: Adaptive gate in medians of the corrected distance.
 _GATE_MEDIANS = 6.0
+#: Share of ``match_gate_um`` a hair with swapped ends is matched within: a traced end is
+#: about as sharp as an exit, and a new hair's tip meeting a shed follicle's exit by
+#: chance is kept out by a narrow gate (perturbed-truth cases: no wrong link at 0.5).
+_SWAP_GATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,59 @@ def assign(a: Cues, b: Cues, cfg: TrackConfig) -> tuple[I64, I64, F64]:
     return ia, ib, dist
 
 
+def _cues_at(cues: Cues, idx: I64, xy_um: F64 | None = None, turned: bool = False) -> Cues:
+    """Take the `idx` entries of `cues`, at other positions or pointing the other way."""
+    direction = cues.direction[idx] + math.pi if turned else cues.direction[idx]
+    xy = cues.xy_um[idx] if xy_um is None else xy_um[idx]
+    return Cues(xy, direction, cues.diameter_um[idx], cues.unit_size[idx])
+
+
+def link_swapped(
+    follicle: I64,
+    swapped: NDArray[np.bool_],
+    cues: Cues,
+    tips: F64,
+    mean: Cues,
+    tip_mean: F64,
+    cfg: TrackConfig,
+) -> list[int]:
+    """Link hairs left unmatched whose ends were swapped, at this visit or before.
+
+    A hair's exit end is judged from one image and is sometimes the wrong end. The exit
+    stays put between visits while the tip moves with growth, so a hair of this visit
+    whose *tip* lies at an unmatched follicle's exit (its direction reversed) is that
+    follicle's hair seen with its ends swapped; and one whose exit lies at an unmatched
+    follicle's mean *tip* is that follicle's hair, the earlier ones having been seen
+    swapped. Fills `follicle` and `swapped` in place; returns the follicles whose
+    history is to be swapped.
+    """
+    flip: list[int] = []
+    narrow = replace(cfg, match_gate_um=_SWAP_GATE * cfg.match_gate_um)
+    for history in (False, True):
+        # hairs and follicles without a known tip (points-only records) take no part
+        free_h = np.flatnonzero((follicle < 0) & np.isfinite(tips).all(axis=1))
+        taken = np.zeros(len(mean), dtype=bool)
+        if history:
+            taken |= ~np.isfinite(tip_mean).all(axis=1)
+        taken[follicle[follicle >= 0]] = True
+        free_f = np.flatnonzero(~taken)
+        if free_h.size == 0 or free_f.size == 0:
+            break
+        if history:  # this hair's exit at the follicle's tips so far
+            fol = _cues_at(mean, free_f, tip_mean, turned=True)
+            hair = _cues_at(cues, free_h)
+        else:  # this hair's tip at the follicle's exit
+            fol = _cues_at(mean, free_f)
+            hair = _cues_at(cues, free_h, tips, turned=True)
+        ia, ib, _ = assign(fol, hair, narrow)
+        follicle[free_h[ib]] = free_f[ia]
+        if history:
+            flip.extend(int(f) for f in free_f[ia])
+        else:
+            swapped[free_h[ib]] = True
+    return flip
+
+
 def cues_of(points: HairPoints, matrix: F64, um_per_px: float, cfg: TrackConfig) -> Cues:
     """Cues of an image's hairs mapped by `matrix` into a frame of `um_per_px` µm/px."""
     xy = apply(matrix, points.xy) * um_per_px
@@ -216,12 +273,19 @@ class HairMatch:
         Exit distance of each pair after registration (and local correction).
     unmatched_a, unmatched_b : tuple of int
         Counted hairs (exit in the image) of each image left without a partner.
+    swapped_a, swapped_b : tuple of int
+        Hairs of each image that were paired with their ends swapped: measured with the
+        exit at the wrong end in that image (``TrackConfig.swapped_ends``). For such a
+        pair `distance_um` is between the ends that meet (the real exit and the other
+        image's misjudged end).
     """
 
     pairs: tuple[tuple[int, int], ...]
     distance_um: tuple[float, ...]
     unmatched_a: tuple[int, ...] = field(default=())
     unmatched_b: tuple[int, ...] = field(default=())
+    swapped_a: tuple[int, ...] = field(default=())
+    swapped_b: tuple[int, ...] = field(default=())
 
 
 def _as_matrix(transform: Any) -> F64:
@@ -280,6 +344,24 @@ def match_hairs(
     ca = cues_of(pa, identity, um, cfg)
     cb = cues_of(pb, matrix, um, cfg)
     ia, ib, dist = assign(ca, cb, cfg)
+    flip_a = np.zeros(len(pa), dtype=bool)
+    flip_b = np.zeros(len(pb), dtype=bool)
+    if cfg.swapped_ends and len(ia) < min(len(pa), len(pb)):
+        # the hairs left: a hair measured with its ends swapped in one of the images has
+        # its tip where the other image's hair has its exit
+        tips_a = _tips_um(a, pa.index, identity, um)
+        tips_b = _tips_um(b, pb.index, matrix, um)
+        partner = np.full(len(pb), -1, dtype=np.int64)
+        partner[ib] = ia
+        flipped = link_swapped(partner, flip_b, cb, tips_b, ca, tips_a, cfg)
+        flip_a[flipped] = True
+        new_b = np.setdiff1d(np.flatnonzero(partner >= 0), ib)
+        new_a = partner[new_b]
+        ends_a = np.where(flip_a[new_a, None], tips_a[new_a], ca.xy_um[new_a])
+        ends_b = np.where(flip_b[new_b, None], tips_b[new_b], cb.xy_um[new_b])
+        ia = np.concatenate([ia, new_a])
+        ib = np.concatenate([ib, new_b])
+        dist = np.concatenate([dist, np.hypot(*(ends_b - ends_a).T)])
     order = np.argsort(ia, kind="stable")
     ia, ib, dist = ia[order], ib[order], dist[order]
     left_a = np.setdiff1d(np.arange(len(pa)), ia)
@@ -289,7 +371,15 @@ def match_hairs(
         distance_um=tuple(float(v) for v in dist),
         unmatched_a=tuple(int(v) for v in pa.hair_id[left_a]),
         unmatched_b=tuple(int(v) for v in pb.hair_id[left_b]),
+        swapped_a=tuple(int(v) for v in pa.hair_id[flip_a]),
+        swapped_b=tuple(int(v) for v in pb.hair_id[flip_b]),
     )
+
+
+def _tips_um(hairs: Sequence[HairRecord], index: I64, matrix: F64, um_per_px: float) -> F64:
+    """Tips of the counted hairs `index`, mapped by `matrix` into the µm frame."""
+    tips = np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
+    return apply(matrix, tips) * um_per_px
 
 
 @dataclass(frozen=True)

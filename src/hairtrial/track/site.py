@@ -29,7 +29,7 @@ from hairtrial._validate import InputError
 from hairtrial.records import HairClasses, HairRecord
 from hairtrial.track._geometry import F64, I64, Field, apply, invert
 from hairtrial.track.config import TrackConfig, resolve_config
-from hairtrial.track.match import Cues, assign, cues_of
+from hairtrial.track.match import Cues, assign, cues_of, link_swapped
 from hairtrial.track.register import Registration, _check_sequences, register_visits
 
 if TYPE_CHECKING:
@@ -415,22 +415,9 @@ def _check_days(visit_days: Any, n: int) -> tuple[int, ...]:
     return tuple(days)
 
 
-#: Share of ``match_gate_um`` a hair with swapped ends is matched within: a traced end is
-#: about as sharp as an exit, and a new hair's tip meeting a shed follicle's exit by
-#: chance is kept out by a narrow gate (perturbed-truth cases: no wrong link at 0.5).
-_SWAP_GATE = 0.5
-
-
 def _tips_px(hairs: Sequence[HairRecord], index: I64) -> F64:
     """Tips of the counted hairs `index` of one visit, px."""
     return np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
-
-
-def _cues_at(cues: Cues, idx: I64, xy_um: F64 | None = None, turned: bool = False) -> Cues:
-    """Take the `idx` entries of `cues`, at other positions or pointing the other way."""
-    direction = cues.direction[idx] + math.pi if turned else cues.direction[idx]
-    xy = cues.xy_um[idx] if xy_um is None else xy_um[idx]
-    return Cues(xy, direction, cues.diameter_um[idx], cues.unit_size[idx])
 
 
 def _turn_history(
@@ -445,52 +432,6 @@ def _turn_history(
     for follicle, sw in zip(index_cols, swapped_cols, strict=True):
         ok = follicle >= 0
         sw[ok] ^= turn[follicle[ok]]
-
-
-def _link_swapped(
-    follicle: I64,
-    swapped: NDArray[np.bool_],
-    cues: Cues,
-    tips: F64,
-    mean: Cues,
-    tip_mean: F64,
-    cfg: TrackConfig,
-) -> list[int]:
-    """Link hairs left unmatched whose ends were swapped, at this visit or before.
-
-    A hair's exit end is judged from one image and is sometimes the wrong end. The exit
-    stays put between visits while the tip moves with growth, so a hair of this visit
-    whose *tip* lies at an unmatched follicle's exit (its direction reversed) is that
-    follicle's hair seen with its ends swapped; and one whose exit lies at an unmatched
-    follicle's mean *tip* is that follicle's hair, the earlier ones having been seen
-    swapped. Fills `follicle` and `swapped` in place; returns the follicles whose
-    history is to be swapped.
-    """
-    flip: list[int] = []
-    narrow = replace(cfg, match_gate_um=_SWAP_GATE * cfg.match_gate_um)
-    for history in (False, True):
-        # hairs and follicles without a known tip (points-only records) take no part
-        free_h = np.flatnonzero((follicle < 0) & np.isfinite(tips).all(axis=1))
-        taken = np.zeros(len(mean), dtype=bool)
-        if history:
-            taken |= ~np.isfinite(tip_mean).all(axis=1)
-        taken[follicle[follicle >= 0]] = True
-        free_f = np.flatnonzero(~taken)
-        if free_h.size == 0 or free_f.size == 0:
-            break
-        if history:  # this hair's exit at the follicle's tips so far
-            fol = _cues_at(mean, free_f, tip_mean, turned=True)
-            hair = _cues_at(cues, free_h)
-        else:  # this hair's tip at the follicle's exit
-            fol = _cues_at(mean, free_f)
-            hair = _cues_at(cues, free_h, tips, turned=True)
-        ia, ib, _ = assign(fol, hair, narrow)
-        follicle[free_h[ib]] = free_f[ia]
-        if history:
-            flip.extend(int(f) for f in free_f[ia])
-        else:
-            swapped[free_h[ib]] = True
-    return flip
 
 
 def track_site(
@@ -578,7 +519,7 @@ def track_site(
             follicle[ib] = ia
             if cfg.swapped_ends:
                 tip_mean = tip_sum / n_obs[:, None]
-                flip_f = _link_swapped(follicle, swapped, cues, tips, mean, tip_mean, cfg)
+                flip_f = link_swapped(follicle, swapped, cues, tips, mean, tip_mean, cfg)
                 if flip_f:  # those follicles' earlier hairs had their ends swapped
                     turn = np.zeros(len(n_obs), dtype=bool)
                     turn[flip_f] = True
