@@ -384,11 +384,13 @@ def _measured_case(subjects: int, seed: int) -> dict[str, dict[str, float]]:
         manifest = pd.read_csv(Path(tmp) / "manifest.csv")
         for _site, rows in manifest.groupby("site", sort=False):
             rows = rows.sort_values("visit_day")
-            measured, truth, images = [], [], []
+            measured, truth, images, hidden = [], [], [], []
             for row in rows.itertuples():
                 pixels = read_image(Path(tmp) / str(row.image)).pixels
                 images.append(pixels)
-                measured.append(list(measure_image(pixels, um_per_px=row.um_per_px).hairs))
+                result = measure_image(pixels, um_per_px=row.um_per_px)
+                measured.append(list(result.hairs))
+                hidden.append(result.hidden_rows)  # as `hairtrial track` passes them
                 doc = json.loads(
                     (Path(tmp) / str(row.image)).with_suffix(".truth.json").read_text()
                 )
@@ -401,6 +403,7 @@ def _measured_case(subjects: int, seed: int) -> dict[str, dict[str, float]]:
                     visit_days=[int(d) for d in rows["visit_day"]],
                     um_per_px=[float(u) for u in rows["um_per_px"]],
                     images=images,
+                    hidden_rows=hidden,
                     config=TrackConfig(recheck=recheck),
                 )
                 sums[name].add(tracks, truth, labels, time.perf_counter() - start)
