@@ -106,6 +106,11 @@ def hair_points(hairs: Sequence[HairRecord], *, name: str) -> HairPoints:
     )
 
 
+def tips_px(hairs: Sequence[HairRecord], index: I64) -> F64:
+    """Tips (px) of the hairs `index` (e.g. :attr:`HairPoints.index`), one row each."""
+    return np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
+
+
 def _direction(hair: HairRecord, x: float, y: float) -> float:
     line = hair.centerline_px
     target = line[min(len(line) - 1, _DIRECTION_STEP)] if len(line) >= 2 else hair.tip_px

@@ -38,6 +38,7 @@ from hairtrial.track._geometry import (
     apply,
     hair_points,
     rotation_of,
+    tips_px,
 )
 from hairtrial.track.config import TrackConfig, resolve_config
 from hairtrial.track.register import Registration, register_visits
@@ -349,8 +350,8 @@ def match_hairs(
     if cfg.swapped_ends and len(ia) < min(len(pa), len(pb)):
         # the hairs left: a hair measured with its ends swapped in one of the images has
         # its tip where the other image's hair has its exit
-        tips_a = _tips_um(a, pa.index, identity, um)
-        tips_b = _tips_um(b, pb.index, matrix, um)
+        tips_a = tips_px(a, pa.index) * um
+        tips_b = apply(matrix, tips_px(b, pb.index)) * um
         partner = np.full(len(pb), -1, dtype=np.int64)
         partner[ib] = ia
         flipped = link_swapped(partner, flip_b, cb, tips_b, ca, tips_a, cfg)
@@ -374,12 +375,6 @@ def match_hairs(
         swapped_a=tuple(int(v) for v in pa.hair_id[flip_a]),
         swapped_b=tuple(int(v) for v in pb.hair_id[flip_b]),
     )
-
-
-def _tips_um(hairs: Sequence[HairRecord], index: I64, matrix: F64, um_per_px: float) -> F64:
-    """Tips of the counted hairs `index`, mapped by `matrix` into the µm frame."""
-    tips = np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
-    return apply(matrix, tips) * um_per_px
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from hairtrial._validate import InputError
 from hairtrial.records import HairClasses, HairRecord
-from hairtrial.track._geometry import F64, I64, Field, apply, invert
+from hairtrial.track._geometry import F64, I64, Field, apply, invert, tips_px
 from hairtrial.track.config import TrackConfig, resolve_config
 from hairtrial.track.match import Cues, assign, cues_of, link_swapped
 from hairtrial.track.register import Registration, _check_sequences, register_visits
@@ -415,11 +415,6 @@ def _check_days(visit_days: Any, n: int) -> tuple[int, ...]:
     return tuple(days)
 
 
-def _tips_px(hairs: Sequence[HairRecord], index: I64) -> F64:
-    """Tips of the counted hairs `index` of one visit, px."""
-    return np.array([hairs[int(i)].tip_px for i in index], dtype=np.float64).reshape(-1, 2)
-
-
 def _turn_history(
     turn: NDArray[np.bool_],
     pos_sum: F64,
@@ -501,7 +496,7 @@ def track_site(
     last = Cues(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
     index_cols: list[I64] = []  # per visit: follicle id of each counted hair
     swapped_cols: list[NDArray[np.bool_]] = []  # per visit: hair seen with its ends swapped
-    tips_px = [_tips_px(h, p.index) for h, p in zip(hairs_by_visit, points, strict=True)]
+    visit_tips = [tips_px(h, p.index) for h, p in zip(hairs_by_visit, points, strict=True)]
     for v in range(n):
         pts = points[v]
         swapped = np.zeros(len(pts), dtype=bool)
@@ -510,7 +505,7 @@ def track_site(
             swapped_cols.append(swapped)
             continue
         cues = cues_of(pts, regs[v].matrix, um0, cfg)
-        tips = apply(regs[v].matrix, tips_px[v]) * um0
+        tips = apply(regs[v].matrix, visit_tips[v]) * um0
         follicle = np.full(len(pts), -1, dtype=np.int64)
         if len(last):
             mean = Cues(pos_sum / n_obs[:, None], last.direction, last.diameter_um,
@@ -575,7 +570,7 @@ def track_site(
 
         # a hair seen with its ends swapped is projected from its real exit
         fixed = []
-        for pts, sw, tip in zip(points, swapped_cols, tips_px, strict=True):
+        for pts, sw, tip in zip(points, swapped_cols, visit_tips, strict=True):
             turned = np.where(sw, pts.direction + math.pi, pts.direction)
             fixed.append(replace(pts, xy=np.where(sw[:, None], tip, pts.xy), direction=turned))
         recheck = recheck_site(
