@@ -288,6 +288,28 @@ def test_burned_in_scale_bar_is_not_a_hair():
     assert all(h.exit_px is None or h.diameter_um >= 10.0 for h in res.hairs)
 
 
+def test_scale_bar_among_translucent_hairs_is_not_a_hair():
+    """A ruler drawn on a blurred image stays out where the hairs give a pigment prior.
+
+    Six translucent 75 µm hairs (k = 0.6) under a 3 px blur measure the image's pigment;
+    fitted with it, the 2 px (5 µm) lines of a sharp L-shaped ruler would read as wide
+    as a hair of that pigment (~20 µm). The graphics test takes the width the line's own
+    profile gives.
+    """
+    img = draw.skin((400, 560), seed=4)
+    for i in range(6):
+        exit_xy = (170.0 + 60.0 * i, 60.0)
+        draw.draw_subsurface(img, draw.straight(*exit_xy, 260.0, 50.0), diameter_px=30.0)
+        draw.draw_hair(img, draw.straight(*exit_xy, 80.0, 250.0), diameter_px=30.0, absorb=0.6)
+    img = draw.finish(img, blur_px=3.0, seed=4, noise=0.02)
+    ruled = img.astype(np.float64)
+    ruled[40:380, 30:32] *= 0.35
+    ruled[378:380, 30:150] *= 0.35
+    res = measure_image(ruled.astype(np.uint8), um_per_px=2.5)
+    assert res.hair_count == measure_image(img, um_per_px=2.5).hair_count == 6
+    assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
+
+
 @pytest.mark.parametrize("angle", [0.0, 90.0])
 def test_thin_hair_along_a_pixel_row_or_column_is_kept(angle):
     """A vellus hair lying exactly along the grid is still a hair: it is not thinner than one."""

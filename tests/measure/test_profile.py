@@ -44,7 +44,7 @@ def test_fit_recovers_a_blurred_cylinder(radius: float) -> None:
     offsets = np.tile(np.linspace(-half, half, 2 * _profile._K + 1), (h, 1))
     truth = np.tile([0.0, radius, 1.2, 0.85], (h, 1))
     profiles = _profile._model(truth, offsets, np.full(h, 1.1), 96)
-    diam, quality, _ = _profile.fit_diameters(
+    diam, quality, _, _, _ = _profile.fit_diameters(
         offsets, profiles, np.full(h, 2 * radius * 0.7), psf_sigma_px=1.1
     )
     assert diam == pytest.approx(2 * radius, rel=0.03)
@@ -68,7 +68,7 @@ def test_blur_of_shafts_that_share_it_is_found(true_sigma: float) -> None:
     radius = rng.uniform(2.0, 6.0, 24)
     density = rng.uniform(0.4, 2.5, 24)
     offsets, profiles = _shaft_profiles(radius, density, np.full(24, true_sigma))
-    diam, _, blur = _profile.fit_diameters(offsets, profiles, 1.3 * radius, psf_sigma_px=None)
+    diam, _, blur, _, _ = _profile.fit_diameters(offsets, profiles, 1.3 * radius, psf_sigma_px=None)
     assert blur == pytest.approx(true_sigma, rel=0.15)
     assert np.median(np.abs(diam - 2 * radius) / (2 * radius)) < 0.05
 
@@ -102,7 +102,7 @@ def test_shaft_along_the_border_is_fitted_from_the_samples_inside(row: float) ->
     profiles = _profile.column_medians(stack)
     if row < half[0]:
         assert np.isnan(profiles).any()
-    diam, quality, _ = _profile.fit_diameters(offsets, profiles, guess, psf_sigma_px=1.0)
+    diam, quality, _, _, _ = _profile.fit_diameters(offsets, profiles, guess, psf_sigma_px=1.0)
     assert diam[0] == pytest.approx(2 * radius, rel=0.05)
     assert quality[0] > 0.9
 
@@ -111,7 +111,9 @@ def test_profile_wholly_outside_the_image_gives_no_diameter() -> None:
     offsets = np.tile(np.linspace(-10.0, 10.0, 2 * _profile._K + 1), (2, 1))
     profiles = np.vstack([np.full(2 * _profile._K + 1, np.nan), np.ones(2 * _profile._K + 1)])
     profiles[1, 18:23] = 0.4
-    diam, quality, _ = _profile.fit_diameters(offsets, profiles, np.full(2, 4.0), psf_sigma_px=1.0)
+    diam, quality, _, _, _ = _profile.fit_diameters(
+        offsets, profiles, np.full(2, 4.0), psf_sigma_px=1.0
+    )
     assert np.isnan(diam[0]) and quality[0] == 0.0
     assert np.isfinite(diam[1])
 
@@ -225,3 +227,82 @@ def test_profile_frames_lie_along_the_shaft_and_across_it() -> None:
     )
     expected = centre[:, :1] + normal[:, :1] * offsets[0][None, :]
     assert stack[0] == pytest.approx(expected, abs=1e-3)
+
+
+def _pigmented_shafts(radius: np.ndarray, mu: np.ndarray, sigma: float, noise: float) -> tuple:
+    """Offsets and noisy profiles of shafts with density ``k = mu * radius`` (px)."""
+    h = len(radius)
+    half = 1.6 * 2 * radius + 4.0
+    offsets = half[:, None] * np.linspace(-1.0, 1.0, 2 * _profile._K + 1)[None, :]
+    truth = np.column_stack([np.zeros(h), radius, mu * radius, np.full(h, 0.85)])
+    profiles = _profile._model(truth, offsets, np.full(h, sigma), 96)
+    return offsets, profiles + np.random.default_rng(3).normal(0, noise, offsets.shape)
+
+
+def _one_scalp(resolved: int, thin: int) -> tuple:
+    """`resolved` shafts of radius 5-8 px and `thin` of 2.2 px, blur 1.6 px, one pigment."""
+    rng = np.random.default_rng(1)
+    radius = np.r_[rng.uniform(5.0, 8.0, resolved), np.full(thin, 2.2)]
+    mu = 0.12 * np.exp(rng.normal(0.0, 0.2, len(radius)))  # per px, ~20 % from hair to hair
+    offsets, profiles = _pigmented_shafts(radius, mu, 1.6, 0.01)
+    return offsets, profiles, radius
+
+
+def test_pigment_prior_steadies_shafts_thinner_than_the_blur() -> None:
+    """Thin shafts fitted freely slide to narrow opaque lines; the image's pigment holds them.
+
+    Eight resolved shafts (radius 5-8 px, 3-5 blur σ) and thirty of radius 2.2 px
+    (1.4 σ), all of one pigment (``k / r`` = 0.12 / px within ~20 %), noise 0.01.
+    """
+    offsets, profiles, radius = _one_scalp(8, 30)
+    fits = _profile.fit_diameters(offsets, profiles, 1.6 * radius, psf_sigma_px=1.6)
+    assert fits.pigment is not None
+    assert np.exp(fits.pigment.log_density) == pytest.approx(0.12, rel=0.15)
+    assert fits.pigment.noise == pytest.approx(0.01, rel=0.3)
+    thin = slice(8, None)
+    with_prior = np.abs(fits.diameter_px[thin] / (2 * radius[thin]) - 1)
+    free = np.abs(fits.free_diameter_px[thin] / (2 * radius[thin]) - 1)
+    assert np.median(with_prior) < 0.06 and np.quantile(with_prior, 0.9) < 0.15
+    assert np.quantile(free, 0.9) > 0.3  # the free fit's failure the prior is for
+    # the resolved shafts are fitted freely, and right
+    assert np.array_equal(fits.diameter_px[:8], fits.free_diameter_px[:8])
+    assert fits.diameter_px[:8] == pytest.approx(2 * radius[:8], rel=0.03)
+
+
+def test_no_pigment_prior_without_enough_resolved_shafts() -> None:
+    offsets, profiles, radius = _one_scalp(_profile._PIGMENT_MIN_SHAFTS - 1, 10)
+    fits = _profile.fit_diameters(offsets, profiles, 1.6 * radius, psf_sigma_px=1.6)
+    assert fits.pigment is None
+    assert np.array_equal(fits.diameter_px, fits.free_diameter_px, equal_nan=True)
+
+
+def test_pigment_of_the_image_serves_a_refit_of_some_shafts() -> None:
+    """Shafts fitted again on their own (masked samples) take the whole image's pigment."""
+    offsets, profiles, radius = _one_scalp(8, 30)
+    whole = _profile.fit_diameters(offsets, profiles, 1.6 * radius, psf_sigma_px=1.6)
+    some = slice(20, None)
+    alone = _profile.fit_diameters(
+        offsets[some], profiles[some], 1.6 * radius[some], psf_sigma_px=1.6
+    )
+    assert alone.pigment is None  # no resolved shaft among them
+    given = _profile.fit_diameters(
+        offsets[some],
+        profiles[some],
+        1.6 * radius[some],
+        psf_sigma_px=1.6,
+        pigment=whole.pigment,
+    )
+    assert given.pigment == whole.pigment
+    assert given.diameter_px == pytest.approx(whole.diameter_px[some], rel=1e-3)
+
+
+def test_pigment_spread_is_bounded() -> None:
+    """All resolved shafts alike would make the prior a constraint: its spread has a floor."""
+    fit = np.column_stack([np.zeros(6), np.full(6, 6.0), np.full(6, 0.6), np.ones(6)])
+    pigment = _profile.measure_pigment(fit, np.full(6, 1e-4), np.ones((6, 41)), 1.0)
+    assert pigment is not None
+    assert pigment.log_density == pytest.approx(np.log(0.1))
+    assert pigment.spread == _profile._PIGMENT_SPREAD_RANGE[0]
+    opaque = fit.copy()
+    opaque[:, 2] = 4.0  # k not measured on opaque shafts
+    assert _profile.measure_pigment(opaque, np.full(6, 1e-4), np.ones((6, 41)), 1.0) is None

@@ -8,11 +8,22 @@ function of width ``σ`` before the sensor samples it. Fitting this model (centr
 density, skin level) to the median of many perpendicular profiles gives a diameter that is
 sub-pixel and does not grow with blur, unlike the width of a thresholded mask. ``σ`` is one
 property of the image, estimated jointly on the clearest shafts and then held fixed.
+
+A shaft not much wider than the blur cannot tell its width from its density: a narrower,
+darker shaft blurs into nearly the same profile as a wider, fainter one, and the free fit
+slides along that valley with the noise (on a real image, half of its thin shafts came
+out narrow and nearly opaque, at 10-100 times the density per unit radius of its
+resolved shafts). The density per unit radius ``μ = k / r`` is the shaft's pigment, which
+the hairs of one scalp share within a spread; the resolved shafts of the image measure
+its median and spread (:class:`Pigment`), and the unresolved ones are fitted again with
+that as a prior.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -25,6 +36,63 @@ F64 = NDArray[np.float64]
 
 #: Profile samples per side, in units of the half-window.
 _K = 20
+#: A shaft whose fitted radius is at least this many blur σ is resolved: its profile
+#: fixes its width and its density apart. Thinner shafts take the pigment prior.
+_RESOLVED_SIGMAS = 2.5
+#: Densities (optical depth at the axis, ``k``) at which a resolved shaft measures its
+#: pigment: below, it hardly absorbs; above, it is opaque and ``k`` is not measured.
+_PIGMENT_K_RANGE = (0.05, 2.5)
+#: Resolved shafts needed to measure an image's pigment (fewer: no prior).
+_PIGMENT_MIN_SHAFTS = 5
+#: Bounds of the prior's spread in ln μ (a factor of 1.35 to 4.5).
+_PIGMENT_SPREAD_RANGE = (0.3, 1.5)
+
+
+@dataclass(frozen=True)
+class Pigment:
+    """How densely an image's shafts absorb per unit radius: a prior for thin ones.
+
+    Attributes
+    ----------
+    log_density : float
+        Median of ``ln(k / r)`` (``k / r`` in 1/px) over the image's resolved shafts.
+    spread : float
+        Their robust standard deviation of ``ln(k / r)`` (1.4826 × the median absolute
+        deviation), within :data:`_PIGMENT_SPREAD_RANGE`.
+    noise : float
+        Residual per profile sample of their fits (transmittance): the prior weighs as
+        one sample ``spread`` away.
+    """
+
+    log_density: float
+    spread: float
+    noise: float
+
+
+class ShaftFits(NamedTuple):
+    """Diameters fitted to shaft profiles (:func:`fit_diameters`).
+
+    Attributes
+    ----------
+    diameter_px : (H,) ndarray, px
+        Fitted diameters, with the pigment prior for unresolved shafts; NaN where an edge
+        of the fitted shaft lies beyond the samples seen.
+    quality : (H,) ndarray
+        Fit quality in [0, 1] (1 - relative residual of the data).
+    psf_sigma_px : float, px
+        Blur used (given or estimated).
+    pigment : Pigment or None
+        The prior used (given or measured), None where there was none.
+    free_diameter_px : (H,) ndarray, px
+        Diameters as the data alone give them (no prior): a line thinner than the blur
+        (drawn graphics) stays thin here.
+    """
+
+    diameter_px: F64
+    quality: F64
+    psf_sigma_px: float
+    pigment: Pigment | None
+    free_diameter_px: F64
 
 
 def sample_profile_stack(
@@ -247,8 +315,14 @@ def _lm_fit(
     upper: F64,
     iters: int = 10,
     nodes: int = 32,
+    prior: tuple[float, F64] | None = None,
 ) -> tuple[F64, F64]:
-    """Batched Levenberg-Marquardt over independent profiles (analytic Jacobian)."""
+    """Batched Levenberg-Marquardt over independent profiles (analytic Jacobian).
+
+    With `prior` ``(centre, gain)`` (`gain` per profile) one more residual,
+    ``gain · (ln k - ln r - centre)``, pulls each shaft's density per unit radius
+    towards ``exp(centre)``; the cost returned is that of the data alone.
+    """
     h = p0.shape[0]
     p = p0.copy()
     lam = np.full(h, 1e-2)
@@ -263,7 +337,19 @@ def _lm_fit(
         prm, sig = full_params(q)
         model, jac = _model_jac(prm, x, sig, nodes, tuple(free))
         jac *= weight[:, :, None]
-        return (model - y) * weight, jac
+        res = (model - y) * weight
+        if prior is None:
+            return res, jac
+        centre, gain = prior
+        r, k = prm[:, 1], prm[:, 2]
+        row = np.zeros((h, 1, len(free)))
+        for col, j in enumerate(free):
+            if j == 1:
+                row[:, 0, col] = -gain / r
+            elif j == 2:
+                row[:, 0, col] = gain / k
+        extra = gain * (np.log(k) - np.log(r) - centre)
+        return np.concatenate([res, extra[:, None]], axis=1), np.concatenate([jac, row], axis=1)
 
     res, jac = evaluate(p)
     cost = np.sum(res**2, axis=1)
@@ -289,6 +375,8 @@ def _lm_fit(
         jac[better] = new_jac[better]
         cost[better] = new_cost[better]
         lam = np.where(better, lam * 0.3, lam * 4.0)
+    if prior is not None:
+        cost = np.sum(res[:, :-1] ** 2, axis=1)
     return p, cost
 
 
@@ -328,8 +416,14 @@ def fit_diameters(
     *,
     psf_sigma_px: float | None,
     iterations: int = 10,
-) -> tuple[F64, F64, float]:
+    pigment: Pigment | None = None,
+) -> ShaftFits:
     """Fit the blurred-cylinder model to each profile.
+
+    Shafts resolved well above the blur (radius at least :data:`_RESOLVED_SIGMAS` σ)
+    are fitted freely. The others are fitted again with a prior on their density per
+    unit radius: `pigment` if given, else the one the resolved shafts of this call
+    measure (:func:`measure_pigment`; none if too few are resolved).
 
     Parameters
     ----------
@@ -344,20 +438,19 @@ def fit_diameters(
     iterations : int
         Levenberg–Marquardt iterations of the final fit (fewer for a refit of shafts
         already measured once).
+    pigment : Pigment, optional
+        The image's pigment, measured on other shafts of the same image.
 
     Returns
     -------
-    diameter_px : (H,) ndarray, px
-        Fitted shaft diameters; NaN where an edge of the fitted shaft lies beyond the
-        samples seen (a band cut by the image border or an overlay: not measured).
-    quality : (H,) ndarray
-        Fit quality in [0, 1] (1 - relative residual).
-    psf_sigma_px : float, px
-        Blur used (given or estimated).
+    ShaftFits
+        Diameters (px; NaN where an edge of the fitted shaft lies beyond the samples
+        seen: a band cut by the image border or an overlay is not measured), fit quality
+        in [0, 1], the blur and the pigment prior used, and the free diameters.
     """
     h = profiles.shape[0]
     if h == 0:
-        return np.zeros(0), np.zeros(0), float(psf_sigma_px or 0.0)
+        return ShaftFits(np.zeros(0), np.zeros(0), float(psf_sigma_px or 0.0), pigment, np.zeros(0))
     seen = np.isfinite(profiles)
     kq = offsets.shape[1] // 4
     tails = np.concatenate([profiles[:, :kq], profiles[:, -kq:]], axis=1)
@@ -425,16 +518,86 @@ def fit_diameters(
             iters=iterations,
             nodes=nodes,
         )
-    scale = np.sum(((profiles - fit[:, 3:4]) * weight) ** 2, axis=1) + 1e-12
-    quality = np.clip(1.0 - cost / scale, 0.0, 1.0)
-    diameter = 2.0 * fit[:, 1]
-    # a shaft is measured only where both its edges lie among the samples seen: a band
-    # cut by the image border or an overlay could be any width beyond the cut
+    # the edges of the shaft must lie among the samples seen: a band cut by the image
+    # border or an overlay could be any width beyond the cut
     rows, any_seen = np.arange(h), seen.any(axis=1)
     first = np.where(any_seen, offsets[rows, np.argmax(seen, axis=1)], np.inf)
     last_col = seen.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
     last = np.where(any_seen, offsets[rows, last_col], -np.inf)
-    blind = (fit[:, 0] - fit[:, 1] < first) | (fit[:, 0] + fit[:, 1] > last)
-    diameter[blind] = np.nan
-    quality[blind] = 0.0
-    return diameter, quality, sigma_used
+
+    def blind(params: F64) -> NDArray[np.bool_]:
+        return np.asarray(
+            (params[:, 0] - params[:, 1] < first) | (params[:, 0] + params[:, 1] > last), bool
+        )
+
+    free_diameter = np.where(blind(fit), np.nan, 2.0 * fit[:, 1])
+    if pigment is None:
+        pigment = measure_pigment(fit, cost, weight, sigma_used)
+    thin = fit[:, 1] < _RESOLVED_SIGMAS * max(sigma_used, 0.3)
+    if pigment is not None and thin.any():
+        gain = pigment.noise / pigment.spread
+        for b in np.unique(bucket[thin]):
+            idx = np.flatnonzero(thin & (bucket == b))
+            reach = max(float(r0[idx].max()), float(fit[idx, 1].max()))
+            nodes = _node_count(1.5 * reach, max(sigma_used, 1.0))
+            start = fit[idx].copy()
+            # from the free fit, at the prior's density per unit radius
+            start[:, 2] = np.clip(np.exp(pigment.log_density) * start[:, 1], 0.005, 8.0)
+            fit[idx], cost[idx] = _lm_fit(
+                offsets[idx],
+                profiles[idx],
+                weight[idx],
+                start,
+                np.full(len(idx), sigma_used),
+                [0, 1, 2, 3],
+                lower[idx, :4],
+                upper[idx, :4],
+                iters=iterations,
+                nodes=nodes,
+                prior=(pigment.log_density, np.full(len(idx), gain)),
+            )
+    scale = np.sum(((profiles - fit[:, 3:4]) * weight) ** 2, axis=1) + 1e-12
+    quality = np.clip(1.0 - cost / scale, 0.0, 1.0)
+    diameter = 2.0 * fit[:, 1]
+    unseen = blind(fit)
+    diameter[unseen] = np.nan
+    quality[unseen] = 0.0
+    return ShaftFits(diameter, quality, sigma_used, pigment, free_diameter)
+
+
+def measure_pigment(fit: F64, cost: F64, weight: F64, sigma_px: float) -> Pigment | None:
+    """Return the pigment that an image's resolved shafts show, or None if too few are.
+
+    Parameters
+    ----------
+    fit : (H, 4) ndarray
+        Free fits ``(x0, r, k, s)`` of the image's shafts (px, px, optical depth, level).
+    cost : (H,) ndarray
+        Their weighted squared residuals.
+    weight : (H, K) ndarray
+        Their sample weights.
+    sigma_px : float, px
+        The image's blur.
+
+    Returns
+    -------
+    Pigment or None
+        None with fewer than :data:`_PIGMENT_MIN_SHAFTS` shafts of radius at least
+        :data:`_RESOLVED_SIGMAS` σ and density within :data:`_PIGMENT_K_RANGE`.
+    """
+    r, k = fit[:, 1], fit[:, 2]
+    resolved = (
+        (r >= _RESOLVED_SIGMAS * max(sigma_px, 0.3))
+        & (k > _PIGMENT_K_RANGE[0])
+        & (k < _PIGMENT_K_RANGE[1])
+        & np.isfinite(cost)
+    )
+    if int(resolved.sum()) < _PIGMENT_MIN_SHAFTS:
+        return None
+    log_mu = np.log(k[resolved] / r[resolved])
+    centre = float(np.median(log_mu))
+    spread = float(np.clip(1.4826 * np.median(np.abs(log_mu - centre)), *_PIGMENT_SPREAD_RANGE))
+    # a median profile's samples, weighted: (cost / Σ w²) is the residual variance
+    weighted = np.sum(weight[resolved] ** 2, axis=1)
+    noise = float(np.sqrt(np.median(cost[resolved] / np.maximum(weighted - 4.0, 1.0))))
+    return Pigment(centre, spread, max(noise, 1e-4))

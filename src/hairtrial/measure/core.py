@@ -1258,22 +1258,33 @@ def _measure_candidates(
         transmittance, profiled, half, trim_px=0.5 * half + 2
     )
     del transmittance
-    diam_px, quality, psf_px = _profile.fit_diameters(
+    shaft_fits = _profile.fit_diameters(
         offsets, _profile.column_medians(stack), guess, psf_sigma_px=psf_given
     )
+    diam_px, quality, psf_px = shaft_fits.diameter_px, shaft_fits.quality, shaft_fits.psf_sigma_px
+    # the data's own width, for drawn lines thinner than the blur (the pigment prior
+    # widens them to the image's hairs)
+    free_px = shaft_fits.free_diameter_px
     # samples on another traced shaft (a partner alongside, a hair crossing) are not
     # skin: fitted again without them, the profile is the shaft's own
     stack, hit = _mask_other_shafts(
         stack, offsets, profiled, diam_px, od.shape, half, 0.5 * half + 2
     )
     if hit.any():
-        refit, requality, _ = _profile.fit_diameters(
-            offsets[hit], _profile.column_medians(stack[hit]), guess[hit], psf_sigma_px=psf_px
+        refit = _profile.fit_diameters(
+            offsets[hit],
+            _profile.column_medians(stack[hit]),
+            guess[hit],
+            psf_sigma_px=psf_px,
+            pigment=shaft_fits.pigment,
         )
-        diam_px[hit], quality[hit] = refit, requality
-    diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px)
+        diam_px[hit], quality[hit] = refit.diameter_px, refit.quality
+        free_px[hit] = refit.free_diameter_px
+    diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px, shaft_fits.pigment)
     bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
     diam_px = np.where(bad, guess, diam_px)
+    free_bad = ~np.isfinite(free_px) | (free_px > 4 * guess + 4) | (free_px < 0.2 * guess)
+    free_px = np.where(free_bad, guess, free_px)
     trimmed = [(p + 0.5) / factor - 0.5 for p in to_full]
     # a trace run on into another shaft is a second crest of it only by its own crest
     judged = [t if c.core is None else c.core for c, t in zip(cands, trimmed, strict=True)]
@@ -1281,7 +1292,7 @@ def _measure_candidates(
     cands = [cands[i] for i in keep]
     to_full = [to_full[i] for i in keep]
     trimmed = [trimmed[i] for i in keep]
-    diam_px, bad, quality = diam_px[keep], bad[keep], quality[keep]
+    diam_px, bad, quality, free_px = diam_px[keep], bad[keep], quality[keep], free_px[keep]
     diam_um = diam_px * um
     # a unit partner lying against a shaft over a stretch: one crest for both
     beside = _shafts_beside(
@@ -1315,7 +1326,7 @@ def _measure_candidates(
     exit_logodds += _direction_prior(to_full, exit_logodds, _STREAM_RADIUS_UM / um)
     for i, c in enumerate(cands):
         pts = to_full[i]
-        if dark and diam_um[i] < config.min_diameter_um and _on_pixel_grid(pts):
+        if dark and free_px[i] * um < config.min_diameter_um and _on_pixel_grid(pts):
             continue  # a burned-in scale bar or frame line, thinner than any hair
         start_in = _inside(pts[0], m, n, border)
         end_in = _inside(pts[-1], m, n, border)
@@ -1743,7 +1754,12 @@ def _outside_wider(lines: list[F64], diameter_px: F64, od: F32) -> NDArray[np.bo
 
 
 def _narrowest_section(
-    offsets: F64, stack: F64, lines: list[F64], diam_px: F64, psf_px: float
+    offsets: F64,
+    stack: F64,
+    lines: list[F64],
+    diam_px: F64,
+    psf_px: float,
+    pigment: _profile.Pigment | None = None,
 ) -> F64:
     """Shaft diameter where the width fitted along the trace is not one width.
 
@@ -1767,6 +1783,8 @@ def _narrowest_section(
         Diameters fitted to the whole of each trace.
     psf_px : float, px
         Optical blur of the image.
+    pigment : Pigment, optional
+        The image's pigment prior (:func:`_profile.fit_diameters`).
 
     Returns
     -------
@@ -1791,14 +1809,14 @@ def _narrowest_section(
     parts = np.concatenate(
         [_profile.column_medians(stack[idx, a:b]) for a, b in itertools.pairwise(cuts)]
     )
-    widths, _, _ = _profile.fit_diameters(
+    widths = _profile.fit_diameters(
         np.tile(offsets[idx], (_SECTIONS, 1)),
         parts,
         np.tile(diam_px[idx], _SECTIONS),
         psf_sigma_px=max(psf_px, 0.3),
         iterations=6,
-    )
-    widths = widths.reshape(_SECTIONS, idx.size)
+        pigment=pigment,
+    ).diameter_px.reshape(_SECTIONS, idx.size)
     seen = np.isfinite(widths).all(axis=0)
     narrow = np.where(seen, widths.min(axis=0), np.nan)
     spread = np.where(seen, widths.max(axis=0) / np.maximum(narrow, 1e-6), 1.0)

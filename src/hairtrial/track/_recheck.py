@@ -378,7 +378,7 @@ def _blur_and_widths(
     half = np.maximum(1.6 * g + 4.0, 6.0)
     transmittance = (1.0 - od).astype(np.float32)
     offsets, stack = sample_profile_stack(transmittance, lines, half, trim_px=0.5 * half + 2.0)
-    diam_px, _, _ = fit_diameters(offsets, column_medians(stack), g, psf_sigma_px=None)
+    diam_px = fit_diameters(offsets, column_medians(stack), g, psf_sigma_px=None).diameter_px
     return np.asarray(diam_px[: len(shafts)], dtype=np.float64)
 
 
