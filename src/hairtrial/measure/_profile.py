@@ -530,9 +530,10 @@ def fit_diameters(
             (params[:, 0] - params[:, 1] < first) | (params[:, 0] + params[:, 1] > last), bool
         )
 
-    free_diameter = np.where(blind(fit), np.nan, 2.0 * fit[:, 1])
+    measured = ~blind(fit)
+    free_diameter = np.where(measured, 2.0 * fit[:, 1], np.nan)
     if pigment is None:
-        pigment = measure_pigment(fit, cost, weight, sigma_used)
+        pigment = measure_pigment(fit[measured], cost[measured], weight[measured], sigma_used)
     thin = fit[:, 1] < _RESOLVED_SIGMAS * max(sigma_used, 0.3)
     if pigment is not None and thin.any():
         gain = pigment.noise / pigment.spread
