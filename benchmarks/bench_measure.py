@@ -277,6 +277,7 @@ def _widths_one(args: tuple[str, PolylineImage]) -> dict[str, Any]:
     err = np.array([widths[i] - item.widths_px[j] for i, j in matches])
     true_w = np.array([item.widths_px[j] for _, j in matches])
     return {
+        "matched_truth": np.array([j for _, j in matches], dtype=int),
         "true_width": true_w,
         "name": item.name,
         "n_true": len(truth),
@@ -293,6 +294,7 @@ def bench_widths(workers: int) -> dict[str, dict[str, float]]:
     if not items:
         return {}
     out = {}
+    by_method: dict[str, list[dict[str, Any]]] = {}
     for method in _METHODS:
         jobs = [(method, it) for it in items]
         if workers > 1:
@@ -300,6 +302,7 @@ def bench_widths(workers: int) -> dict[str, dict[str, float]]:
                 rows = list(pool.map(_widths_one, jobs))
         else:
             rows = [_widths_one(j) for j in jobs]
+        by_method[method] = rows
         score = detection_score(
             sum(r["n_det"] for r in rows),
             sum(r["n_true"] for r in rows),
@@ -325,6 +328,25 @@ def bench_widths(workers: int) -> dict[str, dict[str, float]]:
             if wide.any()
             else math.nan,
         }
+    # the methods match different hairs (the baseline mostly isolated ones): their width
+    # errors compare like with like only over the annotated hairs both matched
+    if set(by_method) == set(_METHODS) and len(_METHODS) == 2:
+        first, second = list(_METHODS)
+        errs: dict[str, list[np.ndarray]] = {first: [], second: []}
+        for a, b in zip(by_method[first], by_method[second], strict=True):
+            both = np.intersect1d(a["matched_truth"], b["matched_truth"])
+            for method, row in ((first, a), (second, b)):
+                take = np.isin(row["matched_truth"], both)
+                errs[method].append(np.abs(row["width_err"][take]))
+        for method, parts in errs.items():
+            common = np.concatenate(parts) if parts else np.zeros(0)
+            out[method]["annotated hairs both match"] = float(common.size)
+            out[method]["width_mae_px (hairs both match)"] = (
+                float(np.mean(common)) if common.size else math.nan
+            )
+            out[method]["width_median_abs_err_px (hairs both match)"] = (
+                float(np.median(common)) if common.size else math.nan
+            )
     return out
 
 
