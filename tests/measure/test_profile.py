@@ -294,6 +294,9 @@ def test_pigment_of_the_image_serves_a_refit_of_some_shafts() -> None:
     )
     assert given.pigment == whole.pigment
     assert given.diameter_px == pytest.approx(whole.diameter_px[some], rel=1e-3)
+    none = _profile.fit_diameters(offsets, profiles, 1.6 * radius, psf_sigma_px=1.6, pigment=False)
+    assert none.pigment is None
+    assert np.array_equal(none.diameter_px, whole.free_diameter_px, equal_nan=True)
 
 
 def test_pigment_spread_is_bounded() -> None:

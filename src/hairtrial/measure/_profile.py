@@ -60,8 +60,10 @@ class Pigment:
         Their robust standard deviation of ``ln(k / r)`` (1.4826 × the median absolute
         deviation), within :data:`_PIGMENT_SPREAD_RANGE`.
     noise : float
-        Residual per profile sample of their fits (transmittance): the prior weighs as
-        one sample ``spread`` away.
+        Residual per profile sample of their fits (transmittance). The prior's residual
+        is ``noise / spread`` per unit of ``ln μ``: with the samples' squared residuals,
+        the cost is that of the most probable shaft when samples scatter by ``noise``
+        and ``ln μ`` by ``spread``.
     """
 
     log_density: float
@@ -416,14 +418,14 @@ def fit_diameters(
     *,
     psf_sigma_px: float | None,
     iterations: int = 10,
-    pigment: Pigment | None = None,
+    pigment: Pigment | bool = True,
 ) -> ShaftFits:
     """Fit the blurred-cylinder model to each profile.
 
     Shafts resolved well above the blur (radius at least :data:`_RESOLVED_SIGMAS` σ)
     are fitted freely. The others are fitted again with a prior on their density per
-    unit radius: `pigment` if given, else the one the resolved shafts of this call
-    measure (:func:`measure_pigment`; none if too few are resolved).
+    unit radius: `pigment` if one is given, else (``True``) the one the resolved shafts
+    of this call measure (:func:`measure_pigment`; none if too few are resolved).
 
     Parameters
     ----------
@@ -438,8 +440,9 @@ def fit_diameters(
     iterations : int
         Levenberg–Marquardt iterations of the final fit (fewer for a refit of shafts
         already measured once).
-    pigment : Pigment, optional
-        The image's pigment, measured on other shafts of the same image.
+    pigment : Pigment or bool
+        The image's pigment, measured on other shafts of the same image; ``True`` to
+        measure it on these shafts, ``False`` for none (free fits only).
 
     Returns
     -------
@@ -450,7 +453,8 @@ def fit_diameters(
     """
     h = profiles.shape[0]
     if h == 0:
-        return ShaftFits(np.zeros(0), np.zeros(0), float(psf_sigma_px or 0.0), pigment, np.zeros(0))
+        given = pigment if isinstance(pigment, Pigment) else None
+        return ShaftFits(np.zeros(0), np.zeros(0), float(psf_sigma_px or 0.0), given, np.zeros(0))
     seen = np.isfinite(profiles)
     kq = offsets.shape[1] // 4
     tails = np.concatenate([profiles[:, :kq], profiles[:, -kq:]], axis=1)
@@ -532,18 +536,23 @@ def fit_diameters(
 
     measured = ~blind(fit)
     free_diameter = np.where(measured, 2.0 * fit[:, 1], np.nan)
-    if pigment is None:
-        pigment = measure_pigment(fit[measured], cost[measured], weight[measured], sigma_used)
+    prior: Pigment | None
+    if isinstance(pigment, Pigment):
+        prior = pigment
+    elif pigment:
+        prior = measure_pigment(fit[measured], cost[measured], weight[measured], sigma_used)
+    else:
+        prior = None
     thin = fit[:, 1] < _RESOLVED_SIGMAS * max(sigma_used, 0.3)
-    if pigment is not None and thin.any():
-        gain = pigment.noise / pigment.spread
+    if prior is not None and thin.any():
+        gain = prior.noise / prior.spread
         for b in np.unique(bucket[thin]):
             idx = np.flatnonzero(thin & (bucket == b))
             reach = max(float(r0[idx].max()), float(fit[idx, 1].max()))
             nodes = _node_count(1.5 * reach, max(sigma_used, 1.0))
             start = fit[idx].copy()
             # from the free fit, at the prior's density per unit radius
-            start[:, 2] = np.clip(np.exp(pigment.log_density) * start[:, 1], 0.005, 8.0)
+            start[:, 2] = np.clip(np.exp(prior.log_density) * start[:, 1], 0.005, 8.0)
             fit[idx], cost[idx] = _lm_fit(
                 offsets[idx],
                 profiles[idx],
@@ -555,7 +564,7 @@ def fit_diameters(
                 upper[idx, :4],
                 iters=iterations,
                 nodes=nodes,
-                prior=(pigment.log_density, np.full(len(idx), gain)),
+                prior=(prior.log_density, np.full(len(idx), gain)),
             )
     scale = np.sum(((profiles - fit[:, 3:4]) * weight) ** 2, axis=1) + 1e-12
     quality = np.clip(1.0 - cost / scale, 0.0, 1.0)
@@ -563,7 +572,7 @@ def fit_diameters(
     unseen = blind(fit)
     diameter[unseen] = np.nan
     quality[unseen] = 0.0
-    return ShaftFits(diameter, quality, sigma_used, pigment, free_diameter)
+    return ShaftFits(diameter, quality, sigma_used, prior, free_diameter)
 
 
 def measure_pigment(fit: F64, cost: F64, weight: F64, sigma_px: float) -> Pigment | None:

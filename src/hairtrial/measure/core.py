@@ -1265,6 +1265,9 @@ def _measure_candidates(
     # the data's own width, for drawn lines thinner than the blur (the pigment prior
     # widens them to the image's hairs)
     free_px = shaft_fits.free_diameter_px
+    # later fits (samples on other shafts left out, sections) take the whole image's
+    # pigment, or none where the image has too few resolved shafts
+    image_pigment: _profile.Pigment | bool = shaft_fits.pigment or False
     # samples on another traced shaft (a partner alongside, a hair crossing) are not
     # skin: fitted again without them, the profile is the shaft's own
     stack, hit = _mask_other_shafts(
@@ -1276,11 +1279,11 @@ def _measure_candidates(
             _profile.column_medians(stack[hit]),
             guess[hit],
             psf_sigma_px=psf_px,
-            pigment=shaft_fits.pigment,
+            pigment=image_pigment,
         )
         diam_px[hit], quality[hit] = refit.diameter_px, refit.quality
         free_px[hit] = refit.free_diameter_px
-    diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px, shaft_fits.pigment)
+    diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px, image_pigment)
     bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
     diam_px = np.where(bad, guess, diam_px)
     free_bad = ~np.isfinite(free_px) | (free_px > 4 * guess + 4) | (free_px < 0.2 * guess)
@@ -1759,7 +1762,7 @@ def _narrowest_section(
     lines: list[F64],
     diam_px: F64,
     psf_px: float,
-    pigment: _profile.Pigment | None = None,
+    pigment: _profile.Pigment | bool = True,
 ) -> F64:
     """Shaft diameter where the width fitted along the trace is not one width.
 
@@ -1783,8 +1786,8 @@ def _narrowest_section(
         Diameters fitted to the whole of each trace.
     psf_px : float, px
         Optical blur of the image.
-    pigment : Pigment, optional
-        The image's pigment prior (:func:`_profile.fit_diameters`).
+    pigment : Pigment or bool
+        The image's pigment prior, as for :func:`_profile.fit_diameters`.
 
     Returns
     -------
