@@ -1284,10 +1284,9 @@ def _measure_candidates(
         diam_px[hit], quality[hit] = refit.diameter_px, refit.quality
         free_px[hit] = refit.free_diameter_px
     diam_px = _narrowest_section(offsets, stack, profiled, diam_px, psf_px, image_pigment)
-    bad = ~np.isfinite(diam_px) | (diam_px > 4 * guess + 4) | (diam_px < 0.2 * guess)
+    bad = _implausible(diam_px, guess)
     diam_px = np.where(bad, guess, diam_px)
-    free_bad = ~np.isfinite(free_px) | (free_px > 4 * guess + 4) | (free_px < 0.2 * guess)
-    free_px = np.where(free_bad, guess, free_px)
+    free_px = np.where(_implausible(free_px, guess), guess, free_px)
     trimmed = [(p + 0.5) / factor - 0.5 for p in to_full]
     # a trace run on into another shaft is a second crest of it only by its own crest
     judged = [t if c.core is None else c.core for c, t in zip(cands, trimmed, strict=True)]
@@ -1754,6 +1753,17 @@ def _outside_wider(lines: list[F64], diameter_px: F64, od: F32) -> NDArray[np.bo
             continue
         footprint.add(lines[i], _DUPLICATE_WIDTH * float(diameter_px[i]))
     return keep
+
+
+def _implausible(diam_px: F64, guess_px: F64) -> NDArray[np.bool_]:
+    """Fitted diameters (px) not to be believed against the detection scale's `guess_px`.
+
+    Unmeasured (NaN), over four times the guess plus 4 px, or under a fifth of it: the
+    fit has left the shaft (a neighbour, a shadow), and the detection scale stands in.
+    """
+    return np.asarray(
+        ~np.isfinite(diam_px) | (diam_px > 4 * guess_px + 4) | (diam_px < 0.2 * guess_px), bool
+    )
 
 
 def _narrowest_section(
