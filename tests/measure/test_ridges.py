@@ -405,3 +405,23 @@ def test_resample_spacing_and_ends():
     assert len(out) == 10  # 17.5 px in steps of at most 2 px: 9 of 17.5 / 9 px
     np.testing.assert_allclose(np.diff(out[:, 0]), 17.5 / 9)
     np.testing.assert_array_equal(out[:, 1], 0.0)
+
+
+def _three_pieces() -> list[np.ndarray]:
+    a = np.column_stack([np.arange(0.0, 60.0), np.zeros(60)])
+    b = np.column_stack([np.arange(64.0, 124.0), np.zeros(60)])
+    c = np.column_stack([np.arange(128.0, 188.0), np.zeros(60)])
+    return [a, b, c]
+
+
+def test_link_keeps_apart_the_ends_it_is_told_to() -> None:
+    pieces = _three_pieces()
+    assert len(_ridges.link_segments(pieces, max_gap=10, max_angle_deg=35)) == 1
+    # ends 1 (end of a) and 2 (start of b) were cut apart on purpose: b joins c only
+    out = _ridges.link_segments(pieces, max_gap=10, max_angle_deg=35, apart=np.array([[1, 2]]))
+    assert sorted(len(p) for p in out) == [60, 120]
+    assert any(p is pieces[0] for p in out)  # left alone: returned as it came
+    # only joins taking a fresh end: a-b (end 1 or 2) may join, b-c (3, 4) may not
+    out = _ridges.link_segments(pieces, max_gap=10, max_angle_deg=35, fresh=np.array([1]))
+    assert sorted(len(p) for p in out) == [60, 120]
+    assert np.allclose(max(out, key=len)[0], [0, 0], atol=1.0)

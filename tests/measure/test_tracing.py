@@ -232,3 +232,41 @@ def test_blobs_and_faint_bars_are_not_stubs(what):
         draw.draw_hair(img, draw.straight(400, 250, 0, 20), diameter_px=18, absorb=1.5)
     res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
     assert res.hair_count == 3
+
+
+def _crossing_od(lines, width_px, shape=(260, 360)):
+    import cv2
+
+    od = np.zeros(shape, np.float32)
+    for line in lines:
+        cv2.polylines(od, [np.round(line).astype(np.int32)], False, 0.6, int(width_px))
+    return cv2.GaussianBlur(od, (0, 0), 1.0)
+
+
+def test_a_crest_run_into_a_crossing_hair_is_joined_to_its_own_continuation():
+    # the crest of one hair bends at a crossing into the other hair's crest (no
+    # junction): the corner cut parts them, and the first hair's own continuation past
+    # the crossing joins the part it was cut from
+    from hairtrial.measure.core import _relink_cut_ends, _split_corners_kinks
+
+    own = draw.straight(20, 40, 30, 150, 151)  # the hair, up to the crossing
+    bent = np.vstack([own, draw.straight(*own[-1], 65, 110, 111)[1:]])  # into the other
+    beyond = draw.straight(
+        *(own[-1] + 16 * np.array([np.cos(np.pi / 6), np.sin(np.pi / 6)])), 30, 100, 101
+    )
+    other = draw.straight(*own[-1], 65, 110, 111)
+    od = _crossing_od([np.vstack([own, beyond]), other], 9)
+    scale = np.full(od.shape, 9.0, np.float32)
+    parts = _split_corners_kinks(bent, 9.0, 6.0)
+    assert len(parts) == 2
+    traces = [*parts, beyond]
+    out = _relink_cut_ends(traces, np.array([[1, 2]]), od, scale, max_gap=50.0, corner_chord=6.0)
+    assert len(out) == 2
+    joined = max(out, key=len)
+    assert np.hypot(*(joined[0] - own[0])) < 3 and np.hypot(*(joined[-1] - beyond[-1])) < 3
+    # with bare skin between them (two clipped hairs in line), they stay apart
+    od_gap = _crossing_od([own, beyond, other[30:]], 9)
+    out = _relink_cut_ends(
+        traces, np.array([[1, 2]]), od_gap, scale, max_gap=50.0, corner_chord=6.0
+    )
+    assert len(out) == 3

@@ -917,6 +917,8 @@ def link_segments(
     od: F32 | None = None,
     widths: F64 | None = None,
     half_widths: F64 | None = None,
+    apart: NDArray[np.intp] | None = None,
+    fresh: NDArray[np.intp] | None = None,
 ) -> list[F64]:
     """Join pieces end to end where the direction continues (crossings, gaps).
 
@@ -950,6 +952,12 @@ def link_segments(
         Given, a join also costs :data:`_WIDTH_COST` per unit of log ratio between the
         two pieces' widths: one hair keeps its width, and the crest of a thin hair
         meeting a thick one must not run on into it when its own continuation is there.
+    apart : (K, 2) ndarray of int, optional
+        Pairs of ends never to join, each end numbered ``2 i`` (start of piece ``i``) or
+        ``2 i + 1`` (its end): pieces cut apart on purpose. Pieces left unjoined are
+        then returned as they came (not smoothed again).
+    fresh : ndarray of int, optional
+        Ends numbered as in `apart`; when given, every join takes at least one of them.
 
     Returns
     -------
@@ -989,6 +997,13 @@ def link_segments(
     if len(pairs):
         ia, ib = pairs[:, 0], pairs[:, 1]
         keep = (ia // 2) != (ib // 2)  # not the two ends of one piece
+        if apart is not None and len(apart):
+            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+            cut = np.sort(np.asarray(apart, dtype=np.int64).reshape(-1, 2), axis=1)
+            code = lo.astype(np.int64) * len(ends) + hi
+            keep &= ~np.isin(code, cut[:, 0] * len(ends) + cut[:, 1])
+        if fresh is not None:
+            keep &= np.isin(ia, fresh) | np.isin(ib, fresh)
         gap = np.hypot(*(pts[ib] - pts[ia]).T)
         base = np.minimum(reach[ia], reach[ib])
         keep &= gap <= base + extra
@@ -1072,6 +1087,8 @@ def link_segments(
             if nxt < 0 or used[nxt // 2]:
                 break
             seg, entry = nxt // 2, nxt
+        if apart is not None and len(parts) == 1:
+            return parts[0]
         return _smooth(np.vstack(parts), passes=3)
 
     for i in range(n):

@@ -177,6 +177,9 @@ _SUBSURFACE_HUE = 0.2
 _BROADBAND_SHARE = 0.3
 #: Share of a trace's median absorptance below which a stretch along it is bare skin.
 _GAP_SHARE = 0.2
+#: Largest turn (degrees) of a join made after traces were cut at corners and kinks (a
+#: hair goes straight through a crossing, as `_ridges._CROSSED_MAX_TURN_DEG`).
+_RELINK_MAX_DEG = 15.0
 #: Shortest chord (µm) and largest turn (degrees) between the chords before and after a
 #: point of a trace; a sharper turn is a corner between two touching hairs. With chords of
 #: two shaft widths (~150 µm for a terminal hair) a 30° turn means a radius of curvature of
@@ -353,16 +356,22 @@ def _detect(
         for pts in whole  # the others are too short, whatever their pieces
         for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE)
     ]
-    traces = []
+    traces: list[F64] = []
+    cuts: list[tuple[int, int]] = []
     # the crest of a wide shaft rounds a corner off over about its width
     for piece, width in zip(gapless, _piece_widths(gapless, ridges.diameter_px), strict=True):
-        chord = max(corner_chord, _CORNER_WIDTHS * float(width))
-        for part in _ridges.split_at_corners(piece, chord=chord, max_turn_deg=_CORNER_TURN_DEG):
-            traces.extend(
-                _ridges.split_at_kinks(
-                    part, chord=chord, min_turn_deg=_KINK_TURN_DEG, spread=_KINK_SPREAD
-                )
-            )
+        first = len(traces)
+        traces.extend(_split_corners_kinks(piece, float(width), corner_chord))
+        cuts.extend((2 * t + 1, 2 * t + 2) for t in range(first, len(traces) - 1))
+    if cuts:
+        traces = _relink_cut_ends(
+            traces,
+            np.asarray(cuts, dtype=np.intp),
+            od_work,
+            ridges.diameter_px,
+            max_gap=max(4.0, config.link_gap_um / work_um),
+            corner_chord=corner_chord,
+        )
     linked = traces
     m, n = od_work.shape
     out: list[_Candidate] = []
@@ -426,6 +435,82 @@ def _detect(
             out_shafts.append(stub.diameter_px)
             footprint.add(stub.points, _FOOTPRINT_WIDTH * stub.diameter_px)
     return _run_on_into_partners(out, np.asarray(out_shafts), od_work)
+
+
+def _split_corners_kinks(pts: F64, width: float, corner_chord: float) -> list[F64]:
+    """Cut a trace at its corners, then its parts at their kinks (chords ~2 widths)."""
+    chord = max(corner_chord, _CORNER_WIDTHS * width)
+    return [
+        kinked
+        for part in _ridges.split_at_corners(pts, chord=chord, max_turn_deg=_CORNER_TURN_DEG)
+        for kinked in _ridges.split_at_kinks(
+            part, chord=chord, min_turn_deg=_KINK_TURN_DEG, spread=_KINK_SPREAD
+        )
+    ]
+
+
+def _relink_cut_ends(
+    traces: list[F64],
+    cuts: NDArray[np.intp],
+    od: F32,
+    diameter_px: F32,
+    *,
+    max_gap: float,
+    corner_chord: float,
+) -> list[F64]:
+    """Join the ends that corner and kink cuts made to the trace continuing them.
+
+    Where a hair crosses another at a T or a shallow angle, its crest may run on into
+    the other hair's crest without a junction, and its own continuation past the
+    crossing stays a separate piece: the corner cut parts the two hairs but leaves the
+    first one broken. Each end a cut made may now join another trace's end by the
+    ordinary rules (:func:`~hairtrial.measure._ridges.link_segments`: the bridge dark
+    all along, the other end ahead and near the line), turning by at most
+    :data:`_RELINK_MAX_DEG`, never to the part it was cut from. A join that makes a
+    corner or a kink again (chords as long as the first cut's) is cut the same way; a
+    trace that joins nothing is returned as it was.
+
+    Parameters
+    ----------
+    traces : list of (P, 2) ndarray, px
+        Traces after the corner and kink cuts, in order along each cut trace.
+    cuts : (K, 2) ndarray of int
+        The ends each cut made (``2 i + 1`` the end of trace ``i``, ``2 i + 2`` the
+        start of trace ``i + 1``).
+    od : (M, N) ndarray of float32
+        Absorptance (working resolution).
+    diameter_px : (M, N) ndarray of float32
+        Detection scale per pixel.
+    max_gap : float, px
+        The ordinary link gap.
+    corner_chord : float, px
+        Shortest chord of the corner and kink tests.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        The traces, some joined.
+    """
+    scale = _piece_widths(traces, diameter_px)
+    before = {id(t) for t in traces}
+    relinked = _ridges.link_segments(
+        traces,
+        max_gap=max_gap,
+        max_angle_deg=_RELINK_MAX_DEG,
+        od=od,
+        widths=scale,
+        half_widths=np.minimum(scale, _half_widths(traces, od, list(scale))),
+        apart=cuts,
+        fresh=np.unique(cuts.ravel()),
+    )
+    out: list[F64] = []
+    for pts in relinked:
+        if id(pts) in before:
+            out.append(pts)
+        else:
+            width = float(_piece_widths([pts], diameter_px)[0])
+            out.extend(_split_corners_kinks(pts, width, corner_chord))
+    return out
 
 
 def _stubs(
