@@ -418,7 +418,9 @@ def test_link_keeps_apart_the_ends_it_is_told_to() -> None:
     pieces = _three_pieces()
     assert len(_ridges.link_segments(pieces, max_gap=10, max_angle_deg=35)) == 1
     # ends 1 (end of a) and 2 (start of b) were cut apart on purpose: b joins c only
-    out = _ridges.link_segments(pieces, max_gap=10, max_angle_deg=35, apart=np.array([[1, 2]]))
+    out = _ridges.link_segments(
+        pieces, max_gap=10, max_angle_deg=35, apart=np.array([[1, 2]]), keep_unjoined=True
+    )
     assert sorted(len(p) for p in out) == [60, 120]
     assert any(p is pieces[0] for p in out)  # left alone: returned as it came
     # only joins taking a fresh end: a-b (end 1 or 2) may join, b-c (3, 4) may not

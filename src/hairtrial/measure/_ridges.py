@@ -919,6 +919,7 @@ def link_segments(
     half_widths: F64 | None = None,
     apart: NDArray[np.intp] | None = None,
     fresh: NDArray[np.intp] | None = None,
+    keep_unjoined: bool = False,
 ) -> list[F64]:
     """Join pieces end to end where the direction continues (crossings, gaps).
 
@@ -954,10 +955,12 @@ def link_segments(
         meeting a thick one must not run on into it when its own continuation is there.
     apart : (K, 2) ndarray of int, optional
         Pairs of ends never to join, each end numbered ``2 i`` (start of piece ``i``) or
-        ``2 i + 1`` (its end): pieces cut apart on purpose. Pieces left unjoined are
-        then returned as they came (not smoothed again).
+        ``2 i + 1`` (its end): pieces cut apart on purpose.
     fresh : ndarray of int, optional
         Ends numbered as in `apart`; when given, every join takes at least one of them.
+    keep_unjoined : bool
+        Return pieces that join nothing as they came (the same arrays, not smoothed
+        again), for a second pass that must leave them alone.
 
     Returns
     -------
@@ -1087,7 +1090,7 @@ def link_segments(
             if nxt < 0 or used[nxt // 2]:
                 break
             seg, entry = nxt // 2, nxt
-        if apart is not None and len(parts) == 1:
+        if keep_unjoined and len(parts) == 1:
             return parts[0]
         return _smooth(np.vstack(parts), passes=3)
 

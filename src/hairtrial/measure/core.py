@@ -502,6 +502,7 @@ def _relink_cut_ends(
         half_widths=np.minimum(scale, _half_widths(traces, od, list(scale))),
         apart=cuts,
         fresh=np.unique(cuts.ravel()),
+        keep_unjoined=True,
     )
     out: list[F64] = []
     for pts in relinked:
