@@ -160,11 +160,15 @@ def test_bridges_follow_the_per_bridge_rule() -> None:
     level = np.array([0.5, 0.5, 0.5, 0.5])  # one level per piece (end // 2)
     ia = np.array([0, 2, 4, 6])
     ib = np.array([1, 3, 5, 7])
-    short = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=30.0)
+    short, margin = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=30.0)
     assert short.tolist() == [True, False, True, False]
+    # what each bridge keeps over what it must: the faint patch 0.1 of the 0.25 needed
+    assert margin[2] == np.inf
+    assert math.isclose(float(margin[1]), 0.1 / 0.25, rel_tol=0.05)
+    assert (margin[[0, 2]] >= 1).all() and (margin[[1, 3]] < 1).all()
     # the same bridges judged as crossings (longer than max_gap): 0.9 of the darker piece
     od[28:33, 95:105] = 0.46
-    long = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=1.0)
+    long, _ = _ridges._bridges_ok(od, pts, ia, ib, level, max_gap=1.0)
     assert long.tolist() == [True, True, True, False]
     assert math.isclose(float(od[30, 100]), 0.46, rel_tol=1e-6)
 

@@ -12,7 +12,7 @@ angles stay separate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -802,7 +802,7 @@ def _bridges_ok(
     level: F64,
     max_gap: float,
     crossed: NDArray[np.bool_] | None = None,
-) -> NDArray[np.bool_]:
+) -> tuple[NDArray[np.bool_], F64]:
     """Whether each bridge between ends ``ia`` and ``ib`` stays dark enough to be one shaft.
 
     Up to `max_gap` a bridge must keep half the fainter piece's absorptance (`level` per
@@ -811,14 +811,16 @@ def _bridges_ok(
     dark as the darker piece: there two shafts lie on top of each other. A bridge that
     crosses another shaft (`crossed`) is held to the first rule whatever its length: the
     crossing shaft, not a gap, is why the crest was lost. Bridges up to 2 px always pass.
-    All bridges are sampled in one pass.
+    All bridges are sampled in one pass. Also returns, per bridge, its darkest window
+    over what it must keep (inf for those up to 2 px).
     """
     pa, pb = pts[ia], pts[ib]
     gap = np.hypot(pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1])
     ok = gap <= 2.0
+    margin = np.full(len(ia), np.inf)
     test = np.flatnonzero(~ok)
     if test.size == 0:
-        return ok
+        return ok, margin
     count = np.maximum(3, np.ceil(gap[test]).astype(np.intp) + 1)
     starts = np.r_[0, np.cumsum(count)[:-1]]
     total = int(count.sum())
@@ -838,7 +840,8 @@ def _bridges_ok(
         short |= crossed[test]
     need = np.where(short, _BRIDGE_SHARE * np.minimum(la, lb), _CROSSING_SHARE * np.maximum(la, lb))
     ok[test] = low >= need
-    return ok
+    margin[test] = low / np.maximum(need, 1e-12)
+    return ok, margin
 
 
 def _crossed_reach(
@@ -909,6 +912,190 @@ def _crossed_reach(
     return out
 
 
+@dataclass(frozen=True)
+class LinkCandidates:
+    """The joins :func:`link_segments` may make, each passing every hard test.
+
+    Ends are numbered ``2 i`` (start of piece ``i``) and ``2 i + 1`` (its end); each
+    candidate joins end ``ia[k]`` to end ``ib[k]``. The other fields describe each join,
+    for its cost and for any scorer of it.
+
+    Attributes
+    ----------
+    ia, ib : (K,) ndarray of int
+        The two ends.
+    cost : (K,) ndarray
+        The hand-set cost (lower is better): turn, offset from the line, bridge length
+        per shaft width and width ratio.
+    turn : (K,) ndarray
+        Cosine of the direction change across the join (1 = straight on).
+    gap : (K,) ndarray, px
+        Bridge length.
+    per_width : (K,) ndarray
+        Bridge length in the narrower piece's widths.
+    offset : (K,) ndarray
+        Larger of the two ends' distances from the other's line, in the narrower
+        piece's widths.
+    log_width_ratio : (K,) ndarray
+        ``|log|`` of the ratio of the two pieces' widths.
+    crossed : (K,) ndarray of bool
+        Whether the bridge is lengthened by a shaft it crosses.
+    bridge : (K,) ndarray
+        Darkest 3-sample mean along the bridge over what it must keep (NaN without `od`;
+        inf for a bridge of 2 px or less).
+    """
+
+    ia: NDArray[np.intp]
+    ib: NDArray[np.intp]
+    cost: F64
+    turn: F64
+    gap: F64
+    per_width: F64
+    offset: F64
+    log_width_ratio: F64
+    crossed: NDArray[np.bool_]
+    bridge: F64
+
+    def take(self, which: NDArray[np.bool_]) -> LinkCandidates:
+        """Keep the candidates where `which` holds."""
+        return LinkCandidates(**{k: getattr(self, k)[which] for k in self.__dataclass_fields__})
+
+
+def _no_candidates() -> LinkCandidates:
+    e = np.zeros(0)
+    i = np.zeros(0, dtype=np.intp)
+    return LinkCandidates(i, i.copy(), e, e, e, e, e, e, np.zeros(0, dtype=bool), e)
+
+
+def link_candidates(
+    segments: list[F64],
+    *,
+    max_gap: float,
+    max_angle_deg: float,
+    od: F32 | None = None,
+    widths: F64 | None = None,
+    half_widths: F64 | None = None,
+    apart: NDArray[np.intp] | None = None,
+    fresh: NDArray[np.intp] | None = None,
+) -> LinkCandidates:
+    """Every join between piece ends that passes the hard tests of :func:`link_segments`.
+
+    The parameters are those of :func:`link_segments` (which see); each end may appear in
+    several candidates, of which that function takes the best first.
+
+    Returns
+    -------
+    LinkCandidates
+    """
+    n = len(segments)
+    if n < 2:
+        return _no_candidates()
+    ends = []  # (segment, at_start, point, outward direction)
+    for i, seg in enumerate(segments):
+        length = float(np.sum(np.hypot(*np.diff(seg, axis=0).T)))
+        skip = min(0.15 * length, 6.0)
+        span = min(max(4.0, 0.4 * length), 20.0)
+        for at_start in (True, False):
+            p = seg[0] if at_start else seg[-1]
+            ends.append((i, at_start, p, end_direction(seg, at_start, span, skip)))
+    pts = np.array([e[2] for e in ends])
+    dirs = np.array([e[3] for e in ends])
+    widths_end = (
+        np.repeat(np.maximum(np.asarray(widths, float), 1.0), 2)
+        if widths is not None
+        else np.full(len(ends), 5.0)
+    )
+    cos_max = math.cos(math.radians(max_angle_deg))
+    from scipy.spatial import cKDTree
+
+    reach = np.full(len(ends), float(max_gap))
+    crossing = od is not None and widths is not None
+    if crossing:
+        reach = np.maximum(reach, _CROSSING_WIDTHS * np.repeat(np.asarray(widths, float), 2))
+    # a bridge across another shaft may be longer by what that shaft hides (at most
+    # one more ordinary gap)
+    extra = float(max_gap) if crossing else 0.0
+    pairs = cKDTree(pts).query_pairs(float(reach.max()) + extra, output_type="ndarray")
+    if len(pairs):
+        ia, ib = pairs[:, 0], pairs[:, 1]
+        keep = (ia // 2) != (ib // 2)  # not the two ends of one piece
+        if apart is not None and len(apart):
+            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+            cut = np.sort(np.asarray(apart, dtype=np.int64).reshape(-1, 2), axis=1)
+            code = lo.astype(np.int64) * len(ends) + hi
+            keep &= ~np.isin(code, cut[:, 0] * len(ends) + cut[:, 1])
+        if fresh is not None:
+            keep &= np.isin(ia, fresh) | np.isin(ib, fresh)
+        gap = np.hypot(*(pts[ib] - pts[ia]).T)
+        base = np.minimum(reach[ia], reach[ib])
+        keep &= gap <= base + extra
+        ia, ib, gap, base = ia[keep], ib[keep], gap[keep], base[keep]
+        da, db = dirs[ia], dirs[ib]
+        vec = pts[ib] - pts[ia]  # from end a to end b
+        d = np.hypot(vec[:, 0], vec[:, 1])
+        # directions must be opposite (a continues into b)
+        turn = -np.sum(da * db, axis=1)
+        # b must lie ahead of a, near the line a continues along (and vice versa)
+        ahead_a = np.sum(da * vec, axis=1)
+        ahead_b = -np.sum(db * vec, axis=1)
+        side_a = np.abs(da[:, 0] * vec[:, 1] - da[:, 1] * vec[:, 0])
+        side_b = np.abs(db[:, 0] * vec[:, 1] - db[:, 1] * vec[:, 0])
+        slack = np.maximum(3.0, 0.5 * d)
+        far = d > 1.5
+        ok = (turn >= cos_max) & (
+            ~far | ((np.minimum(ahead_a, ahead_b) >= -2.0) & (np.maximum(side_a, side_b) <= slack))
+        )
+        crossed = np.zeros(len(ia), dtype=bool)
+        # a hair goes straight through a crossing: a longer bridge must hardly turn
+        longer = ok & (gap > base) & (turn >= math.cos(math.radians(_CROSSED_MAX_TURN_DEG)))
+        if longer.any() and od is not None and widths is not None:
+            idx = np.flatnonzero(longer)
+            more = _crossed_reach(
+                segments,
+                np.asarray(widths if half_widths is None else half_widths, float),
+                od.shape,
+                pts[ia[idx]],
+                pts[ib[idx]],
+                np.stack([ia[idx] // 2, ib[idx] // 2], axis=1),
+            )
+            crossed[idx] = (more > 0) & (gap[idx] <= base[idx] + np.minimum(more, extra))
+        ok &= (gap <= base) | crossed
+        # a longer bridge costs more only per shaft width: jumping a crossing straight
+        # through is cheaper than turning into the crest the two shafts share there
+        per_width = d / np.minimum(widths_end[ia], widths_end[ib])
+        cost = 3.0 * (1.0 - turn) + np.where(
+            far, (side_a + side_b) / (4.0 * slack) + _GAP_COST * per_width, 0.0
+        )
+        width_ratio = np.zeros(len(ia))
+        if half_widths is not None:
+            # one hair keeps its width: a thin crest running on into a thick one is not it
+            hw = np.repeat(np.maximum(np.asarray(half_widths, float), 1.0), 2)
+            width_ratio = np.abs(np.log(hw[ia] / hw[ib]))
+            cost += _WIDTH_COST * width_ratio
+        found = LinkCandidates(
+            ia=ia[ok],
+            ib=ib[ok],
+            cost=cost[ok],
+            turn=turn[ok],
+            gap=gap[ok],
+            per_width=per_width[ok],
+            offset=np.maximum(side_a, side_b)[ok] / np.minimum(widths_end[ia], widths_end[ib])[ok],
+            log_width_ratio=width_ratio[ok],
+            crossed=crossed[ok],
+            bridge=np.full(int(ok.sum()), np.nan),
+        )
+        if od is not None and len(found.ia):
+            level = np.zeros(n)
+            used_pieces = np.unique(np.r_[found.ia, found.ib] // 2)
+            level[used_pieces] = _shaft_levels(od, [segments[k] for k in used_pieces])
+            passed, margin = _bridges_ok(
+                od, pts, found.ia, found.ib, level, float(max_gap), found.crossed
+            )
+            found = replace(found, bridge=margin).take(passed)
+        return found
+    return _no_candidates()
+
+
 def link_segments(
     segments: list[F64],
     *,
@@ -970,110 +1157,22 @@ def link_segments(
     n = len(segments)
     if n < 2:
         return [s.copy() for s in segments]
-    ends = []  # (segment, at_start, point, outward direction)
-    for i, seg in enumerate(segments):
-        length = float(np.sum(np.hypot(*np.diff(seg, axis=0).T)))
-        skip = min(0.15 * length, 6.0)
-        span = min(max(4.0, 0.4 * length), 20.0)
-        for at_start in (True, False):
-            p = seg[0] if at_start else seg[-1]
-            ends.append((i, at_start, p, end_direction(seg, at_start, span, skip)))
-    pts = np.array([e[2] for e in ends])
-    dirs = np.array([e[3] for e in ends])
-    widths_end = (
-        np.repeat(np.maximum(np.asarray(widths, float), 1.0), 2)
-        if widths is not None
-        else np.full(len(ends), 5.0)
+    found = link_candidates(
+        segments,
+        max_gap=max_gap,
+        max_angle_deg=max_angle_deg,
+        od=od,
+        widths=widths,
+        half_widths=half_widths,
+        apart=apart,
+        fresh=fresh,
     )
-    cos_max = math.cos(math.radians(max_angle_deg))
-    from scipy.spatial import cKDTree
-
-    reach = np.full(len(ends), float(max_gap))
-    crossing = od is not None and widths is not None
-    if crossing:
-        reach = np.maximum(reach, _CROSSING_WIDTHS * np.repeat(np.asarray(widths, float), 2))
-    # a bridge across another shaft may be longer by what that shaft hides (at most
-    # one more ordinary gap)
-    extra = float(max_gap) if crossing else 0.0
-    pairs = cKDTree(pts).query_pairs(float(reach.max()) + extra, output_type="ndarray")
-    cand: list[tuple[float, int, int]] = []
-    if len(pairs):
-        ia, ib = pairs[:, 0], pairs[:, 1]
-        keep = (ia // 2) != (ib // 2)  # not the two ends of one piece
-        if apart is not None and len(apart):
-            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
-            cut = np.sort(np.asarray(apart, dtype=np.int64).reshape(-1, 2), axis=1)
-            code = lo.astype(np.int64) * len(ends) + hi
-            keep &= ~np.isin(code, cut[:, 0] * len(ends) + cut[:, 1])
-        if fresh is not None:
-            keep &= np.isin(ia, fresh) | np.isin(ib, fresh)
-        gap = np.hypot(*(pts[ib] - pts[ia]).T)
-        base = np.minimum(reach[ia], reach[ib])
-        keep &= gap <= base + extra
-        ia, ib, gap, base = ia[keep], ib[keep], gap[keep], base[keep]
-        da, db = dirs[ia], dirs[ib]
-        vec = pts[ib] - pts[ia]  # from end a to end b
-        d = np.hypot(vec[:, 0], vec[:, 1])
-        # directions must be opposite (a continues into b)
-        turn = -np.sum(da * db, axis=1)
-        # b must lie ahead of a, near the line a continues along (and vice versa)
-        ahead_a = np.sum(da * vec, axis=1)
-        ahead_b = -np.sum(db * vec, axis=1)
-        side_a = np.abs(da[:, 0] * vec[:, 1] - da[:, 1] * vec[:, 0])
-        side_b = np.abs(db[:, 0] * vec[:, 1] - db[:, 1] * vec[:, 0])
-        slack = np.maximum(3.0, 0.5 * d)
-        far = d > 1.5
-        ok = (turn >= cos_max) & (
-            ~far | ((np.minimum(ahead_a, ahead_b) >= -2.0) & (np.maximum(side_a, side_b) <= slack))
-        )
-        crossed = np.zeros(len(ia), dtype=bool)
-        # a hair goes straight through a crossing: a longer bridge must hardly turn
-        longer = ok & (gap > base) & (turn >= math.cos(math.radians(_CROSSED_MAX_TURN_DEG)))
-        if longer.any() and od is not None and widths is not None:
-            idx = np.flatnonzero(longer)
-            more = _crossed_reach(
-                segments,
-                np.asarray(widths if half_widths is None else half_widths, float),
-                od.shape,
-                pts[ia[idx]],
-                pts[ib[idx]],
-                np.stack([ia[idx] // 2, ib[idx] // 2], axis=1),
-            )
-            crossed[idx] = (more > 0) & (gap[idx] <= base[idx] + np.minimum(more, extra))
-        ok &= (gap <= base) | crossed
-        # a longer bridge costs more only per shaft width: jumping a crossing straight
-        # through is cheaper than turning into the crest the two shafts share there
-        per_width = d / np.minimum(widths_end[ia], widths_end[ib])
-        cost = 3.0 * (1.0 - turn) + np.where(
-            far, (side_a + side_b) / (4.0 * slack) + _GAP_COST * per_width, 0.0
-        )
-        if half_widths is not None and _WIDTH_COST > 0:
-            # one hair keeps its width: a thin crest running on into a thick one is not it
-            hw = np.repeat(np.maximum(np.asarray(half_widths, float), 1.0), 2)
-            cost += _WIDTH_COST * np.abs(np.log(hw[ia] / hw[ib]))
-        cand = [
-            (float(c), int(a), int(b)) for c, a, b in zip(cost[ok], ia[ok], ib[ok], strict=True)
-        ]
-        crossed = crossed[ok]
-        if od is not None and cand:
-            level = np.zeros(n)
-            used_pieces = np.unique(np.r_[ia[ok], ib[ok]] // 2)
-            level[used_pieces] = _shaft_levels(od, [segments[k] for k in used_pieces])
-            passed = _bridges_ok(
-                od,
-                pts,
-                np.array([a for _, a, _ in cand], dtype=np.intp),
-                np.array([b for _, _, b in cand], dtype=np.intp),
-                level,
-                float(max_gap),
-                crossed,
-            )
-            cand = [c for c, good in zip(cand, passed, strict=True) if good]
-    cand.sort()
-    partner = [-1] * len(ends)
-    for _, a, b in cand:
+    order = np.lexsort((found.ib, found.ia, found.cost))
+    partner = [-1] * (2 * n)
+    for k in order:
+        a, b = int(found.ia[k]), int(found.ib[k])
         if partner[a] < 0 and partner[b] < 0:
-            partner[a], partner[b] = int(b), int(a)
+            partner[a], partner[b] = b, a
     # walk chains: end index 2i = start of segment i, 2i+1 = its end
     used = [False] * n
     chains: list[F64] = []
