@@ -431,3 +431,38 @@ def test_link_keeps_apart_the_ends_it_is_told_to() -> None:
     out = _ridges.link_segments(pieces, max_gap=10, max_angle_deg=35, fresh=np.array([1]))
     assert sorted(len(p) for p in out) == [60, 120]
     assert np.allclose(max(out, key=len)[0], [0, 0], atol=1.0)
+
+
+def test_link_candidates_describe_each_join() -> None:
+    # a dark shaft along y = 30; piece a on it, piece b 9 px further on, bent by 10°, and
+    # piece c beyond a stretch of bare skin
+    od = np.zeros((60, 260), np.float32)
+    od[28:33, 0:150] = 0.6
+    a = np.column_stack([np.arange(10.0, 70.0), np.full(60, 30.0)])
+    turn = math.radians(10.0)
+    t = np.arange(0.0, 60.0)
+    b = np.column_stack([78.0 + t * math.cos(turn), 30.0 + t * math.sin(turn)])
+    c = np.column_stack([np.arange(190.0, 250.0), np.full(60, 30.0)])
+    widths = np.array([5.0, 5.0, 5.0])
+    od[28:33, 190:250] = 0.6
+    found = _ridges.link_candidates([a, b, c], max_gap=40, max_angle_deg=35, od=od, widths=widths)
+    pairs = {tuple(sorted(p)) for p in zip(found.ia.tolist(), found.ib.tolist(), strict=True)}
+    # end of a (1) to start of b (2); b to c would bridge bare skin and is not a candidate
+    assert pairs == {(1, 2)}
+    k = 0
+    assert math.isclose(math.degrees(math.acos(found.turn[k])), 10.0, abs_tol=2.0)
+    assert math.isclose(found.gap[k], 9.0, abs_tol=0.5)
+    assert math.isclose(found.per_width[k], 9.0 / 5.0, abs_tol=0.1)
+    assert found.offset[k] < 1.0 and not found.crossed[k]
+    assert found.bridge[k] >= 1.0  # the bridge keeps more than it must
+    assert found.log_width_ratio[k] == 0.0
+    # what link_segments takes: the same join
+    assert (
+        len(_ridges.link_segments([a, b, c], max_gap=40, max_angle_deg=35, od=od, widths=widths))
+        == 2
+    )
+    # ends kept apart are no candidates at all
+    none = _ridges.link_candidates(
+        [a, b, c], max_gap=40, max_angle_deg=35, od=od, widths=widths, apart=np.array([[1, 2]])
+    )
+    assert len(none.ia) == 0 and len(none.bridge) == 0
