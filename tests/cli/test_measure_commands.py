@@ -192,6 +192,34 @@ def test_measure_hair_colour_options_find_a_hair_the_default_misses(tmp_path, fl
     assert counts == {False: 0, True: 1}
 
 
+def test_validate_overlay_and_each_error_listed(trial, tmp_path):
+    """Every error has a place and a reason in the JSON; an overlay PNG per image."""
+    from hairtrial.io import read_image
+    from hairtrial.measure.metrics import FALSE_REASONS, MISSED_REASONS
+
+    images = sorted(trial.glob("*_d0[03]0.jpg"))
+    overlays = tmp_path / "checked"
+    result = runner.invoke(
+        app, ["validate", *map(str, images), "--um-per-px", "5", "--format", "json",
+              "--overlay", str(overlays)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    for path, line in zip(images, lines, strict=False):
+        errors = line["errors"]
+        missed = [e for e in errors if e["kind"] == "missed"]
+        false = [e for e in errors if e["kind"] == "false"]
+        assert len(missed) == line["n_true"] - line["n_matched"]
+        assert len(false) == line["n_detected"] - line["n_matched"]
+        assert {e["reason"] for e in missed} <= set(MISSED_REASONS)
+        assert {e["reason"] for e in false} <= set(FALSE_REASONS)
+        assert all(isinstance(e["hair_id"], int) for e in false)
+        png = read_image(overlays / f"{path.stem}.validation.png").pixels
+        original = read_image(path).pixels
+        assert png.shape[1] == original.shape[1] and png.shape[0] > original.shape[0]
+    assert "errors" not in lines[-1]  # the pooled line holds the counts only
+
+
 def _counted_truth(image):
     from hairtrial.measure.metrics import truth_from_json
 
@@ -218,8 +246,9 @@ def test_validate_against_pascal_voc_boxes(trial, tmp_path):
     assert first["annotation"] == "boxes" and first["n_true"] == len(hairs)
     assert first["recall"] > 0.6 and first["precision"] > 0.6
     assert "missed_reasons" not in pooled and "diameter_mae_um" not in first
-    table = runner.invoke(app, args)
+    table = runner.invoke(app, [*args, "--overlay", str(tmp_path / "checked")])
     assert table.exit_code == 0 and image.name in table.output and "missed " not in table.output
+    assert (tmp_path / "checked" / f"{image.stem}.validation.png").stat().st_size > 0
 
 
 def test_validate_against_polylines_with_widths(trial, tmp_path):

@@ -80,3 +80,67 @@ def test_legend_below_leaves_the_image_uncovered():
     # the hair is drawn the same way; the strip holds the legend text and the scale bar
     np.testing.assert_array_equal(below[:180], inside[:180])  # above the box
     assert (below[300:] > 200).any()
+
+
+def _near_colour(pixels, colour, tolerance=40):
+    diff = np.abs(pixels.reshape(-1, 3).astype(int) - np.array(colour)).sum(axis=1)
+    return diff.min() < tolerance
+
+
+def test_validation_overlay_shows_matched_false_and_missed_hairs():
+    from hairtrial.measure.metrics import explain_errors, score_hairs
+    from hairtrial.measure.overlay import VALIDATION_COLOURS, draw_validation
+
+    image = np.full((400, 600, 3), 200, np.uint8)
+    before = image.copy()
+    truth = [
+        hair(0, 80.0, "terminal", (100.5, 80.5), [(100.5, 80.5), (100.5, 300.5)]),
+        hair(1, 80.0, "terminal", (300.5, 80.5), [(300.5, 80.5), (300.5, 300.5)]),  # missed
+    ]
+    detected = [
+        hair(1, 80.0, "terminal", (101.5, 80.5), [(101.5, 80.5), (101.5, 300.5)]),
+        hair(2, 80.0, "terminal", (480.5, 80.5), [(480.5, 80.5), (480.5, 300.5)]),  # false
+        hair(3, 80.0, "terminal", None, [(0.5, 350.5), (150.5, 350.5)]),  # entering
+    ]
+    score = score_hairs(detected, truth, max_distance_px=6.0, by="centreline")
+    errors = explain_errors(detected, truth, score.matches, shape=(400, 600))
+    assert score.matches == ((0, 0),)
+    out = draw_validation(
+        image, detected, matches=score.matches, um_per_px=5.0, truth=truth, errors=errors
+    )
+    np.testing.assert_array_equal(image, before)
+    assert out.shape[0] > 400 and out.shape[1:] == (600, 3)  # the legend strip below
+    colours = VALIDATION_COLOURS
+    assert _near_colour(out[150:250, 99:104], colours["matched"])
+    assert _near_colour(out[150:250, 298:303], colours["missed"])
+    assert _near_colour(out[150:250, 478:483], colours["false"])
+    assert not _near_colour(out[150:250, 478:483], colours["missed"])
+    grey = out[350, 60]
+    assert grey[0] == grey[1] == grey[2] != 200  # entering: thin grey, not scored
+    # each error's reason is written beside its exit: missed above, false below
+    assert errors.missed_reason == ((1, "not_found"),)
+    assert _near_colour(out[55:78, 305:400], colours["missed"])
+    assert _near_colour(out[82:105, 485:590], colours["false"])
+    assert (out[400:] != 0).any()  # the legend and scale bar
+
+
+def test_validation_overlay_against_boxes_marks_the_matched_point():
+    from hairtrial.measure.annotations import score_boxes
+    from hairtrial.measure.overlay import VALIDATION_COLOURS, draw_validation
+
+    image = np.full((300, 400, 3), 200, np.uint8)
+    line = [(100.5, 50.5), (100.5, 150.5), (100.5, 250.5)]
+    detected = [hair(1, 80.0, "terminal", (100.5, 50.5), line)]
+    boxes = np.array([[90.0, 140.0, 110.0, 160.0], [250.0, 40.0, 300.0, 90.0]])
+    scored = score_boxes(detected, boxes, max_distance_px=10.0)
+    assert scored.matches == [(0, 0)]
+    out = draw_validation(image, detected, matches=scored.matches, um_per_px=5.0, boxes=boxes)
+    colours = VALIDATION_COLOURS
+    # box edges fall between pixel rows: blended with the skin by the anti-aliasing
+    assert _near_colour(out[38:42, 255:295], colours["missed"], 120)  # the missed box
+    assert not _near_colour(out[138:142, 92:98], colours["missed"], 120)
+    assert _near_colour(out[138:142, 92:98], colours["annotated"], 120)  # matched: white
+    # the mid-shaft point that was matched is a dot wider than the line
+    dot = out[150, 96:106].reshape(-1, 3).astype(int)
+    near = np.abs(dot - np.array(colours["matched"])).sum(axis=1) < 60
+    assert near.sum() >= 4

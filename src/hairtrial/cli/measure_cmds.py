@@ -25,6 +25,8 @@ from hairtrial._validate import InputError, check_um_per_px
 if TYPE_CHECKING:
     from hairtrial.io.image import ImageData
     from hairtrial.measure import ImageMeasurement, MeasureConfig
+    from hairtrial.measure.metrics import ErrorBreakdown
+    from hairtrial.records import HairRecord
 
 console = Console(stderr=True)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
@@ -258,6 +260,14 @@ def validate(
             "what `hairtrial power --validation` reads.",
         ),
     ] = "table",
+    overlay: Annotated[
+        Path | None,
+        typer.Option(
+            "--overlay",
+            help="Write a validation overlay PNG per image here: matched, false and missed "
+            "hairs, each error labelled with its reason.",
+        ),
+    ] = None,
 ) -> None:
     """Score measurement against annotations: detection, count, diameter, terminal fraction.
 
@@ -265,6 +275,7 @@ def validate(
     when its mid-shaft point (its exit with ``--by exit``) lies inside the box or within
     ``--max-distance-px`` of its centre.
     """
+    from hairtrial.io.image import write_image
     from hairtrial.measure.annotations import read_annotations, score_boxes
     from hairtrial.measure.metrics import (
         FALSE_REASONS,
@@ -273,6 +284,7 @@ def validate(
         explain_errors,
         score_hairs,
     )
+    from hairtrial.measure.overlay import draw_validation
 
     try:
         params = load_config(config, light_hairs=light_hairs, grey_hairs=grey_hairs)
@@ -286,8 +298,10 @@ def validate(
     false = dict.fromkeys(FALSE_REASONS, 0)
     failed = 0
     explained = 0  # images scored against hairs (box annotations give no error reasons)
-    for path, _, result in _measure_each(images, um_per_px, params):
-        if result is None:
+    if overlay is not None:
+        overlay.mkdir(parents=True, exist_ok=True)
+    for path, data, result in _measure_each(images, um_per_px, params):
+        if data is None or result is None:
             failed += 1
             continue
         try:
@@ -297,9 +311,18 @@ def validate(
             failed += 1
             continue
         if annotated.format == "voc":
-            boxed = score_boxes(
+            box_score = score_boxes(
                 result.hairs, annotated.boxes, max_distance_px=max_distance_px, by=by
-            ).detection
+            )
+            boxed = box_score.detection
+            if overlay is not None:
+                write_image(
+                    overlay / f"{path.stem}.validation.png",
+                    draw_validation(
+                        data.pixels, result.hairs, matches=box_score.matches,
+                        um_per_px=result.um_per_px, boxes=annotated.boxes, by=by,
+                    ),
+                )  # fmt: skip
             pooled = [pooled[0] + boxed.n_detected, pooled[1] + boxed.n_true,
                       pooled[2] + boxed.n_matched]  # fmt: skip
             if fmt == "json":
@@ -324,6 +347,14 @@ def validate(
             shape=result.shape,
             reach_px=max_distance_px,
         )
+        if overlay is not None:
+            write_image(
+                overlay / f"{path.stem}.validation.png",
+                draw_validation(
+                    data.pixels, result.hairs, matches=score.matches,
+                    um_per_px=result.um_per_px, truth=annotated.hairs, errors=errors,
+                ),
+            )  # fmt: skip
         d = score.detection
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
         for key, value in errors.missed.items():
@@ -341,6 +372,7 @@ def validate(
                 "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
                 "terminal_fraction_error": _json_number(score.terminal_fraction_error),
                 "missed_reasons": errors.missed, "false_reasons": errors.false,
+                "errors": _error_rows(result.hairs, annotated.hairs, errors),
             }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
@@ -367,6 +399,29 @@ def validate(
     if failed:
         console.print(f"{failed} of {len(images)} image(s) failed")
         raise typer.Exit(code=1)
+
+
+def _error_rows(
+    detected: Sequence[HairRecord], truth: Sequence[HairRecord], errors: ErrorBreakdown
+) -> list[dict[str, Any]]:
+    """Each error of one image with its reason and where to look (px), for review.
+
+    A missed annotated hair is placed at its exit; a false detection at its exit, with
+    its ``hair_id``. Indices are those of :func:`hairtrial.measure.metrics.explain_errors`
+    (counted hairs only).
+    """
+    counted = [h for h in detected if h.exit_px is not None]
+    annotated = [h for h in truth if h.exit_px is not None]
+    rows: list[dict[str, Any]] = []
+    for j, reason in errors.missed_reason:
+        x, y = annotated[j].exit_px or annotated[j].centerline_px[0]
+        rows.append({"kind": "missed", "reason": reason, "x_px": round(x, 1), "y_px": round(y, 1)})
+    for i, reason in errors.false_reason:
+        hair = counted[i]
+        x, y = hair.exit_px or hair.centerline_px[0]
+        rows.append({"kind": "false", "reason": reason, "hair_id": hair.id,
+                     "x_px": round(x, 1), "y_px": round(y, 1)})  # fmt: skip
+    return rows
 
 
 def _reasons(what: str, counts: dict[str, int]) -> str:

@@ -5,6 +5,11 @@ ring and its id written beside the exit; hairs entering from outside the field (
 counted) are drawn thin and grey. A scale bar of a round length in µm and a legend with the
 class counts sit in the bottom-left corner. Colours are from the Okabe–Ito palette, which
 stays distinguishable with the common colour-vision deficiencies.
+
+A validation overlay (:func:`draw_validation`) shows a measurement scored against
+annotations instead: hairs matched to an annotation, false detections and missed
+annotated hairs (or boxes) in three colours, each error labelled with why it happened
+(:func:`hairtrial.measure.metrics.explain_errors`).
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from hairtrial._validate import check_image, check_um_per_px
 from hairtrial.records import DEFAULT_CLASSES, HairClasses, HairRecord
+
+if TYPE_CHECKING:
+    from hairtrial.measure.metrics import ErrorBreakdown
 
 #: Class colours (RGB): vellus sky blue, intermediate orange, terminal bluish green.
 CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -28,6 +36,28 @@ CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
     "terminal": (0, 158, 115),
 }
 _NOT_COUNTED = (170, 170, 170)
+RGB = tuple[int, int, int]
+#: Validation colours (RGB): matched bluish green, false vermillion, missed yellow, and the
+#: annotation a detection matched in white.
+VALIDATION_COLOURS: dict[str, RGB] = {
+    "matched": (0, 158, 115),
+    "false": (213, 94, 0),
+    "missed": (240, 228, 66),
+    "annotated": (255, 255, 255),
+}
+#: Short labels written beside each error (keys of ``ErrorBreakdown.missed`` / ``.false``).
+REASON_LABELS: dict[str, str] = {
+    "beside_found_hair": "beside",
+    "joined_to_another": "joined",
+    "traced_in_part": "in part",
+    "not_counted": "not counted",
+    "at_border": "border",
+    "not_found": "not found",
+    "on_missed_hair": "on missed",
+    "on_found_hair": "duplicate",
+    "on_uncounted_hair": "entering",
+    "on_no_hair": "no hair",
+}
 _NICE_LENGTHS_UM = (50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
 
 
@@ -125,12 +155,13 @@ def draw_overlay(
             x, y = hair.exit_px
             org = (int(x + 5 * scale), int(y - 5 * scale))
             _text(out, str(hair.id), org, 0.4 * scale, colour)
+    rows = _class_rows(counts, classes)
     if legend_below:
         _, pad = _legend_spacing(scale)
-        strip = np.zeros((_legend_height(scale) + 2 * pad, n, 3), dtype=np.uint8)
-        _legend(strip, counts, classes=classes, um_per_px=um, scale=scale)
+        strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), dtype=np.uint8)
+        _legend(strip, rows, um_per_px=um, scale=scale)
         return np.concatenate([out, strip], axis=0)
-    _legend(out, counts, classes=classes, um_per_px=um, scale=scale)
+    _legend(out, rows, um_per_px=um, scale=scale)
     return out
 
 
@@ -139,10 +170,10 @@ def _legend_spacing(scale: float) -> tuple[int, int]:
     return int(20 * scale), int(8 * scale)
 
 
-def _legend_height(scale: float) -> int:
-    """Height (px) of the legend box at `scale`: three class rows, the bar, margins."""
+def _legend_height(scale: float, rows: int = 3) -> int:
+    """Height (px) of the legend box at `scale`: `rows` colour rows, the bar, margins."""
     row, pad = _legend_spacing(scale)
-    return row * 5 + pad
+    return row * (rows + 2) + pad
 
 
 def _text(
@@ -169,44 +200,188 @@ def _text(
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, size, colour, weight, cv2.LINE_AA)
 
 
+def _class_rows(counts: dict[str, int], classes: HairClasses) -> list[tuple[RGB, str]]:
+    """Legend rows of a measurement overlay: each class's colour, limits and count."""
+    return [
+        (CLASS_COLOURS["vellus"], f"vellus <= {classes.vellus_max_um:g} um: {counts['vellus']}"),
+        (CLASS_COLOURS["intermediate"], f"intermediate: {counts['intermediate']}"),
+        (
+            CLASS_COLOURS["terminal"],
+            f"terminal >= {classes.terminal_min_um:g} um: {counts['terminal']}",
+        ),
+    ]
+
+
 def _legend(
     out: NDArray[np.uint8],
-    counts: dict[str, int],
+    rows: Sequence[tuple[RGB, str]],
     *,
-    classes: HairClasses,
     um_per_px: float,
     scale: float,
 ) -> None:
-    """Scale bar and class legend in a dark box at the bottom-left corner."""
+    """Scale bar and a legend of coloured rows in a dark box at the bottom-left corner."""
     import cv2
 
     m, n = out.shape[:2]
     bar_um = scale_bar_um(n, um_per_px)
     bar_px = bar_um / um_per_px
-    labels = [
-        ("vellus", f"vellus <= {classes.vellus_max_um:g} um: {counts['vellus']}"),
-        ("intermediate", f"intermediate: {counts['intermediate']}"),
-        ("terminal", f"terminal >= {classes.terminal_min_um:g} um: {counts['terminal']}"),
-    ]
     size = 0.45 * scale
     row, pad = _legend_spacing(scale)
     box_w = int(max(bar_px, 230 * scale)) + 2 * pad
-    box_h = _legend_height(scale)
+    box_h = _legend_height(scale, len(rows))
     x0, y0 = pad, m - pad - box_h
     if x0 + box_w > n or y0 < 0:
         return  # image too small for a legend; the hairs are still drawn
     region = out[y0 : y0 + box_h, x0 : x0 + box_w]
     region[:] = (region.astype(np.float32) * 0.35).astype(np.uint8)
-    for i, (name, label) in enumerate(labels):
+    for i, (colour, label) in enumerate(rows):
         y = y0 + pad + row * (i + 1)
         cv2.line(out, (x0 + pad, y - row // 3), (x0 + pad + int(18 * scale), y - row // 3),
-                 CLASS_COLOURS[name], max(2, int(3 * scale)), cv2.LINE_AA)  # fmt: skip
+                 colour, max(2, int(3 * scale)), cv2.LINE_AA)  # fmt: skip
         _text(out, label, (x0 + pad + int(26 * scale), y), size, (255, 255, 255))
-    y = y0 + pad + row * (len(labels) + 1)
+    y = y0 + pad + row * (len(rows) + 1)
     cv2.line(out, (x0 + pad, y), (x0 + pad + round(bar_px), y), (255, 255, 255),
              max(2, int(3 * scale)))  # fmt: skip
     label = f"{bar_um / 1000:g} mm" if bar_um >= 1000 else f"{bar_um:g} um"
     _text(out, label, (x0 + pad, y - int(6 * scale)), size, (255, 255, 255))
+
+
+def draw_validation(
+    image: NDArray[Any],
+    detected: Sequence[HairRecord],
+    *,
+    matches: Sequence[tuple[int, int]],
+    um_per_px: float,
+    truth: Sequence[HairRecord] = (),
+    boxes: NDArray[np.floating] | None = None,
+    by: Literal["centreline", "exit"] = "centreline",
+    errors: ErrorBreakdown | None = None,
+) -> NDArray[np.uint8]:
+    """Draw a measurement scored against annotations over a copy of `image`.
+
+    Counted detections matched to an annotation are drawn in bluish green over their
+    annotation (a thin white line, or a white box); false detections in vermillion;
+    missed annotated hairs (or boxes) in yellow. Exits are ringed; against boxes, the
+    point of each detection that was matched (its mid-shaft point, or its exit with
+    ``by='exit'``) is a dot. With `errors`, each error is labelled with its reason
+    (:data:`REASON_LABELS`): a missed hair's above its exit, a false detection's below.
+    Detections entering from outside the field (not counted, not scored) are drawn thin
+    and grey. The legend and scale bar lie in a strip under the image, so that no error
+    is hidden.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        The measured image; not modified.
+    detected : sequence of HairRecord
+        Every measured hair of the image.
+    matches : sequence of (int, int)
+        ``(detection, annotation)`` pairs as :func:`hairtrial.measure.metrics.score_hairs`
+        or :func:`hairtrial.measure.annotations.score_boxes` return them: indices into
+        the counted detections and into the counted annotated hairs, or into `boxes`.
+    um_per_px : float, µm/px
+        Calibration, for the scale bar.
+    truth : sequence of HairRecord
+        Annotated hairs (all of them; those entering from outside are not scored).
+    boxes : (B, 4) ndarray, px, optional
+        Annotation boxes ``(xmin, ymin, xmax, ymax)``, scored instead of `truth`.
+    by : {'centreline', 'exit'}
+        Which point of a detection was matched to the boxes.
+    errors : ErrorBreakdown, optional
+        Why each error happened, for hair annotations (indices as `matches`).
+
+    Returns
+    -------
+    (M + strip, N, 3) ndarray of uint8
+        The overlay, with the legend strip under it.
+    """
+    import cv2
+
+    out = _as_rgb8(check_image(image))
+    um = check_um_per_px(um_per_px)
+    scale = max(1.0, min(out.shape[:2]) / 700.0)
+    thick = max(1, round(scale))
+    thin = max(1, thick // 2)
+    shift = 4
+    colours = VALIDATION_COLOURS
+    counted = [h for h in detected if h.exit_px is not None]
+    annotated = [h for h in truth if h.exit_px is not None]
+    box_arr = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, float).reshape(-1, 4)
+    det_match = {int(i): int(j) for i, j in matches}
+    found = set(det_match.values())
+    n_targets = len(box_arr) if boxes is not None else len(annotated)
+    why_missed = dict(errors.missed_reason) if errors is not None else {}
+    why_false = dict(errors.false_reason) if errors is not None else {}
+
+    def fixed(points: ArrayLike) -> NDArray[np.int32]:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
+
+    def line(points: ArrayLike, colour: RGB, width: int) -> None:
+        pts = fixed(points)
+        if len(pts):
+            cv2.polylines(out, [pts], False, colour, width, cv2.LINE_AA, shift)
+
+    def ring(point: ArrayLike, colour: RGB) -> None:
+        c = fixed(point)[0]
+        cv2.circle(out, (int(c[0]), int(c[1])), int(4 * scale) << shift, colour, thin,
+                   cv2.LINE_AA, shift)  # fmt: skip
+
+    m, n = out.shape[:2]
+
+    def label(point: ArrayLike, text: str, colour: RGB, below: bool = False) -> None:
+        # beside the point, kept inside the image (an exit at the top edge or the right)
+        x, y = np.asarray(point, dtype=np.float64).reshape(2)
+        y_text = min(max(y + 16 * scale if below else y - 5 * scale, 12 * scale), m - 3)
+        x_text = min(x + 5 * scale, n - 8 * scale * len(text))
+        _text(out, text, (int(max(x_text, 0)), int(y_text)), 0.4 * scale, colour)
+
+    def rectangle(box: NDArray[np.float64], colour: RGB, width: int) -> None:
+        corners = fixed(box.reshape(2, 2))
+        cv2.rectangle(out, tuple(map(int, corners[0])), tuple(map(int, corners[1])), colour,
+                      width, cv2.LINE_AA, shift)  # fmt: skip
+
+    # annotations under the detections: matched ones thin, missed ones in yellow
+    for j in range(n_targets):
+        hit = j in found
+        colour = colours["annotated"] if hit else colours["missed"]
+        if boxes is not None:
+            rectangle(box_arr[j], colour, thin if hit else thick)
+            anchor: ArrayLike = box_arr[j, :2]
+        else:
+            hair = annotated[j]
+            line(hair.centerline_px, colour, thin if hit else thick)
+            anchor = hair.exit_px if hair.exit_px is not None else hair.centerline_px[0]
+            if not hit:
+                ring(anchor, colour)
+        if not hit and j in why_missed:
+            label(anchor, REASON_LABELS.get(why_missed[j], why_missed[j]), colour)
+    for hair in detected:
+        if hair.exit_px is None:
+            line(hair.centerline_px, _NOT_COUNTED, thin)
+    for i, hair in enumerate(counted):
+        hit = i in det_match
+        colour = colours["matched"] if hit else colours["false"]
+        line(hair.centerline_px, colour, thick)
+        exit_px = hair.exit_px if hair.exit_px is not None else hair.centerline_px[0]
+        ring(exit_px, colour)
+        if boxes is not None and by == "centreline" and hair.centerline_px:
+            mid = fixed(hair.centerline_px[len(hair.centerline_px) // 2])[0]
+            cv2.circle(out, (int(mid[0]), int(mid[1])), int(2.5 * scale) << shift, colour,
+                       -1, cv2.LINE_AA, shift)  # fmt: skip
+        if not hit and i in why_false:
+            label(exit_px, REASON_LABELS.get(why_false[i], why_false[i]), colour, below=True)
+    n_match = len(det_match)
+    what = "boxes" if boxes is not None else "annotated"
+    rows = [
+        (colours["matched"], f"matched: {n_match}"),
+        (colours["false"], f"false: {len(counted) - n_match}"),
+        (colours["missed"], f"missed: {n_targets - len(found)} of {n_targets} {what}"),
+    ]
+    _, pad = _legend_spacing(scale)
+    strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, out.shape[1], 3), np.uint8)
+    _legend(strip, rows, um_per_px=um, scale=scale)
+    return np.concatenate([out, strip], axis=0)
 
 
 def save_overlay(
