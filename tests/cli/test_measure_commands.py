@@ -228,7 +228,9 @@ def _counted_truth(image):
 
 
 def test_validate_against_pascal_voc_boxes(trial, tmp_path):
-    """Boxes score detection and count; no diameter, no error reasons."""
+    """Boxes score detection and count, and say why each error happened; no diameter."""
+    from hairtrial.measure.annotations import BOX_FALSE_REASONS, BOX_MISSED_REASONS
+
     image = sorted(trial.glob("*_d000.jpg"))[0]
     hairs = _counted_truth(image)
     objects = "".join(
@@ -245,9 +247,17 @@ def test_validate_against_pascal_voc_boxes(trial, tmp_path):
     first, pooled = (json.loads(x) for x in result.stdout.splitlines())
     assert first["annotation"] == "boxes" and first["n_true"] == len(hairs)
     assert first["recall"] > 0.6 and first["precision"] > 0.6
-    assert "missed_reasons" not in pooled and "diameter_mae_um" not in first
+    assert "diameter_mae_um" not in first
+    assert set(first["missed_reasons"]) == set(BOX_MISSED_REASONS)
+    assert set(first["false_reasons"]) == set(BOX_FALSE_REASONS)
+    assert sum(first["missed_reasons"].values()) == first["n_true"] - first["n_matched"]
+    assert sum(first["false_reasons"].values()) == first["n_detected"] - first["n_matched"]
+    missed = [e for e in first["errors"] if e["kind"] == "missed"]
+    assert len(missed) == first["n_true"] - first["n_matched"]
+    assert all(len(e["box"]) == 4 for e in missed)
+    assert pooled["missed_reasons"] == first["missed_reasons"]
     table = runner.invoke(app, [*args, "--overlay", str(tmp_path / "checked")])
-    assert table.exit_code == 0 and image.name in table.output and "missed " not in table.output
+    assert table.exit_code == 0 and image.name in table.output and "missed " in table.output
     assert (tmp_path / "checked" / f"{image.stem}.validation.png").stat().st_size > 0
 
 

@@ -124,3 +124,54 @@ def test_score_boxes_by_mid_shaft_point_or_exit() -> None:
     assert score_boxes([], boxes, max_distance_px=10.0).detection.recall == 0.0
     with pytest.raises(InputError):
         score_boxes(found, boxes, max_distance_px=10.0, by="tip")  # type: ignore[arg-type]
+
+
+def test_box_errors_say_what_lies_in_each_missed_box() -> None:
+    boxes = np.array(
+        [
+            [10.0, 10.0, 50.0, 30.0],  # 0: matched by hair 1
+            [10.0, 32.0, 50.0, 52.0],  # 1: hair 1 runs on through it (a partner beside)
+            [100.0, 10.0, 140.0, 30.0],  # 2: hair 2 lies in it, its mid-shaft point beyond
+            [100.0, 100.0, 140.0, 120.0],  # 3: only a hair not counted lies in it
+            [0.0, 200.0, 30.0, 230.0],  # 4: nothing, at the border
+            [200.0, 200.0, 240.0, 220.0],  # 5: nothing
+        ]
+    )
+    found = [
+        _hair(1, [(15.0, 20.0), (30.0, 20.0), (45.0, 45.0)]),  # mid at box 0's centre
+        _hair(2, [(105.0, 20.0), (135.0, 20.0), (200.0, 20.0), (260.0, 20.0)]),
+        _hair(3, [(102.0, 110.0), (138.0, 110.0)], exit_in=False),
+        _hair(4, [(20.0, 15.0), (30.0, 18.0), (45.0, 25.0)]),  # a second trace in box 0
+        _hair(5, [(300.0, 150.0), (300.0, 190.0)]),  # on no box
+    ]
+    from hairtrial.measure.annotations import (
+        BOX_FALSE_REASONS,
+        BOX_MISSED_REASONS,
+        explain_box_errors,
+    )
+
+    scored = score_boxes(found, boxes, max_distance_px=5.0)
+    assert scored.matches == [(0, 0)]
+    why = explain_box_errors(found, boxes, scored.matches, shape=(300, 400))
+    assert dict(why.missed_reason) == {
+        1: "beside_found_hair",
+        2: "point_outside",
+        3: "not_counted",
+        4: "at_border",
+        5: "not_found",
+    }
+    # counted detections: 0 matched; 1 (hair 2) on missed box 2, 2 (hair 4) a second
+    # trace in matched box 0, 3 (hair 5) on nothing
+    assert dict(why.false_reason) == {1: "on_missed_box", 2: "on_found_box", 3: "on_no_box"}
+    assert set(why.missed) == set(BOX_MISSED_REASONS)
+    assert set(why.false) == set(BOX_FALSE_REASONS)
+    assert sum(why.missed.values()) == 5 and sum(why.false.values()) == 3
+    # a tight box a few pixels off the trace still holds it, within the margin
+    thin = np.array([[105.0, 23.0, 200.0, 26.0]])
+    assert explain_box_errors(found[1:2], thin, [], shape=(300, 400)).missed_reason == (
+        (0, "point_outside"),
+    )
+    assert explain_box_errors(found[1:2], thin, [], shape=(300, 400), margin_px=1.0).missed == {
+        **dict.fromkeys(BOX_MISSED_REASONS, 0),
+        "not_found": 1,
+    }

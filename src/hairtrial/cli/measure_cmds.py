@@ -276,14 +276,8 @@ def validate(
     ``--max-distance-px`` of its centre.
     """
     from hairtrial.io.image import write_image
-    from hairtrial.measure.annotations import read_annotations, score_boxes
-    from hairtrial.measure.metrics import (
-        FALSE_REASONS,
-        MISSED_REASONS,
-        detection_score,
-        explain_errors,
-        score_hairs,
-    )
+    from hairtrial.measure.annotations import explain_box_errors, read_annotations, score_boxes
+    from hairtrial.measure.metrics import detection_score, explain_errors, score_hairs
     from hairtrial.measure.overlay import draw_validation
 
     try:
@@ -294,10 +288,10 @@ def validate(
     table = Table("image", "true", "found", "precision", "recall", "F1", "count err",
                   "Ø MAE µm", "TF err")  # fmt: skip
     pooled = [0, 0, 0]
-    missed = dict.fromkeys(MISSED_REASONS, 0)
-    false = dict.fromkeys(FALSE_REASONS, 0)
+    # errors pooled by reason (those of hair annotations, then those of boxes)
+    missed: dict[str, int] = {}
+    false: dict[str, int] = {}
     failed = 0
-    explained = 0  # images scored against hairs (box annotations give no error reasons)
     if overlay is not None:
         overlay.mkdir(parents=True, exist_ok=True)
     for path, data, result in _measure_each(images, um_per_px, params):
@@ -315,12 +309,18 @@ def validate(
                 result.hairs, annotated.boxes, max_distance_px=max_distance_px, by=by
             )
             boxed = box_score.detection
+            box_errors = explain_box_errors(
+                result.hairs, annotated.boxes, box_score.matches, shape=result.shape
+            )
+            _pool(missed, box_errors.missed)
+            _pool(false, box_errors.false)
             if overlay is not None:
                 write_image(
                     overlay / f"{path.stem}.validation.png",
                     draw_validation(
                         data.pixels, result.hairs, matches=box_score.matches,
                         um_per_px=result.um_per_px, boxes=annotated.boxes, by=by,
+                        errors=box_errors,
                     ),
                 )  # fmt: skip
             pooled = [pooled[0] + boxed.n_detected, pooled[1] + boxed.n_true,
@@ -332,6 +332,8 @@ def validate(
                     "precision": _json_number(boxed.precision),
                     "recall": _json_number(boxed.recall), "f1": _json_number(boxed.f1),
                     "count_error": _json_number(boxed.count_error),
+                    "missed_reasons": box_errors.missed, "false_reasons": box_errors.false,
+                    "errors": _error_rows(result.hairs, box_errors, boxes=annotated.boxes),
                 }))  # fmt: skip
             table.add_row(
                 path.name, str(boxed.n_true), str(boxed.n_detected), _fmt(boxed.precision),
@@ -339,7 +341,6 @@ def validate(
             )  # fmt: skip
             continue
         score = score_hairs(result.hairs, annotated.hairs, max_distance_px=max_distance_px, by=by)
-        explained += 1
         errors = explain_errors(
             result.hairs,
             annotated.hairs,
@@ -357,10 +358,8 @@ def validate(
             )  # fmt: skip
         d = score.detection
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
-        for key, value in errors.missed.items():
-            missed[key] += value
-        for key, value in errors.false.items():
-            false[key] += value
+        _pool(missed, errors.missed)
+        _pool(false, errors.false)
         if fmt == "json":
             typer.echo(json.dumps({
                 "image": path.name, "n_true": d.n_true, "n_detected": d.n_detected,
@@ -372,7 +371,7 @@ def validate(
                 "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
                 "terminal_fraction_error": _json_number(score.terminal_fraction_error),
                 "missed_reasons": errors.missed, "false_reasons": errors.false,
-                "errors": _error_rows(result.hairs, annotated.hairs, errors),
+                "errors": _error_rows(result.hairs, errors, truth=annotated.hairs),
             }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
@@ -389,11 +388,11 @@ def validate(
                 "n_matched": p.n_matched, "precision": _json_number(p.precision),
                 "recall": _json_number(p.recall), "f1": _json_number(p.f1),
                 "count_error": _json_number(p.count_error),
-                **({"missed_reasons": missed, "false_reasons": false} if explained else {}),
+                "missed_reasons": missed, "false_reasons": false,
             }))  # fmt: skip
     if fmt == "table":
         stdout.print(table)
-        if explained and (pooled[1] or pooled[0]):
+        if pooled[1] or pooled[0]:
             stdout.print(_reasons("missed", missed))
             stdout.print(_reasons("false", false))
     if failed:
@@ -401,21 +400,37 @@ def validate(
         raise typer.Exit(code=1)
 
 
+def _pool(total: dict[str, int], counts: dict[str, int]) -> None:
+    """Add one image's errors per reason to the pooled counts."""
+    for key, value in counts.items():
+        total[key] = total.get(key, 0) + value
+
+
 def _error_rows(
-    detected: Sequence[HairRecord], truth: Sequence[HairRecord], errors: ErrorBreakdown
+    detected: Sequence[HairRecord],
+    errors: ErrorBreakdown,
+    *,
+    truth: Sequence[HairRecord] = (),
+    boxes: Any = None,
 ) -> list[dict[str, Any]]:
     """Each error of one image with its reason and where to look (px), for review.
 
-    A missed annotated hair is placed at its exit; a false detection at its exit, with
-    its ``hair_id``. Indices are those of :func:`hairtrial.measure.metrics.explain_errors`
-    (counted hairs only).
+    A missed annotated hair is placed at its exit, a missed box at its centre (with the
+    box); a false detection at its exit, with its ``hair_id``. Indices are those of
+    :func:`hairtrial.measure.metrics.explain_errors` (counted hairs only) or of the boxes.
     """
     counted = [h for h in detected if h.exit_px is not None]
     annotated = [h for h in truth if h.exit_px is not None]
     rows: list[dict[str, Any]] = []
     for j, reason in errors.missed_reason:
-        x, y = annotated[j].exit_px or annotated[j].centerline_px[0]
-        rows.append({"kind": "missed", "reason": reason, "x_px": round(x, 1), "y_px": round(y, 1)})
+        row: dict[str, Any] = {"kind": "missed", "reason": reason}
+        if boxes is not None:
+            x0, y0, x1, y1 = (float(v) for v in boxes[j])
+            x, y = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+            row["box"] = [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]
+        else:
+            x, y = annotated[j].exit_px or annotated[j].centerline_px[0]
+        rows.append({**row, "x_px": round(x, 1), "y_px": round(y, 1)})
     for i, reason in errors.false_reason:
         hair = counted[i]
         x, y = hair.exit_px or hair.centerline_px[0]

@@ -30,7 +30,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hairtrial._validate import InputError
-from hairtrial.measure.metrics import DetectionScore, detection_score, match_boxes, truth_from_json
+from hairtrial.measure.metrics import (
+    DetectionScore,
+    ErrorBreakdown,
+    _resample,
+    detection_score,
+    match_boxes,
+    truth_from_json,
+)
 from hairtrial.records import DEFAULT_CLASSES, HairClasses, HairRecord
 
 Format = Literal["hairtrial", "voc", "polylines"]
@@ -229,4 +236,138 @@ def score_boxes(
     return BoxScore(detection_score(len(counted), len(boxes), len(matches)), matches)
 
 
-__all__ = ["Annotations", "BoxScore", "read_annotations", "score_boxes"]
+#: Why an annotation box was missed, in the order the reasons are tried
+#: (:func:`explain_box_errors`).
+BOX_MISSED_REASONS = ("beside_found_hair", "point_outside", "not_counted", "at_border",
+                      "not_found")  # fmt: skip
+#: Why a detection matched no box (:func:`explain_box_errors`).
+BOX_FALSE_REASONS = ("on_missed_box", "on_found_box", "on_no_box")
+
+
+def _points_in_boxes(line: NDArray[np.float64], boxes: NDArray[np.float64]) -> NDArray[np.intp]:
+    """How many of `line`'s points lie in each box."""
+    if not len(line) or not len(boxes):
+        return np.zeros(len(boxes), dtype=np.intp)
+    x, y = line[:, 0, None], line[:, 1, None]
+    inside = (x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
+    return np.asarray(inside.sum(axis=0), dtype=np.intp)
+
+
+def explain_box_errors(
+    detected: Sequence[HairRecord],
+    boxes: NDArray[np.float64],
+    matches: Sequence[tuple[int, int]],
+    *,
+    shape: tuple[int, int],
+    margin_px: float = 5.0,
+    border_px: float = 3.0,
+) -> ErrorBreakdown:
+    """Sort the errors of an image scored against boxes by what lies where they are.
+
+    The box counterpart of :func:`hairtrial.measure.metrics.explain_errors`. A trace
+    *passes through* a box when at least half the box's shorter side of it (3 px at
+    least, sampled every pixel) lies inside the box grown by `margin_px` on every side
+    (hand-drawn boxes are tight, some only a few pixels across).
+
+    A missed box is, by the first reason that applies:
+
+    * ``beside_found_hair``: a detection matched to another box passes through it (two
+      hairs traced as one, or a partner whose point lies in the other's box);
+    * ``point_outside``: an unmatched counted detection passes through it, but its scored
+      point (mid-shaft point or exit) lies outside it and away from its centre (the
+      trace cut short, run on, or offset);
+    * ``not_counted``: a detection whose exit was not placed inside the image passes
+      through it;
+    * ``at_border``: nothing passes through it and it reaches the image border;
+    * ``not_found``: nothing passes through it.
+
+    A counted detection matched to no box passes through a missed box
+    (``on_missed_box``), a matched one (``on_found_box``: a duplicate, a fragment, or an
+    unannotated partner), or none (``on_no_box``).
+
+    Parameters
+    ----------
+    detected : sequence of HairRecord
+        Every measured hair of the image (uncounted ones tell a hair seen, not counted).
+    boxes : (B, 4) ndarray, px
+        Annotation boxes ``(xmin, ymin, xmax, ymax)``.
+    matches : sequence of (int, int)
+        ``(counted detection, box)`` pairs, as :func:`score_boxes` returns them.
+    shape : (int, int)
+        Image rows and columns (px), for the border.
+    margin_px : float, px
+        How far outside a box a trace still lies in it.
+    border_px : float, px
+        How close to the image edge a box reaches the border.
+
+    Returns
+    -------
+    ErrorBreakdown
+        Counts per reason (:data:`BOX_MISSED_REASONS`, :data:`BOX_FALSE_REASONS`) and the
+        reason of each missed box and each false detection.
+    """
+    box_arr = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    grown = box_arr + np.array([-margin_px, -margin_px, margin_px, margin_px])
+    counted = [h for h in detected if h.exit_px is not None]
+    uncounted = [h for h in detected if h.exit_px is None]
+
+    def sampled(h: HairRecord) -> NDArray[np.float64]:
+        return _resample(np.asarray(h.centerline_px, dtype=float).reshape(-1, 2), 1.0)
+
+    need = np.maximum(0.5 * np.minimum(box_arr[:, 2] - box_arr[:, 0],
+                                       box_arr[:, 3] - box_arr[:, 1]), 3.0)  # fmt: skip
+    through = np.array(
+        [_points_in_boxes(sampled(h), grown) >= need for h in counted], dtype=bool
+    ).reshape(len(counted), len(box_arr))
+    seen = np.array(
+        [_points_in_boxes(sampled(h), grown) >= need for h in uncounted], dtype=bool
+    ).reshape(len(uncounted), len(box_arr))
+    det_match = {int(i): int(j) for i, j in matches}
+    box_match = set(det_match.values())
+    matched_det = np.array([i in det_match for i in range(len(counted))], dtype=bool)
+    m, n = shape
+    missed: list[tuple[int, str]] = []
+    for j, (x0, y0, x1, y1) in enumerate(box_arr):
+        if j in box_match:
+            continue
+        if (through[:, j] & matched_det).any():
+            reason = "beside_found_hair"
+        elif (through[:, j] & ~matched_det).any():
+            reason = "point_outside"
+        elif seen[:, j].any():
+            reason = "not_counted"
+        elif min(x0, y0) <= border_px or x1 >= n - border_px or y1 >= m - border_px:
+            reason = "at_border"
+        else:
+            reason = "not_found"
+        missed.append((j, reason))
+    missed_boxes = np.zeros(len(box_arr), dtype=bool)
+    missed_boxes[[j for j, _ in missed]] = True
+    false: list[tuple[int, str]] = []
+    for i in range(len(counted)):
+        if i in det_match:
+            continue
+        if (through[i] & missed_boxes).any():
+            reason = "on_missed_box"
+        elif through[i].any():
+            reason = "on_found_box"
+        else:
+            reason = "on_no_box"
+        false.append((i, reason))
+    return ErrorBreakdown(
+        missed={r: sum(1 for _, x in missed if x == r) for r in BOX_MISSED_REASONS},
+        false={r: sum(1 for _, x in false if x == r) for r in BOX_FALSE_REASONS},
+        missed_reason=tuple(missed),
+        false_reason=tuple(false),
+    )
+
+
+__all__ = [
+    "BOX_FALSE_REASONS",
+    "BOX_MISSED_REASONS",
+    "Annotations",
+    "BoxScore",
+    "explain_box_errors",
+    "read_annotations",
+    "score_boxes",
+]

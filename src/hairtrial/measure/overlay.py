@@ -57,6 +57,10 @@ REASON_LABELS: dict[str, str] = {
     "on_found_hair": "duplicate",
     "on_uncounted_hair": "entering",
     "on_no_hair": "no hair",
+    "point_outside": "point outside",
+    "on_missed_box": "on missed",
+    "on_found_box": "duplicate",
+    "on_no_box": "no box",
 }
 _NICE_LENGTHS_UM = (50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
 
@@ -288,7 +292,9 @@ def draw_validation(
     by : {'centreline', 'exit'}
         Which point of a detection was matched to the boxes.
     errors : ErrorBreakdown, optional
-        Why each error happened, for hair annotations (indices as `matches`).
+        Why each error happened (indices as `matches`): from
+        :func:`hairtrial.measure.metrics.explain_errors`, or
+        :func:`hairtrial.measure.annotations.explain_box_errors` for boxes.
 
     Returns
     -------
