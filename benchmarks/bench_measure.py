@@ -60,7 +60,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +75,7 @@ from _realdata import BoxedImage, PolylineImage, is_tuning_half, load_huashan, l
 from baseline_classical import classical_count
 from hairtrial.measure import MeasureConfig, measure_image
 from hairtrial.measure._ridges import crest_segments, polyline_length
+from hairtrial.measure.annotations import explain_box_errors, score_boxes
 from hairtrial.measure.metrics import (
     detection_score,
     explain_errors,
@@ -82,6 +83,7 @@ from hairtrial.measure.metrics import (
     match_centrelines,
     score_hairs,
 )
+from hairtrial.records import HairRecord
 
 #: Calibration assumed for every Huashan image (70x, 1280x1024), µm/px.
 HUASHAN_UM_PER_PX = 2.5
@@ -124,14 +126,19 @@ class Counted:
     n_det_inner_matched: int = 0
     #: interior boxes per annotator class (and "short", under HUASHAN_SHORT_PX): (all, matched)
     inner_by_class: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: ours only: errors by reason over the whole image ("missed: ...", "false: ...")
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _points_ours(image: np.ndarray, um: float) -> tuple[list[Point], list[Point]]:
-    res = measure_image(image, um_per_px=um)
-    counted = [h for h in res.hairs if h.exit_px is not None]
+def _counted_points(hairs: Sequence[HairRecord]) -> tuple[list[Point], list[Point]]:
+    counted = [h for h in hairs if h.exit_px is not None]
     exits = [h.exit_px for h in counted if h.exit_px is not None]
     mids = [h.centerline_px[len(h.centerline_px) // 2] for h in counted]
     return exits, mids
+
+
+def _points_ours(image: np.ndarray, um: float) -> tuple[list[Point], list[Point]]:
+    return _counted_points(measure_image(image, um_per_px=um).hairs)
 
 
 def _points_baseline(image: np.ndarray, um: float) -> tuple[list[Point], list[Point]]:
@@ -150,7 +157,17 @@ def _huashan_one(args: tuple[str, BoxedImage]) -> Counted:
     cv2.setNumThreads(1)
     method, item = args
     image = _read_rgb(item.path)
-    exits, mids = _METHODS[method](image, HUASHAN_UM_PER_PX)
+    reasons: dict[str, int] = {}
+    if method == "ours":
+        # the same points as _points_ours, and why each error happened
+        hairs = measure_image(image, um_per_px=HUASHAN_UM_PER_PX).hairs
+        exits, mids = _counted_points(hairs)
+        scored = score_boxes(hairs, item.boxes, max_distance_px=BOX_TOLERANCE_PX)
+        why = explain_box_errors(hairs, item.boxes, scored.matches, shape=image.shape[:2])
+        for kind, counts in (("missed", why.missed), ("false", why.false)):
+            reasons.update({f"{kind}: {k.replace('_', ' ')}": v for k, v in counts.items()})
+    else:
+        exits, mids = _METHODS[method](image, HUASHAN_UM_PER_PX)
 
     def matches(pts: list[Point]) -> list[tuple[int, int]]:
         return match_boxes(pts, item.boxes, centre_tolerance=BOX_TOLERANCE_PX) if pts else []
@@ -185,6 +202,7 @@ def _huashan_one(args: tuple[str, BoxedImage]) -> Counted:
         n_true_inner_matched=sum(1 for _, j in by_mid if true_in[j]),
         n_det_inner_matched=sum(1 for i, _ in by_mid if det_in[i]),
         inner_by_class=by_class,
+        reasons=reasons,
     )
 
 
@@ -215,6 +233,11 @@ def _summarise(rows: list[Counted]) -> dict[str, float]:
         ),
         # where the interior recall is lost: by the annotators' class, and short boxes
         **_by_class(rows),
+        # ours: why each error happened, whole images (annotations.explain_box_errors)
+        **{
+            f"{key} (boxes, mid-shaft)": float(sum(r.reasons.get(key, 0) for r in rows))
+            for key in dict.fromkeys(k for r in rows for k in r.reasons)
+        },
     }
 
 
