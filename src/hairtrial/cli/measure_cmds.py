@@ -304,79 +304,57 @@ def validate(
             _error(path, exc)
             failed += 1
             continue
+        drawn: dict[str, Any]
         if annotated.format == "voc":
             box_score = score_boxes(
                 result.hairs, annotated.boxes, max_distance_px=max_distance_px, by=by
             )
-            boxed = box_score.detection
-            box_errors = explain_box_errors(
-                result.hairs, annotated.boxes, box_score.matches, shape=result.shape
+            d, matches = box_score.detection, box_score.matches
+            errors = explain_box_errors(result.hairs, annotated.boxes, matches, shape=result.shape)
+            drawn = {"boxes": annotated.boxes, "by": by}
+            head: dict[str, Any] = {"annotation": "boxes"}
+            diameters: dict[str, Any] = {}
+            cells = ["", ""]  # boxes carry no diameter
+        else:
+            score = score_hairs(
+                result.hairs, annotated.hairs, max_distance_px=max_distance_px, by=by
             )
-            _pool(missed, box_errors.missed)
-            _pool(false, box_errors.false)
-            if overlay is not None:
-                write_image(
-                    overlay / f"{path.stem}.validation.png",
-                    draw_validation(
-                        data.pixels, result.hairs, matches=box_score.matches,
-                        um_per_px=result.um_per_px, boxes=annotated.boxes, by=by,
-                        errors=box_errors,
-                    ),
-                )  # fmt: skip
-            pooled = [pooled[0] + boxed.n_detected, pooled[1] + boxed.n_true,
-                      pooled[2] + boxed.n_matched]  # fmt: skip
-            if fmt == "json":
-                typer.echo(json.dumps({
-                    "image": path.name, "annotation": "boxes", "n_true": boxed.n_true,
-                    "n_detected": boxed.n_detected, "n_matched": boxed.n_matched,
-                    "precision": _json_number(boxed.precision),
-                    "recall": _json_number(boxed.recall), "f1": _json_number(boxed.f1),
-                    "count_error": _json_number(boxed.count_error),
-                    "missed_reasons": box_errors.missed, "false_reasons": box_errors.false,
-                    "errors": _error_rows(result.hairs, box_errors, boxes=annotated.boxes),
-                }))  # fmt: skip
-            table.add_row(
-                path.name, str(boxed.n_true), str(boxed.n_detected), _fmt(boxed.precision),
-                _fmt(boxed.recall), _fmt(boxed.f1), _fmt(boxed.count_error), "", "",
+            d, matches = score.detection, list(score.matches)
+            errors = explain_errors(
+                result.hairs, annotated.hairs, matches, shape=result.shape,
+                reach_px=max_distance_px,
             )  # fmt: skip
-            continue
-        score = score_hairs(result.hairs, annotated.hairs, max_distance_px=max_distance_px, by=by)
-        errors = explain_errors(
-            result.hairs,
-            annotated.hairs,
-            score.matches,
-            shape=result.shape,
-            reach_px=max_distance_px,
-        )
-        if overlay is not None:
-            write_image(
-                overlay / f"{path.stem}.validation.png",
-                draw_validation(
-                    data.pixels, result.hairs, matches=score.matches,
-                    um_per_px=result.um_per_px, truth=annotated.hairs, errors=errors,
-                ),
-            )  # fmt: skip
-        d = score.detection
-        pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
-        _pool(missed, errors.missed)
-        _pool(false, errors.false)
-        if fmt == "json":
-            typer.echo(json.dumps({
-                "image": path.name, "n_true": d.n_true, "n_detected": d.n_detected,
-                "n_matched": d.n_matched, "precision": _json_number(d.precision),
-                "recall": _json_number(d.recall), "f1": _json_number(d.f1),
-                "count_error": _json_number(d.count_error),
+            drawn = {"truth": annotated.hairs}
+            head = {}
+            diameters = {
                 "diameter_mae_um": _json_number(score.diameter_mae_um),
                 "diameter_bias_um": _json_number(score.diameter_bias_um),
                 "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
                 "terminal_fraction_error": _json_number(score.terminal_fraction_error),
+            }
+            cells = [_fmt(score.diameter_mae_um, 1), _fmt(score.terminal_fraction_error)]
+        pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
+        _pool(missed, errors.missed)
+        _pool(false, errors.false)
+        if overlay is not None:
+            write_image(
+                overlay / f"{path.stem}.validation.png",
+                draw_validation(data.pixels, result.hairs, matches=matches,
+                                um_per_px=result.um_per_px, errors=errors, **drawn),
+            )  # fmt: skip
+        if fmt == "json":
+            typer.echo(json.dumps({
+                "image": path.name, **head, "n_true": d.n_true, "n_detected": d.n_detected,
+                "n_matched": d.n_matched, "precision": _json_number(d.precision),
+                "recall": _json_number(d.recall), "f1": _json_number(d.f1),
+                "count_error": _json_number(d.count_error), **diameters,
                 "missed_reasons": errors.missed, "false_reasons": errors.false,
-                "errors": _error_rows(result.hairs, errors, truth=annotated.hairs),
+                "errors": _error_rows(result.hairs, errors, truth=annotated.hairs,
+                                      boxes=drawn.get("boxes")),
             }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
-            _fmt(d.f1), _fmt(d.count_error), _fmt(score.diameter_mae_um, 1),
-            _fmt(score.terminal_fraction_error),
+            _fmt(d.f1), _fmt(d.count_error), *cells,
         )  # fmt: skip
     if pooled[1] or pooled[0]:
         p = detection_score(*pooled)

@@ -354,11 +354,8 @@ def explain_box_errors(
         else:
             reason = "on_no_box"
         false.append((i, reason))
-    return ErrorBreakdown(
-        missed={r: sum(1 for _, x in missed if x == r) for r in BOX_MISSED_REASONS},
-        false={r: sum(1 for _, x in false if x == r) for r in BOX_FALSE_REASONS},
-        missed_reason=tuple(missed),
-        false_reason=tuple(false),
+    return ErrorBreakdown.from_reasons(
+        missed, false, missed_keys=BOX_MISSED_REASONS, false_keys=BOX_FALSE_REASONS
     )
 
 

@@ -389,6 +389,23 @@ class ErrorBreakdown:
     missed_reason: tuple[tuple[int, str], ...]
     false_reason: tuple[tuple[int, str], ...]
 
+    @classmethod
+    def from_reasons(
+        cls,
+        missed: Sequence[tuple[int, str]],
+        false: Sequence[tuple[int, str]],
+        *,
+        missed_keys: Sequence[str] = MISSED_REASONS,
+        false_keys: Sequence[str] = FALSE_REASONS,
+    ) -> ErrorBreakdown:
+        """Count ``(index, reason)`` pairs per reason, every key present (0 if unused)."""
+        return cls(
+            missed={r: sum(1 for _, x in missed if x == r) for r in missed_keys},
+            false={r: sum(1 for _, x in false if x == r) for r in false_keys},
+            missed_reason=tuple(missed),
+            false_reason=tuple(false),
+        )
+
 
 class _LinePool:
     """Sampled polylines in one k-d tree, for the share of a line along each of them."""
@@ -521,12 +538,7 @@ def explain_errors(
         else:
             reason = "on_no_hair"
         false.append((i, reason))
-    return ErrorBreakdown(
-        missed={r: sum(1 for _, x in missed if x == r) for r in MISSED_REASONS},
-        false={r: sum(1 for _, x in false if x == r) for r in FALSE_REASONS},
-        missed_reason=tuple(missed),
-        false_reason=tuple(false),
-    )
+    return ErrorBreakdown.from_reasons(missed, false)
 
 
 def truth_from_json(
