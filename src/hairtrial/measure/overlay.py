@@ -340,7 +340,7 @@ def draw_validation(
         x, y = np.asarray(point, dtype=np.float64).reshape(2)
         y_text = min(max(y + 16 * scale if below else y - 5 * scale, 12 * scale), m - 3)
         x_text = min(x + 5 * scale, n - 8 * scale * len(text))
-        _text(out, text, (int(max(x_text, 0)), int(y_text)), 0.4 * scale, colour)
+        _text(out, text, (int(max(x_text, 0)), int(y_text)), 0.33 * scale, colour)
 
     def rectangle(box: NDArray[np.float64], colour: RGB, width: int) -> None:
         corners = fixed(box.reshape(2, 2))
