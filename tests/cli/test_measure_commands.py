@@ -160,12 +160,17 @@ def test_phototrichogram_refuses_unrelated_fields(pair, trial):
     assert "could not register" in result.output
 
 
-def test_track_two_visits(trial):
-    images = [str(p) for p in sorted(trial.glob("*-L_d0[03]0.jpg"))]
-    result = runner.invoke(app, ["track", *images, "--um-per-px", "5", "--days", "0,30"])
+def test_track_two_visits(trial, tmp_path):
+    paths = sorted(trial.glob("*-L_d0[03]0.jpg"))
+    images = [str(p) for p in paths]
+    overlays = tmp_path / "tracked"
+    result = runner.invoke(
+        app, ["track", *images, "--um-per-px", "5", "--days", "0,30", "--overlay", str(overlays)]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert len(payload["images"]) == 2 and "follicles" in payload
+    assert sorted(p.name for p in overlays.iterdir()) == [f"{p.stem}.track.png" for p in paths]
     mismatch = runner.invoke(app, ["track", *images, "--um-per-px", "5", "--days", "0"])
     assert mismatch.exit_code == 2 and "1 day(s) for 2 image(s)" in mismatch.output
 

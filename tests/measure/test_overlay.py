@@ -144,3 +144,67 @@ def test_validation_overlay_against_boxes_marks_the_matched_point():
     dot = out[150, 96:106].reshape(-1, 3).astype(int)
     near = np.abs(dot - np.array(colours["matched"])).sum(axis=1) < 60
     assert near.sum() >= 4
+
+
+def test_tracking_overlay_labels_followed_new_and_absent_follicles():
+    from hairtrial.measure.overlay import TRACK_COLOURS, draw_tracks
+    from hairtrial.track import track_site
+    from hairtrial.track._geometry import apply, invert
+    from tests.track._synth import make_site, make_visit, pose_matrix
+
+    um, shape = 5.0, (600, 800)
+    site = make_site(700, side_um=9000.0, seed=21)
+    n = len(site.xy_um)
+    present = np.ones((n, 2), dtype=bool)
+    rng = np.random.default_rng(4)
+    gone, new = rng.choice(n, size=(2, n // 8), replace=False)
+    present[gone, 1] = False  # shed by the second visit
+    present[new, 0] = False  # first seen at the second visit
+    mats = [
+        pose_matrix(um_per_px=um, shape=shape, centre_um=(4500, 4500)),
+        pose_matrix(um_per_px=um, shape=shape, centre_um=(4800, 4300), rotation_deg=5.0),
+    ]
+    visits = [
+        make_visit(site, m, shape=shape, um_per_px=um, present=present[:, v], seed=v)
+        for v, m in enumerate(mats)
+    ]
+    tracks = track_site(visits, visit_days=[0, 30], um_per_px=[um, um], shapes=[shape, shape])
+    assert all(r.ok for r in tracks.registrations)
+    image = np.full((*shape, 3), 200, np.uint8)
+    before = image.copy()
+    out = draw_tracks(image, tracks, 1)
+    np.testing.assert_array_equal(image, before)
+    assert out.shape[0] > shape[0] and out.shape[1:] == (shape[1], 3)
+    detected = tracks.hair_index >= 0
+    both = np.flatnonzero(detected[:, 0] & detected[:, 1])
+    only_second = np.flatnonzero(~detected[:, 0] & detected[:, 1])
+    absent = np.flatnonzero(tracks.in_field[:, 1] & detected[:, 0] & ~detected[:, 1])
+    assert both.size and only_second.size and absent.size
+
+    def colour_near(point, colour, radius=2):
+        x, y = (round(float(v) - 0.5) for v in point)
+        patch = out[y - radius : y + radius + 1, x - radius : x + radius + 1]
+        return _near_colour(patch, colour, 60)
+
+    def inside(points):
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        return pts[(pts.min(axis=1) > 8) & (pts[:, 0] < shape[1] - 8) & (pts[:, 1] < shape[0] - 8)]
+
+    def middle(f):
+        hair = tracks.hairs[1][int(tracks.hair_index[f, 1])]
+        line = np.asarray(hair.centerline_px)
+        return 0.5 * (line[0] + line[-1])
+
+    # most hairs' middles carry their state's colour (a crossing hair may cover a few)
+    followed = inside([middle(f) for f in both])
+    first_seen = inside([middle(f) for f in only_second])
+    assert len(followed) and len(first_seen)
+    assert np.mean([colour_near(p, TRACK_COLOURS["followed"]) for p in followed]) > 0.8
+    assert np.mean([colour_near(p, TRACK_COLOURS["only_here"]) for p in first_seen]) > 0.8
+    # an absent follicle is a ring where it should be: its edge, 4 px from its place
+    places = inside(apply(invert(tracks.registrations[1].matrix), tracks.position_px[absent]))
+    assert len(places)
+    rings = [colour_near(p + np.array([4.0, 0.0]), TRACK_COLOURS["absent"]) for p in places]
+    assert np.mean(rings) > 0.8
+    with pytest.raises(ValueError, match="visit 2"):
+        draw_tracks(image, tracks, 2)

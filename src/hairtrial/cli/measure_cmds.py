@@ -519,8 +519,18 @@ def track(
         Literal["json", "csv"],
         typer.Option("--format", help="json: transforms and follicles; csv: trajectories."),
     ] = "json",
+    overlay: Annotated[
+        Path | None,
+        typer.Option(
+            "--overlay",
+            help="Write a tracking overlay PNG per image here: each hair labelled with its "
+            "follicle id, follicles absent at a visit ringed where they should be.",
+        ),
+    ] = None,
 ) -> None:
     """Follow one site's follicles across visits (images in visit order)."""
+    from hairtrial.io.image import write_image
+    from hairtrial.measure.overlay import draw_tracks
     from hairtrial.track import track_site
 
     try:
@@ -551,6 +561,12 @@ def track(
     except InputError as exc:
         _error("track", exc)
         raise typer.Exit(code=2) from None
+    if overlay is not None:
+        overlay.mkdir(parents=True, exist_ok=True)
+        for visit, (path, data, _) in enumerate(measured):
+            if data is not None:
+                write_image(overlay / f"{path.stem}.track.png",
+                            draw_tracks(data.pixels, tracks, visit))  # fmt: skip
     if fmt == "json":
         typer.echo(json.dumps(tracks.to_json()))
     else:

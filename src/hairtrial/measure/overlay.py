@@ -9,7 +9,10 @@ stays distinguishable with the common colour-vision deficiencies.
 A validation overlay (:func:`draw_validation`) shows a measurement scored against
 annotations instead: hairs matched to an annotation, false detections and missed
 annotated hairs (or boxes) in three colours, each error labelled with why it happened
-(:func:`hairtrial.measure.metrics.explain_errors`).
+(:func:`hairtrial.measure.metrics.explain_errors`). A tracking overlay
+(:func:`draw_tracks`) shows one visit of a tracked site: each hair labelled with its
+follicle's id, so that the same follicle can be found on every visit's image, and the
+follicles seen at other visits but absent at this one ringed where they should be.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hairtrial.records import DEFAULT_CLASSES, HairClasses, HairRecord
 
 if TYPE_CHECKING:
     from hairtrial.measure.metrics import ErrorBreakdown
+    from hairtrial.track.site import SiteTracks
 
 #: Class colours (RGB): vellus sky blue, intermediate orange, terminal bluish green.
 CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -44,6 +48,14 @@ VALIDATION_COLOURS: dict[str, RGB] = {
     "false": (213, 94, 0),
     "missed": (240, 228, 66),
     "annotated": (255, 255, 255),
+}
+#: Tracking colours (RGB): a follicle's hair also seen at another visit bluish green, one
+#: seen at this visit only sky blue, a follicle absent here (seen at another visit, inside
+#: this field) vermillion.
+TRACK_COLOURS: dict[str, RGB] = {
+    "followed": (0, 158, 115),
+    "only_here": (86, 180, 233),
+    "absent": (213, 94, 0),
 }
 #: Short labels written beside each error (keys of ``ErrorBreakdown.missed`` / ``.false``).
 REASON_LABELS: dict[str, str] = {
@@ -386,6 +398,103 @@ def draw_validation(
     ]
     _, pad = _legend_spacing(scale)
     strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, out.shape[1], 3), np.uint8)
+    _legend(strip, rows, um_per_px=um, scale=scale)
+    return np.concatenate([out, strip], axis=0)
+
+
+def draw_tracks(image: NDArray[Any], tracks: SiteTracks, visit: int) -> NDArray[np.uint8]:
+    """Draw one visit of a tracked site over a copy of its image.
+
+    Each hair of the visit is drawn with its exit ringed and its follicle's id beside
+    the exit: bluish green when the follicle has a hair at another visit too, sky blue
+    when this is the only visit it is seen at (new, or a detection the other visits do
+    not confirm). A follicle seen at another visit whose place lies inside this visit's
+    field but has no hair here is a vermillion ring at that place (mapped through the
+    visit's registration), with its id. Hairs entering from outside the field are thin
+    and grey. A visit that could not be registered is drawn with its hairs only, and
+    the legend says so with the registration's score.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        The visit's image; not modified.
+    tracks : SiteTracks
+        The site, as :func:`hairtrial.track.track_site` returns it.
+    visit : int
+        Visit index (0 = first visit).
+
+    Returns
+    -------
+    (M + strip, N, 3) ndarray of uint8
+        The overlay, with the legend strip under it.
+    """
+    import cv2
+
+    from hairtrial.track._geometry import apply, invert
+
+    if not 0 <= visit < len(tracks.visit_days):
+        raise ValueError(f"visit {visit} is not one of the site's {len(tracks.visit_days)}")
+    out = _as_rgb8(check_image(image))
+    um = check_um_per_px(tracks.um_per_px[visit])
+    m, n = out.shape[:2]
+    scale = max(1.0, min(m, n) / 700.0)
+    thick = max(1, round(scale))
+    thin = max(1, thick // 2)
+    shift = 4
+    colours = TRACK_COLOURS
+    reg = tracks.registrations[visit]
+    hairs = tracks.hairs[visit]
+    detected = tracks.hair_index >= 0
+    elsewhere = detected.sum(axis=1) - detected[:, visit]
+    owner = {int(tracks.hair_index[f, visit]): f for f in np.flatnonzero(detected[:, visit])}
+
+    def fixed(points: ArrayLike) -> NDArray[np.int32]:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
+
+    def ring(point: ArrayLike, colour: RGB, width: int) -> None:
+        c = fixed(point)[0]
+        cv2.circle(out, (int(c[0]), int(c[1])), int(4 * scale) << shift, colour, width,
+                   cv2.LINE_AA, shift)  # fmt: skip
+
+    def label(point: ArrayLike, text: str, colour: RGB) -> None:
+        x, y = np.asarray(point, dtype=np.float64).reshape(2)
+        y_text = min(max(y - 5 * scale, 12 * scale), m - 3)
+        x_text = min(x + 5 * scale, n - 8 * scale * len(text))
+        _text(out, text, (int(max(x_text, 0)), int(y_text)), 0.33 * scale, colour)
+
+    counts = {"followed": 0, "only_here": 0, "absent": 0}
+    for k, hair in enumerate(hairs):
+        line = np.asarray(hair.centerline_px, dtype=np.float64).reshape(-1, 2)
+        if hair.exit_px is None or k not in owner:
+            if len(line):
+                cv2.polylines(out, [fixed(line)], False, _NOT_COUNTED, thin, cv2.LINE_AA, shift)
+            continue
+        f = owner[k]
+        state = "followed" if elsewhere[f] > 0 else "only_here"
+        counts[state] += 1
+        cv2.polylines(out, [fixed(line)], False, colours[state], thick, cv2.LINE_AA, shift)
+        ring(hair.exit_px, colours[state], thin)
+        label(hair.exit_px, str(f), colours[state])
+    if reg.ok:
+        # in this visit's field, seen at another visit, no hair here
+        gone = np.flatnonzero(tracks.in_field[:, visit] & ~detected[:, visit] & (elsewhere > 0))
+        if gone.size:
+            places = apply(invert(reg.matrix), tracks.position_px[gone])
+            for f, place in zip(gone, places, strict=True):
+                counts["absent"] += 1
+                ring(place, colours["absent"], thick)
+                label(place, str(int(f)), colours["absent"])
+    day = tracks.visit_days[visit]
+    rows: list[tuple[RGB, str]] = [
+        (colours["followed"], f"day {day}: seen at other visits too: {counts['followed']}"),
+        (colours["only_here"], f"seen at this visit only: {counts['only_here']}"),
+        (colours["absent"], f"absent here, seen at others: {counts['absent']}"),
+    ]
+    if not reg.ok:
+        rows[2] = (colours["absent"], f"could not register (score {reg.score:.2f})")
+    _, pad = _legend_spacing(scale)
+    strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), np.uint8)
     _legend(strip, rows, um_per_px=um, scale=scale)
     return np.concatenate([out, strip], axis=0)
 
