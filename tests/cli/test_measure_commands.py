@@ -135,13 +135,14 @@ def pair(tmp_path_factory):
     return first, first.with_name(first.stem.replace("_d000", "_d003_regrowth") + ".jpg")
 
 
-def test_phototrichogram_pair(pair):
+def test_phototrichogram_pair(pair, tmp_path):
     first, second = pair
     result = runner.invoke(
         app, ["phototrichogram", str(first), str(second), "--days", "3", "--um-per-px", "5",
-              "--format", "json"],
+              "--format", "json", "--overlay", str(tmp_path / "phases")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "phases" / f"{first.stem}.phototrichogram.png").stat().st_size > 0
     payload = json.loads(result.stdout)
     assert payload["registered"] and payload["registration"]["score"] > 0.5
     assert payload["n_anagen"] + payload["n_telogen"] == len(payload["hairs"]) > 10

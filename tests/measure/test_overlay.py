@@ -208,3 +208,40 @@ def test_tracking_overlay_labels_followed_new_and_absent_follicles():
     assert np.mean(rings) > 0.8
     with pytest.raises(ValueError, match="visit 2"):
         draw_tracks(image, tracks, 2)
+
+
+def test_phototrichogram_overlay_colours_hairs_by_phase():
+    from hairtrial.measure.overlay import PHASE_COLOURS, draw_phototrichogram
+    from hairtrial.track.phototrichogram import HairGrowth, PhototrichogramResult
+    from hairtrial.track.register import Registration
+
+    image = np.full((300, 400, 3), 200, np.uint8)
+    hairs = [
+        hair(1, 80.0, "terminal", (50.5, 50.5), [(50.5, 50.5), (50.5, 200.5)]),  # grew
+        hair(2, 80.0, "terminal", (150.5, 50.5), [(150.5, 50.5), (150.5, 200.5)]),  # did not
+        hair(3, 80.0, "terminal", (250.5, 50.5), [(250.5, 50.5), (250.5, 200.5)]),  # lost
+        hair(4, 80.0, "terminal", None, [(399.5, 100.5), (330.5, 100.5)]),  # entering
+    ]
+    registered = Registration(np.eye(2, 3), score=0.9, inliers=3, residual_px=0.5, ok=True)
+    result = PhototrichogramResult(
+        hairs=(HairGrowth(1, 7, 320.0, "anagen", "tip"), HairGrowth(2, 8, 4.0, "telogen")),
+        n_anagen=1, n_telogen=1, anagen_fraction=0.5, n_unmatched_first=1,
+        n_unmatched_second=0, registration=registered, days=3.0,
+    )  # fmt: skip
+    out = draw_phototrichogram(image, hairs, result, um_per_px=5.0)
+    assert out.shape[0] > 300 and out.shape[1:] == (400, 3)
+    assert _near_colour(out[100:150, 49:52], PHASE_COLOURS["anagen"])
+    assert _near_colour(out[100:150, 149:152], PHASE_COLOURS["telogen"])
+    assert not _near_colour(out[100:150, 149:152], PHASE_COLOURS["anagen"])
+    lost = out[100:150, 249:252].reshape(-1, 3).astype(int)
+    assert (lost.min(axis=1) > 230).any()  # thin and white: not followed
+    # the growth is written beside the exit, in the phase's colour
+    assert _near_colour(out[30:50, 55:90], PHASE_COLOURS["anagen"])
+    refused = PhototrichogramResult(
+        hairs=(), n_anagen=0, n_telogen=0, anagen_fraction=None, n_unmatched_first=3,
+        n_unmatched_second=3, days=3.0,
+        registration=Registration(np.eye(2, 3), score=0.1, inliers=0, residual_px=0.0,
+                                  ok=False, reason="too few hairs agree"),
+    )  # fmt: skip
+    out = draw_phototrichogram(image, hairs, refused, um_per_px=5.0)
+    assert not _near_colour(out[:300], PHASE_COLOURS["anagen"])

@@ -467,6 +467,14 @@ def phototrichogram(
     light_hairs: LightHairsOption = False,
     grey_hairs: GreyHairsOption = False,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format")] = "table",
+    overlay: Annotated[
+        Path | None,
+        typer.Option(
+            "--overlay",
+            help="Write the day-0 image here with each hair coloured by its phase and "
+            "labelled with its growth (µm/day).",
+        ),
+    ] = None,
 ) -> None:
     """Register a phototrichogram pair, follow each hair, give growth and the anagen fraction.
 
@@ -474,6 +482,8 @@ def phototrichogram(
     end. Hairs not found in the second image, or whose growth runs off the field, are
     counted apart and left out of the anagen fraction.
     """
+    from hairtrial.io.image import write_image
+    from hairtrial.measure.overlay import draw_phototrichogram
     from hairtrial.track.phototrichogram import phototrichogram as pair_growth
 
     try:
@@ -487,6 +497,10 @@ def phototrichogram(
         _error(f"{first}, {second}", exc)
         raise typer.Exit(code=2) from None
     reg = result.registration
+    if overlay is not None:
+        overlay.mkdir(parents=True, exist_ok=True)
+        drawn = draw_phototrichogram(image_a.pixels, a.hairs, result, um_per_px=a.um_per_px)
+        write_image(overlay / f"{first.stem}.phototrichogram.png", drawn)
     if fmt == "json":
         typer.echo(json.dumps({"first": first.name, "second": second.name, **result.to_json()}))
     else:

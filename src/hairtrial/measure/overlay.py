@@ -12,7 +12,9 @@ annotated hairs (or boxes) in three colours, each error labelled with why it hap
 (:func:`hairtrial.measure.metrics.explain_errors`). A tracking overlay
 (:func:`draw_tracks`) shows one visit of a tracked site: each hair labelled with its
 follicle's id, so that the same follicle can be found on every visit's image, and the
-follicles seen at other visits but absent at this one ringed where they should be.
+follicles seen at other visits but absent at this one ringed where they should be. A
+phototrichogram overlay (:func:`draw_phototrichogram`) shows the day-0 image of a pair with
+each hair coloured by the phase its growth gave and labelled with that growth.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from hairtrial.records import DEFAULT_CLASSES, HairClasses, HairRecord
 
 if TYPE_CHECKING:
     from hairtrial.measure.metrics import ErrorBreakdown
+    from hairtrial.track.phototrichogram import PhototrichogramResult
     from hairtrial.track.site import SiteTracks
 
 #: Class colours (RGB): vellus sky blue, intermediate orange, terminal bluish green.
@@ -57,6 +60,8 @@ TRACK_COLOURS: dict[str, RGB] = {
     "only_here": (86, 180, 233),
     "absent": (213, 94, 0),
 }
+#: Phototrichogram colours (RGB): anagen bluish green, telogen vermillion.
+PHASE_COLOURS: dict[str, RGB] = {"anagen": (0, 158, 115), "telogen": (213, 94, 0)}
 #: Short labels written beside each error (keys of ``ErrorBreakdown.missed`` / ``.false``).
 REASON_LABELS: dict[str, str] = {
     "beside_found_hair": "beside",
@@ -493,6 +498,89 @@ def draw_tracks(image: NDArray[Any], tracks: SiteTracks, visit: int) -> NDArray[
     ]
     if not reg.ok:
         rows[2] = (colours["absent"], f"could not register (score {reg.score:.2f})")
+    _, pad = _legend_spacing(scale)
+    strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), np.uint8)
+    _legend(strip, rows, um_per_px=um, scale=scale)
+    return np.concatenate([out, strip], axis=0)
+
+
+def draw_phototrichogram(
+    image: NDArray[Any],
+    hairs: Sequence[HairRecord],
+    result: PhototrichogramResult,
+    *,
+    um_per_px: float,
+) -> NDArray[np.uint8]:
+    """Draw the first (day-0) image of a phototrichogram pair with each hair's phase.
+
+    Each counted hair of the first image that was followed into the second is drawn in
+    its phase's colour (:data:`PHASE_COLOURS`: anagen, it grew; telogen, it did not),
+    its exit ringed and its growth written beside it (µm/day). Counted hairs not
+    followed (not found in the second image, growth off the field, or not matched) are
+    thin and white; hairs entering from outside the field thin and grey. The legend
+    strip under the image gives the counts, the anagen fraction and a scale bar; a pair
+    that could not be registered says so, with its score.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        The first image; not modified.
+    hairs : sequence of HairRecord
+        The first image's measured hairs (ids as in ``result.hairs[k].id_first``).
+    result : PhototrichogramResult
+        What :func:`hairtrial.track.phototrichogram.phototrichogram` returned.
+    um_per_px : float, µm/px
+        Calibration of the first image, for the scale bar.
+
+    Returns
+    -------
+    (M + strip, N, 3) ndarray of uint8
+        The overlay, with the legend strip under it.
+    """
+    import cv2
+
+    out = _as_rgb8(check_image(image))
+    um = check_um_per_px(um_per_px)
+    m, n = out.shape[:2]
+    scale = max(1.0, min(m, n) / 700.0)
+    thick = max(1, round(scale))
+    thin = max(1, thick // 2)
+    shift = 4
+    growth = {g.id_first: g for g in result.hairs}
+
+    def fixed(points: ArrayLike) -> NDArray[np.int32]:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
+
+    followed = 0
+    for hair in hairs:
+        line = fixed(hair.centerline_px)
+        if not len(line):
+            continue
+        g = growth.get(hair.id)
+        if hair.exit_px is None or g is None:
+            colour = _NOT_COUNTED if hair.exit_px is None else (255, 255, 255)
+            cv2.polylines(out, [line], False, colour, thin, cv2.LINE_AA, shift)
+            continue
+        followed += 1
+        colour = PHASE_COLOURS.get(g.phase, _NOT_COUNTED)
+        cv2.polylines(out, [line], False, colour, thick, cv2.LINE_AA, shift)
+        c = fixed(hair.exit_px)[0]
+        cv2.circle(out, (int(c[0]), int(c[1])), int(4 * scale) << shift, colour, thin,
+                   cv2.LINE_AA, shift)  # fmt: skip
+        x, y = hair.exit_px
+        org = (int(min(x + 5 * scale, n - 40 * scale)), int(max(y - 5 * scale, 12 * scale)))
+        _text(out, f"{g.growth_um_per_day:.0f}", org, 0.33 * scale, colour)
+    counted = sum(1 for h in hairs if h.exit_px is not None)
+    reg = result.registration
+    fraction = "" if result.anagen_fraction is None else f", fraction {result.anagen_fraction:.2f}"
+    rows: list[tuple[RGB, str]] = [
+        (PHASE_COLOURS["anagen"], f"anagen (grew): {result.n_anagen}{fraction}"),
+        (PHASE_COLOURS["telogen"], f"telogen (did not grow): {result.n_telogen}"),
+        ((255, 255, 255), f"not followed: {counted - followed}; numbers: growth um/day"),
+    ]
+    if not reg.ok:
+        rows[2] = ((255, 255, 255), f"could not register (score {reg.score:.2f})")
     _, pad = _legend_spacing(scale)
     strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), np.uint8)
     _legend(strip, rows, um_per_px=um, scale=scale)
