@@ -267,6 +267,69 @@ def _legend(
     _text(out, label, (x0 + pad, y - int(6 * scale)), size, (255, 255, 255))
 
 
+class _Canvas:
+    """A copy of an image to draw on, with line widths and text sizes for its size.
+
+    Coordinates are px with the origin at the top-left pixel's corner (pixel centres at
+    +0.5), drawn anti-aliased at 1/16 px.
+    """
+
+    _SHIFT = 4
+
+    def __init__(self, image: NDArray[Any]) -> None:
+        self.out = _as_rgb8(check_image(image))
+        self.m, self.n = self.out.shape[:2]
+        # line widths and text grow with the image
+        self.scale = max(1.0, min(self.m, self.n) / 700.0)
+        self.thick = max(1, round(self.scale))
+        self.thin = max(1, self.thick // 2)
+
+    def fixed(self, points: ArrayLike) -> NDArray[np.int32]:
+        """Return points in OpenCV's fixed-point pixel coordinates (integer centres)."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return np.round((pts - 0.5) * (1 << self._SHIFT)).astype(np.int32)
+
+    def line(self, points: ArrayLike, colour: RGB, width: int) -> None:
+        """Draw a polyline."""
+        import cv2
+
+        pts = self.fixed(points)
+        if len(pts):
+            cv2.polylines(self.out, [pts], False, colour, width, cv2.LINE_AA, self._SHIFT)
+
+    def ring(self, point: ArrayLike, colour: RGB, width: int, radius: float = 4.0) -> None:
+        """Draw a circle of `radius` (px at scale 1) round a point; width -1 fills it."""
+        import cv2
+
+        c = self.fixed(point)[0]
+        cv2.circle(self.out, (int(c[0]), int(c[1])), int(radius * self.scale) << self._SHIFT,
+                   colour, width, cv2.LINE_AA, self._SHIFT)  # fmt: skip
+
+    def rectangle(self, box: ArrayLike, colour: RGB, width: int) -> None:
+        """Draw a box ``(xmin, ymin, xmax, ymax)``."""
+        import cv2
+
+        corners = self.fixed(np.asarray(box, dtype=np.float64).reshape(2, 2))
+        cv2.rectangle(self.out, tuple(map(int, corners[0])), tuple(map(int, corners[1])),
+                      colour, width, cv2.LINE_AA, self._SHIFT)  # fmt: skip
+
+    def label(self, point: ArrayLike, text: str, colour: RGB, below: bool = False) -> None:
+        """Write small text beside a point (above it, or below), inside the image."""
+        x, y = np.asarray(point, dtype=np.float64).reshape(2)
+        scale = self.scale
+        y_text = min(max(y + 16 * scale if below else y - 5 * scale, 12 * scale), self.m - 3)
+        x_text = min(x + 5 * scale, self.n - 8 * scale * len(text))
+        _text(self.out, text, (int(max(x_text, 0)), int(y_text)), 0.33 * scale, colour)
+
+    def with_legend(self, rows: Sequence[tuple[RGB, str]], um_per_px: float) -> NDArray[np.uint8]:
+        """Return the drawing with a legend strip (`rows`, scale bar) under it."""
+        _, pad = _legend_spacing(self.scale)
+        height = _legend_height(self.scale, len(rows)) + 2 * pad
+        strip = np.zeros((height, self.n, 3), dtype=np.uint8)
+        _legend(strip, rows, um_per_px=um_per_px, scale=self.scale)
+        return np.concatenate([self.out, strip], axis=0)
+
+
 def draw_validation(
     image: NDArray[Any],
     detected: Sequence[HairRecord],
@@ -318,14 +381,9 @@ def draw_validation(
     (M + strip, N, 3) ndarray of uint8
         The overlay, with the legend strip under it.
     """
-    import cv2
-
-    out = _as_rgb8(check_image(image))
+    canvas = _Canvas(image)
     um = check_um_per_px(um_per_px)
-    scale = max(1.0, min(out.shape[:2]) / 700.0)
-    thick = max(1, round(scale))
-    thin = max(1, thick // 2)
-    shift = 4
+    thick, thin = canvas.thick, canvas.thin
     colours = VALIDATION_COLOURS
     counted = [h for h in detected if h.exit_px is not None]
     annotated = [h for h in truth if h.exit_px is not None]
@@ -335,65 +393,35 @@ def draw_validation(
     n_targets = len(box_arr) if boxes is not None else len(annotated)
     why_missed = dict(errors.missed_reason) if errors is not None else {}
     why_false = dict(errors.false_reason) if errors is not None else {}
-
-    def fixed(points: ArrayLike) -> NDArray[np.int32]:
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        return np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
-
-    def line(points: ArrayLike, colour: RGB, width: int) -> None:
-        pts = fixed(points)
-        if len(pts):
-            cv2.polylines(out, [pts], False, colour, width, cv2.LINE_AA, shift)
-
-    def ring(point: ArrayLike, colour: RGB) -> None:
-        c = fixed(point)[0]
-        cv2.circle(out, (int(c[0]), int(c[1])), int(4 * scale) << shift, colour, thin,
-                   cv2.LINE_AA, shift)  # fmt: skip
-
-    m, n = out.shape[:2]
-
-    def label(point: ArrayLike, text: str, colour: RGB, below: bool = False) -> None:
-        # beside the point, kept inside the image (an exit at the top edge or the right)
-        x, y = np.asarray(point, dtype=np.float64).reshape(2)
-        y_text = min(max(y + 16 * scale if below else y - 5 * scale, 12 * scale), m - 3)
-        x_text = min(x + 5 * scale, n - 8 * scale * len(text))
-        _text(out, text, (int(max(x_text, 0)), int(y_text)), 0.33 * scale, colour)
-
-    def rectangle(box: NDArray[np.float64], colour: RGB, width: int) -> None:
-        corners = fixed(box.reshape(2, 2))
-        cv2.rectangle(out, tuple(map(int, corners[0])), tuple(map(int, corners[1])), colour,
-                      width, cv2.LINE_AA, shift)  # fmt: skip
-
     # annotations under the detections: matched ones thin, missed ones in yellow
     for j in range(n_targets):
         hit = j in found
         colour = colours["annotated"] if hit else colours["missed"]
         if boxes is not None:
-            rectangle(box_arr[j], colour, thin if hit else thick)
+            canvas.rectangle(box_arr[j], colour, thin if hit else thick)
             anchor: ArrayLike = box_arr[j, :2]
         else:
             hair = annotated[j]
-            line(hair.centerline_px, colour, thin if hit else thick)
+            canvas.line(hair.centerline_px, colour, thin if hit else thick)
             anchor = hair.exit_px if hair.exit_px is not None else hair.centerline_px[0]
             if not hit:
-                ring(anchor, colour)
+                canvas.ring(anchor, colour, thin)
         if not hit and j in why_missed:
-            label(anchor, REASON_LABELS.get(why_missed[j], why_missed[j]), colour)
+            canvas.label(anchor, REASON_LABELS.get(why_missed[j], why_missed[j]), colour)
     for hair in detected:
         if hair.exit_px is None:
-            line(hair.centerline_px, _NOT_COUNTED, thin)
+            canvas.line(hair.centerline_px, _NOT_COUNTED, thin)
     for i, hair in enumerate(counted):
         hit = i in det_match
         colour = colours["matched"] if hit else colours["false"]
-        line(hair.centerline_px, colour, thick)
+        canvas.line(hair.centerline_px, colour, thick)
         exit_px = hair.exit_px if hair.exit_px is not None else hair.centerline_px[0]
-        ring(exit_px, colour)
+        canvas.ring(exit_px, colour, thin)
         if boxes is not None and by == "centreline" and hair.centerline_px:
-            mid = fixed(hair.centerline_px[len(hair.centerline_px) // 2])[0]
-            cv2.circle(out, (int(mid[0]), int(mid[1])), int(2.5 * scale) << shift, colour,
-                       -1, cv2.LINE_AA, shift)  # fmt: skip
+            canvas.ring(hair.centerline_px[len(hair.centerline_px) // 2], colour, -1, 2.5)
         if not hit and i in why_false:
-            label(exit_px, REASON_LABELS.get(why_false[i], why_false[i]), colour, below=True)
+            reason = REASON_LABELS.get(why_false[i], why_false[i])
+            canvas.label(exit_px, reason, colour, below=True)
     n_match = len(det_match)
     what = "boxes" if boxes is not None else "annotated"
     rows = [
@@ -401,10 +429,7 @@ def draw_validation(
         (colours["false"], f"false: {len(counted) - n_match}"),
         (colours["missed"], f"missed: {n_targets - len(found)} of {n_targets} {what}"),
     ]
-    _, pad = _legend_spacing(scale)
-    strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, out.shape[1], 3), np.uint8)
-    _legend(strip, rows, um_per_px=um, scale=scale)
-    return np.concatenate([out, strip], axis=0)
+    return canvas.with_legend(rows, um)
 
 
 def draw_tracks(image: NDArray[Any], tracks: SiteTracks, visit: int) -> NDArray[np.uint8]:
@@ -433,54 +458,28 @@ def draw_tracks(image: NDArray[Any], tracks: SiteTracks, visit: int) -> NDArray[
     (M + strip, N, 3) ndarray of uint8
         The overlay, with the legend strip under it.
     """
-    import cv2
-
     from hairtrial.track._geometry import apply, invert
 
     if not 0 <= visit < len(tracks.visit_days):
         raise ValueError(f"visit {visit} is not one of the site's {len(tracks.visit_days)}")
-    out = _as_rgb8(check_image(image))
+    canvas = _Canvas(image)
     um = check_um_per_px(tracks.um_per_px[visit])
-    m, n = out.shape[:2]
-    scale = max(1.0, min(m, n) / 700.0)
-    thick = max(1, round(scale))
-    thin = max(1, thick // 2)
-    shift = 4
     colours = TRACK_COLOURS
     reg = tracks.registrations[visit]
-    hairs = tracks.hairs[visit]
     detected = tracks.hair_index >= 0
     elsewhere = detected.sum(axis=1) - detected[:, visit]
     owner = {int(tracks.hair_index[f, visit]): f for f in np.flatnonzero(detected[:, visit])}
-
-    def fixed(points: ArrayLike) -> NDArray[np.int32]:
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        return np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
-
-    def ring(point: ArrayLike, colour: RGB, width: int) -> None:
-        c = fixed(point)[0]
-        cv2.circle(out, (int(c[0]), int(c[1])), int(4 * scale) << shift, colour, width,
-                   cv2.LINE_AA, shift)  # fmt: skip
-
-    def label(point: ArrayLike, text: str, colour: RGB) -> None:
-        x, y = np.asarray(point, dtype=np.float64).reshape(2)
-        y_text = min(max(y - 5 * scale, 12 * scale), m - 3)
-        x_text = min(x + 5 * scale, n - 8 * scale * len(text))
-        _text(out, text, (int(max(x_text, 0)), int(y_text)), 0.33 * scale, colour)
-
     counts = {"followed": 0, "only_here": 0, "absent": 0}
-    for k, hair in enumerate(hairs):
-        line = np.asarray(hair.centerline_px, dtype=np.float64).reshape(-1, 2)
+    for k, hair in enumerate(tracks.hairs[visit]):
         if hair.exit_px is None or k not in owner:
-            if len(line):
-                cv2.polylines(out, [fixed(line)], False, _NOT_COUNTED, thin, cv2.LINE_AA, shift)
+            canvas.line(hair.centerline_px, _NOT_COUNTED, canvas.thin)
             continue
         f = owner[k]
         state = "followed" if elsewhere[f] > 0 else "only_here"
         counts[state] += 1
-        cv2.polylines(out, [fixed(line)], False, colours[state], thick, cv2.LINE_AA, shift)
-        ring(hair.exit_px, colours[state], thin)
-        label(hair.exit_px, str(f), colours[state])
+        canvas.line(hair.centerline_px, colours[state], canvas.thick)
+        canvas.ring(hair.exit_px, colours[state], canvas.thin)
+        canvas.label(hair.exit_px, str(f), colours[state])
     if reg.ok:
         # in this visit's field, seen at another visit, no hair here
         gone = np.flatnonzero(tracks.in_field[:, visit] & ~detected[:, visit] & (elsewhere > 0))
@@ -488,8 +487,8 @@ def draw_tracks(image: NDArray[Any], tracks: SiteTracks, visit: int) -> NDArray[
             places = apply(invert(reg.matrix), tracks.position_px[gone])
             for f, place in zip(gone, places, strict=True):
                 counts["absent"] += 1
-                ring(place, colours["absent"], thick)
-                label(place, str(int(f)), colours["absent"])
+                canvas.ring(place, colours["absent"], canvas.thick)
+                canvas.label(place, str(int(f)), colours["absent"])
     day = tracks.visit_days[visit]
     rows: list[tuple[RGB, str]] = [
         (colours["followed"], f"day {day}: seen at other visits too: {counts['followed']}"),
@@ -498,10 +497,7 @@ def draw_tracks(image: NDArray[Any], tracks: SiteTracks, visit: int) -> NDArray[
     ]
     if not reg.ok:
         rows[2] = (colours["absent"], f"could not register (score {reg.score:.2f})")
-    _, pad = _legend_spacing(scale)
-    strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), np.uint8)
-    _legend(strip, rows, um_per_px=um, scale=scale)
-    return np.concatenate([out, strip], axis=0)
+    return canvas.with_legend(rows, um)
 
 
 def draw_phototrichogram(
@@ -537,40 +533,21 @@ def draw_phototrichogram(
     (M + strip, N, 3) ndarray of uint8
         The overlay, with the legend strip under it.
     """
-    import cv2
-
-    out = _as_rgb8(check_image(image))
+    canvas = _Canvas(image)
     um = check_um_per_px(um_per_px)
-    m, n = out.shape[:2]
-    scale = max(1.0, min(m, n) / 700.0)
-    thick = max(1, round(scale))
-    thin = max(1, thick // 2)
-    shift = 4
     growth = {g.id_first: g for g in result.hairs}
-
-    def fixed(points: ArrayLike) -> NDArray[np.int32]:
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        return np.round((pts - 0.5) * (1 << shift)).astype(np.int32)
-
     followed = 0
     for hair in hairs:
-        line = fixed(hair.centerline_px)
-        if not len(line):
-            continue
         g = growth.get(hair.id)
         if hair.exit_px is None or g is None:
             colour = _NOT_COUNTED if hair.exit_px is None else (255, 255, 255)
-            cv2.polylines(out, [line], False, colour, thin, cv2.LINE_AA, shift)
+            canvas.line(hair.centerline_px, colour, canvas.thin)
             continue
         followed += 1
         colour = PHASE_COLOURS.get(g.phase, _NOT_COUNTED)
-        cv2.polylines(out, [line], False, colour, thick, cv2.LINE_AA, shift)
-        c = fixed(hair.exit_px)[0]
-        cv2.circle(out, (int(c[0]), int(c[1])), int(4 * scale) << shift, colour, thin,
-                   cv2.LINE_AA, shift)  # fmt: skip
-        x, y = hair.exit_px
-        org = (int(min(x + 5 * scale, n - 40 * scale)), int(max(y - 5 * scale, 12 * scale)))
-        _text(out, f"{g.growth_um_per_day:.0f}", org, 0.33 * scale, colour)
+        canvas.line(hair.centerline_px, colour, canvas.thick)
+        canvas.ring(hair.exit_px, colour, canvas.thin)
+        canvas.label(hair.exit_px, f"{g.growth_um_per_day:.0f}", colour)
     counted = sum(1 for h in hairs if h.exit_px is not None)
     reg = result.registration
     fraction = "" if result.anagen_fraction is None else f", fraction {result.anagen_fraction:.2f}"
@@ -581,10 +558,7 @@ def draw_phototrichogram(
     ]
     if not reg.ok:
         rows[2] = ((255, 255, 255), f"could not register (score {reg.score:.2f})")
-    _, pad = _legend_spacing(scale)
-    strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), np.uint8)
-    _legend(strip, rows, um_per_px=um, scale=scale)
-    return np.concatenate([out, strip], axis=0)
+    return canvas.with_legend(rows, um)
 
 
 def save_overlay(
