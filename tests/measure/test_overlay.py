@@ -245,3 +245,25 @@ def test_phototrichogram_overlay_colours_hairs_by_phase():
     )  # fmt: skip
     out = draw_phototrichogram(image, hairs, refused, um_per_px=5.0)
     assert not _near_colour(out[:300], PHASE_COLOURS["anagen"])
+
+
+def test_validation_and_phototrichogram_overlays_of_tiny_greyscale_images_without_hairs():
+    from hairtrial.measure.overlay import draw_phototrichogram, draw_validation
+    from hairtrial.track.phototrichogram import PhototrichogramResult
+    from hairtrial.track.register import Registration
+
+    grey = np.full((40, 30), 30000, np.uint16)
+    out = draw_validation(grey, [], matches=[], um_per_px=5.0)
+    assert out.shape[1:] == (30, 3) and out.shape[0] >= 40 and out.dtype == np.uint8
+    out = draw_validation(grey, [], matches=[], um_per_px=5.0, boxes=np.zeros((0, 4)))
+    assert out.shape[1:] == (30, 3)
+    # an error label at the image's edge stays inside it
+    edge = hair(1, 60.0, "terminal", (29.5, 0.5), [(29.5, 0.5), (29.5, 39.5)])
+    out = draw_validation(grey, [edge], matches=[], um_per_px=5.0)
+    assert out.shape[1:] == (30, 3)
+    empty = PhototrichogramResult(
+        hairs=(), n_anagen=0, n_telogen=0, anagen_fraction=None, n_unmatched_first=0,
+        n_unmatched_second=0, days=3.0,
+        registration=Registration(np.eye(2, 3), score=1.0, inliers=0, residual_px=0.0, ok=True),
+    )  # fmt: skip
+    assert draw_phototrichogram(grey, [], empty, um_per_px=5.0).shape[1:] == (30, 3)
