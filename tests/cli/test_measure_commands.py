@@ -50,7 +50,9 @@ def test_measure_csv_overlay_and_table(trial, tmp_path):
               "--overlay", str(overlays)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert out.read_text().splitlines()[0].startswith("image,hair_id,exit_x_px")
+    header, *rows = out.read_text().splitlines()
+    assert header.startswith("image,hair_id,exit_x_px") and header.endswith(",exit_confidence")
+    assert rows and all(0.5 <= float(r.rsplit(",", 1)[1]) <= 1.0 for r in rows)
     assert (overlays / f"{image.stem}.overlay.png").stat().st_size > 0
     table = runner.invoke(app, ["measure", str(image), "--um-per-px", "5", "--format", "table"])
     assert table.exit_code == 0 and image.name in table.output

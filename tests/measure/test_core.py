@@ -145,8 +145,11 @@ def test_mixed_field_summary_and_histogram():
     out = json.loads(json.dumps(res.to_json("field.png")))
     assert set(out) == JSON_KEYS
     assert out["image"] == "field.png" and out["hair_count"] == 4
-    for h in out["hairs"]:
-        assert set(h) == HAIR_KEYS
+    for h, sure in zip(out["hairs"], res.exit_confidence, strict=True):
+        # the contract's keys, and how sure the exit end is (an addition)
+        assert set(h) == HAIR_KEYS | {"exit_confidence"}
+        assert h["exit_confidence"] == pytest.approx(sure, abs=5e-4)
+        assert 0.5 <= h["exit_confidence"] <= 1.0
         assert h["class"] in {"vellus", "intermediate", "terminal"}
         assert all(len(p) == 2 for p in h["centerline_px"])
 

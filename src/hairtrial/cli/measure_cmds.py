@@ -61,7 +61,7 @@ GreyHairsOption = Annotated[
 
 _HAIR_COLUMNS = (
     "image", "hair_id", "exit_x_px", "exit_y_px", "tip_x_px", "tip_y_px",
-    "diameter_um", "length_um", "class", "confidence",
+    "diameter_um", "length_um", "class", "confidence", "exit_confidence",
 )  # fmt: skip
 
 
@@ -132,13 +132,15 @@ def _measure_each(
 
 
 def _hair_rows(name: str, result: ImageMeasurement) -> Iterator[dict[str, Any]]:
-    for h in result.hairs:
+    sure = list(result.exit_confidence)
+    for k, h in enumerate(result.hairs):
         exit_x, exit_y = (None, None) if h.exit_px is None else h.exit_px
         yield {
             "image": name, "hair_id": h.id, "exit_x_px": exit_x, "exit_y_px": exit_y,
             "tip_x_px": h.tip_px[0], "tip_y_px": h.tip_px[1],
             "diameter_um": round(h.diameter_um, 2), "length_um": round(h.length_um, 1),
             "class": h.hair_class, "confidence": round(h.confidence, 3),
+            "exit_confidence": round(sure[k], 3) if k < len(sure) else None,
         }  # fmt: skip
 
 

@@ -105,9 +105,14 @@ class ImageMeasurement:
         -------
         dict
             ``image, um_per_px, area_cm2, hair_count, density_per_cm2, mean_diameter_um,
-            terminal_fraction, cumulative_thickness_mm_per_cm2, hairs``.
+            terminal_fraction, cumulative_thickness_mm_per_cm2, hairs``. Each hair also
+            carries ``exit_confidence``, how sure its exit end is the exit (0.5–1), an
+            addition to the contract's keys.
         """
         s = self.summary
+        hairs = [h.to_json() for h in self.hairs]
+        for row, sure in zip(hairs, self.exit_confidence, strict=False):
+            row["exit_confidence"] = round(float(sure), 3)
 
         def rnd(v: float | None, nd: int = 4) -> float | None:
             return None if v is None else round(float(v), nd)
@@ -121,7 +126,7 @@ class ImageMeasurement:
             "mean_diameter_um": rnd(s["mean_diameter_um"], 2),
             "terminal_fraction": rnd(s["terminal_fraction"]),
             "cumulative_thickness_mm_per_cm2": rnd(s["cumulative_thickness_mm_per_cm2"]),
-            "hairs": [h.to_json() for h in self.hairs],
+            "hairs": hairs,
         }
 
 
