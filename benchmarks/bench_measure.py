@@ -60,7 +60,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +83,6 @@ from hairtrial.measure.metrics import (
     match_centrelines,
     score_hairs,
 )
-from hairtrial.records import HairRecord
 
 #: Calibration assumed for every Huashan image (70x, 1280x1024), µm/px.
 HUASHAN_UM_PER_PX = 2.5
@@ -130,24 +129,34 @@ class Counted:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _counted_points(hairs: Sequence[HairRecord]) -> tuple[list[Point], list[Point]]:
+def _points_ours(
+    image: np.ndarray, um: float, boxes: np.ndarray
+) -> tuple[list[Point], list[Point], dict[str, int]]:
+    # the counted hairs' exits and mid-shaft points, and why each error against the
+    # boxes happened (annotations.explain_box_errors)
+    hairs = measure_image(image, um_per_px=um).hairs
     counted = [h for h in hairs if h.exit_px is not None]
     exits = [h.exit_px for h in counted if h.exit_px is not None]
     mids = [h.centerline_px[len(h.centerline_px) // 2] for h in counted]
-    return exits, mids
+    scored = score_boxes(hairs, boxes, max_distance_px=BOX_TOLERANCE_PX)
+    why = explain_box_errors(hairs, boxes, scored.matches, shape=image.shape[:2])
+    reasons: dict[str, int] = {}
+    for kind, counts in (("missed", why.missed), ("false", why.false)):
+        reasons.update({f"{kind}: {k.replace('_', ' ')}": v for k, v in counts.items()})
+    return exits, mids, reasons
 
 
-def _points_ours(image: np.ndarray, um: float) -> tuple[list[Point], list[Point]]:
-    return _counted_points(measure_image(image, um_per_px=um).hairs)
-
-
-def _points_baseline(image: np.ndarray, um: float) -> tuple[list[Point], list[Point]]:
-    # no exit: the component centroid stands for both (favours the baseline)
+def _points_baseline(
+    image: np.ndarray, um: float, boxes: np.ndarray
+) -> tuple[list[Point], list[Point], dict[str, int]]:
+    # no exit: the component centroid stands for both (favours the baseline); no reasons
     pts = [h.centroid_px for h in classical_count(image, um_per_px=um)]
-    return pts, pts
+    return pts, pts, {}
 
 
-_METHODS: dict[str, Callable[[np.ndarray, float], tuple[list[Point], list[Point]]]] = {
+_METHODS: dict[
+    str, Callable[[np.ndarray, float, np.ndarray], tuple[list[Point], list[Point], dict[str, int]]]
+] = {
     "ours": _points_ours,
     "baseline": _points_baseline,
 }
@@ -157,17 +166,7 @@ def _huashan_one(args: tuple[str, BoxedImage]) -> Counted:
     cv2.setNumThreads(1)
     method, item = args
     image = _read_rgb(item.path)
-    reasons: dict[str, int] = {}
-    if method == "ours":
-        # the same points as _points_ours, and why each error happened
-        hairs = measure_image(image, um_per_px=HUASHAN_UM_PER_PX).hairs
-        exits, mids = _counted_points(hairs)
-        scored = score_boxes(hairs, item.boxes, max_distance_px=BOX_TOLERANCE_PX)
-        why = explain_box_errors(hairs, item.boxes, scored.matches, shape=image.shape[:2])
-        for kind, counts in (("missed", why.missed), ("false", why.false)):
-            reasons.update({f"{kind}: {k.replace('_', ' ')}": v for k, v in counts.items()})
-    else:
-        exits, mids = _METHODS[method](image, HUASHAN_UM_PER_PX)
+    exits, mids, reasons = _METHODS[method](image, HUASHAN_UM_PER_PX, item.boxes)
 
     def matches(pts: list[Point]) -> list[tuple[int, int]]:
         return match_boxes(pts, item.boxes, centre_tolerance=BOX_TOLERANCE_PX) if pts else []
