@@ -306,14 +306,11 @@ def validate(
             _error(path, exc)
             failed += 1
             continue
-        drawn: dict[str, Any]
-        if annotated.format == "voc":
-            box_score = score_boxes(
-                result.hairs, annotated.boxes, max_distance_px=max_distance_px, by=by
-            )
+        boxes = annotated.boxes if annotated.format == "voc" else None
+        if boxes is not None:
+            box_score = score_boxes(result.hairs, boxes, max_distance_px=max_distance_px, by=by)
             d, matches = box_score.detection, box_score.matches
-            errors = explain_box_errors(result.hairs, annotated.boxes, matches, shape=result.shape)
-            drawn = {"boxes": annotated.boxes, "by": by}
+            errors = explain_box_errors(result.hairs, boxes, matches, shape=result.shape)
             head: dict[str, Any] = {"annotation": "boxes"}
             diameters: dict[str, Any] = {}
             cells = ["", ""]  # boxes carry no diameter
@@ -326,7 +323,6 @@ def validate(
                 result.hairs, annotated.hairs, matches, shape=result.shape,
                 reach_px=max_distance_px,
             )  # fmt: skip
-            drawn = {"truth": annotated.hairs}
             head = {}
             diameters = {
                 "diameter_mae_um": _json_number(score.diameter_mae_um),
@@ -342,7 +338,8 @@ def validate(
             write_image(
                 overlay / f"{path.stem}.validation.png",
                 draw_validation(data.pixels, result.hairs, matches=matches,
-                                um_per_px=result.um_per_px, errors=errors, **drawn),
+                                um_per_px=result.um_per_px, truth=annotated.hairs, boxes=boxes,
+                                by=by, errors=errors),
             )  # fmt: skip
         if fmt == "json":
             typer.echo(json.dumps({
@@ -351,8 +348,7 @@ def validate(
                 "recall": _json_number(d.recall), "f1": _json_number(d.f1),
                 "count_error": _json_number(d.count_error), **diameters,
                 "missed_reasons": errors.missed, "false_reasons": errors.false,
-                "errors": _error_rows(result.hairs, errors, truth=annotated.hairs,
-                                      boxes=drawn.get("boxes")),
+                "errors": _error_rows(result.hairs, errors, truth=annotated.hairs, boxes=boxes),
             }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
