@@ -144,46 +144,28 @@ def draw_overlay(
     (M, N, 3) or (M + strip, N, 3) ndarray of uint8
         The overlay (taller by the legend strip with `legend_below`).
     """
-    import cv2
-
-    out = _as_rgb8(check_image(image))
+    canvas = _Canvas(image)
     um = check_um_per_px(um_per_px)
-    m, n = out.shape[:2]
-    scale = max(1.0, min(m, n) / 700.0)  # line widths and text grow with the image
-    thick = max(1, round(scale))
-    shift = 4  # sub-pixel drawing: coordinates in 1/16 px
     counts = {"vellus": 0, "intermediate": 0, "terminal": 0}
-
-    def fixed(points: NDArray[np.float64]) -> NDArray[np.int32]:
-        # Pixel centres sit at +0.5 in our convention; OpenCV draws at integer centres.
-        return np.round((points - 0.5) * (1 << shift)).astype(np.int32)
-
     for hair in hairs:
-        line = np.asarray(hair.centerline_px, dtype=np.float64).reshape(-1, 2)
-        if len(line) == 0:
+        if not len(hair.centerline_px):
             continue
         if hair.exit_px is None:  # entering from outside the field: not counted
-            cv2.polylines(out, [fixed(line)], False, _NOT_COUNTED, max(1, thick // 2),
-                          cv2.LINE_AA, shift)  # fmt: skip
+            canvas.line(hair.centerline_px, _NOT_COUNTED, canvas.thin)
             continue
         colour = CLASS_COLOURS.get(hair.hair_class, _NOT_COUNTED)
-        cv2.polylines(out, [fixed(line)], False, colour, thick, cv2.LINE_AA, shift)
+        canvas.line(hair.centerline_px, colour, canvas.thick)
         counts[hair.hair_class] = counts.get(hair.hair_class, 0) + 1
-        ex = fixed(np.asarray([hair.exit_px], dtype=np.float64))[0]
-        cv2.circle(out, (int(ex[0]), int(ex[1])), int(4 * scale) << shift, (255, 255, 255),
-                   max(1, thick // 2), cv2.LINE_AA, shift)  # fmt: skip
+        canvas.ring(hair.exit_px, (255, 255, 255), canvas.thin)
         if show_ids:
             x, y = hair.exit_px
-            org = (int(x + 5 * scale), int(y - 5 * scale))
-            _text(out, str(hair.id), org, 0.4 * scale, colour)
+            org = (int(x + 5 * canvas.scale), int(y - 5 * canvas.scale))
+            _text(canvas.out, str(hair.id), org, 0.4 * canvas.scale, colour)
     rows = _class_rows(counts, classes)
     if legend_below:
-        _, pad = _legend_spacing(scale)
-        strip = np.zeros((_legend_height(scale, len(rows)) + 2 * pad, n, 3), dtype=np.uint8)
-        _legend(strip, rows, um_per_px=um, scale=scale)
-        return np.concatenate([out, strip], axis=0)
-    _legend(out, rows, um_per_px=um, scale=scale)
-    return out
+        return canvas.with_legend(rows, um)
+    _legend(canvas.out, rows, um_per_px=um, scale=canvas.scale)
+    return canvas.out
 
 
 def _legend_spacing(scale: float) -> tuple[int, int]:
