@@ -57,6 +57,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
                     h.length_um,
                     h.hair_class,
                     h.confidence,
+                    h.exit_confidence,
                 )
                 for h in hair_rows
             )

@@ -42,6 +42,8 @@ def test_run_measures_every_image_once_and_tracks_sites(
         rows = json.loads(run[5])["hidden_rows"]
         assert len(rows) == 2 and all(isinstance(r, int) and r >= 0 for r in rows)
     assert first["hairs"] and first["observations"]
+    # every measured hair keeps how sure its exit end is (0.5–1)
+    assert all(0.5 <= h[-1] <= 1 for h in first["hairs"])
 
     again = run_batch(db_url=trial_db, image_root=image_root, progress=False, **where)  # type: ignore[arg-type]
 

@@ -75,8 +75,9 @@ def hairs(n: int, *, seed: int = 0) -> list[HairRecord]:
 def ingest_and_measure(store: Any, folder: Path) -> list[tuple[int, int]]:
     """Ingest the tiny trial and give it a mix of runs; return ``(image_id, site_id)`` rows.
 
-    Of its 8 images, 5 are measured by version "1" (the first also by version "2"), the
-    sixth failed ("blurred") and the last two stay pending.
+    Of its 8 images, 5 are measured by version "1" (the first also by version "2", whose
+    10 hairs carry exit confidences 0.5, 0.55, ... 0.95), the sixth failed ("blurred")
+    and the last two stay pending.
     """
     from sqlalchemy import select
 
@@ -105,6 +106,7 @@ def ingest_and_measure(store: Any, folder: Path) -> list[tuple[int, int]]:
                 hairs=records,
                 summary=summarize_hairs(records, area_cm2=0.03),
                 timings={"total_s": 1.0},
+                exit_confidence=[0.5 + 0.05 * k for k in range(10)] if version == "2" else None,
             )
         mark_failed(
             session=session, image_id=images[5][0], version="1", config_hash="c", error="blurred"

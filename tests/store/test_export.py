@@ -63,6 +63,9 @@ def test_export_writes_tidy_tables(store, measured, tmp_path, fmt):
     assert len(hair_table) == 10 + 4 + 5 + 6 + 7
     assert len(json.loads(hair_table["centerline_px"].iloc[0])) == 3
     assert hair_table["counted"].sum() == len(hair_table) - 5
+    latest = hair_table[hair_table["image_id"] == measured[0][0]].sort_values("hair_id")
+    assert latest["exit_confidence"].tolist() == pytest.approx([0.5 + 0.05 * k for k in range(10)])
+    assert hair_table["exit_confidence"].isna().sum() == len(hair_table) - 10
     runs = tables["runs"]
     assert sorted(runs["status"]) == ["done"] * 6 + ["failed"] + ["pending"] * 2
     assert runs.loc[runs["status"] == "failed", "error"].item() == "blurred"

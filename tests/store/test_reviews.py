@@ -164,6 +164,27 @@ def test_flag_progress_and_agreement(store, trial):
     assert between.n == 2 and between.icc == pytest.approx(expected)
 
 
+def test_revision_keeps_exit_confidence_until_the_exit_is_moved(store, trial):
+    ids, (a1, _) = trial
+    with store.begin() as session:
+        auto = automatic_hairs(session=session, run_id=1)
+        assert [h["exit_confidence"] for h in auto] == [0.99, 0.99, 0.62]
+        unchanged = save_revision(session=session, image_id=ids[0], author_id=a1, hairs=auto)
+        assert (unchanged.n_added, unchanged.n_deleted, unchanged.n_edited) == (0, 0, 0)
+        moved = [dict(h) for h in auto]
+        moved[2]["exit_px"] = [1.0, 2.0]  # a reviewer places the unsure exit
+        del moved[2]["exit_confidence"]
+        revision = save_revision(
+            session=session, image_id=ids[0], author_id=a1, hairs=moved,
+            status="approved", base_revision_id=unchanged.id,
+        )  # fmt: skip
+        assert revision.n_edited == 1
+    with store.session() as session:
+        newest = latest_revision_hairs_json(session=session, image_id=ids[0], author_id=a1)
+    assert newest is not None and newest[0] == revision.id
+    assert [h.get("exit_confidence") for h in json.loads(newest[1])] == [0.99, 0.99, None]
+
+
 @pytest.mark.parametrize(
     "hairs, match",
     [
@@ -172,6 +193,9 @@ def test_flag_progress_and_agreement(store, trial):
            "diameter_um": 50, "length_um": 1, "class": "giant"}], "class"),
         ([{"id": 1, "exit_px": None, "tip_px": [0, "nan"], "centerline_px": [[0, 0]],
            "diameter_um": 50, "length_um": 1, "class": "terminal"}], "finite"),
+        ([{"id": 1, "exit_px": [0, 0], "tip_px": [5, 5], "centerline_px": [[0, 0]],
+           "diameter_um": 50, "length_um": 1, "class": "terminal", "exit_confidence": 2}],
+         r"hairs\[0\] \(id 1\): exit_confidence must be in \[0, 1\]"),
     ],
 )  # fmt: skip
 def test_bad_revisions_are_refused(store, trial, hairs, match):

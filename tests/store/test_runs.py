@@ -106,11 +106,11 @@ def test_save_measurement_is_atomic(store, image_ids, monkeypatch):
     real_row = runs_module._hair_row
     calls = []
 
-    def failing_row(run_id, hair):
+    def failing_row(run_id, hair, exit_confidence):
         calls.append(hair.id)
         if len(calls) == 5:
             raise RuntimeError("disk full (injected)")
-        return real_row(run_id, hair)
+        return real_row(run_id, hair, exit_confidence)
 
     monkeypatch.setattr(runs_module, "_HAIR_BATCH", 2)  # two batches reach the database
     monkeypatch.setattr(runs_module, "_hair_row", failing_row)
@@ -123,6 +123,70 @@ def test_save_measurement_is_atomic(store, image_ids, monkeypatch):
     with store.session() as session:
         save_measurement(session=session, **measure(image_ids[0], n=8))
     assert n_hairs(store) == 8
+
+
+def _stored_exit_confidence(store):
+    with store.session() as session:
+        query = select(Hair.hair_id, Hair.exit_confidence, Hair.extra).order_by(Hair.hair_id)
+        return [tuple(row) for row in session.execute(query)]
+
+
+def test_exit_confidence_is_stored_per_hair(store, image_ids):
+    from hairtrial.store.reviews import automatic_hairs
+    from hairtrial.store.tracks import hairs_of_run
+
+    payload = measure(image_ids[0], n=4)
+    with store.session() as session:
+        run_id = save_measurement(
+            session=session, exit_confidence=(0.5, 0.97, 1.0, 0.731), **payload
+        )
+    assert _stored_exit_confidence(store) == [
+        (1, 0.5, None), (2, 0.97, None), (3, 1.0, None), (4, 0.731, None)
+    ]  # fmt: skip
+    with store.session() as session:
+        records = hairs_of_run(session=session, run_id=run_id)
+        served = automatic_hairs(session=session, run_id=run_id)
+    assert [h.extra["exit_confidence"] for h in records] == [0.5, 0.97, 1.0, 0.731]
+    assert [h["exit_confidence"] for h in served] == [0.5, 0.97, 1.0, 0.731]
+
+
+def test_exit_confidence_from_the_measure_json_key(store, image_ids):
+    payload = measure(image_ids[0], n=3)
+    rows = [h.to_json() for h in payload["hairs"]]
+    rows[0]["exit_confidence"] = 0.88
+    rows[2]["exit_confidence"] = 0.61
+    rows[2]["follicle_id"] = 7  # other extra keys stay in `extra`
+    payload["hairs"] = rows
+    with store.session() as session:
+        save_measurement(session=session, **payload)
+    assert _stored_exit_confidence(store) == [
+        (1, 0.88, None), (2, None, None), (3, 0.61, {"follicle_id": 7})
+    ]  # fmt: skip
+
+
+def test_hairs_without_exit_confidence_store_null(store, image_ids):
+    from hairtrial.store.reviews import automatic_hairs
+
+    with store.session() as session:
+        run_id = save_measurement(session=session, **measure(image_ids[0], n=2))
+        served = automatic_hairs(session=session, run_id=run_id)
+    assert [s for _, s, _ in _stored_exit_confidence(store)] == [None, None]
+    assert all("exit_confidence" not in h for h in served)
+
+
+@pytest.mark.parametrize(
+    ("sure", "match"),
+    [
+        ((0.9, 1.2, 0.9), r"hair 2: exit_confidence must be in \[0, 1\], got 1.2"),
+        ((0.9, float("nan"), 0.9), "hair 2: exit_confidence must be in"),
+        ((0.9, "sure", 0.9), "hair 2: exit_confidence must be in"),
+        ((0.9, 0.9), "2 exit confidences for 3 hairs"),
+    ],
+)
+def test_bad_exit_confidence_is_refused_before_writing(store, image_ids, sure, match):
+    with store.session() as session, pytest.raises(InputError, match=match):
+        save_measurement(session=session, exit_confidence=sure, **measure(image_ids[0], n=3))
+    assert n_hairs(store) == 0 and runs_of(store, image_ids[0]) == []
 
 
 def test_bad_hairs_are_refused_before_writing(store, image_ids):

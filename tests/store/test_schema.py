@@ -220,3 +220,59 @@ def test_sqlite_migration_is_one_transaction(tmp_path, monkeypatch):
         assert inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
+
+
+def _run_with_hairs(store, tmp_path):
+    """Ingest the tiny trial and save one run of 3 hairs (the schema as it stands)."""
+    from hairtrial.records import summarize_hairs
+    from hairtrial.store import ingest_manifest, save_measurement
+    from tests.store.helpers import hairs, write_trial_manifest
+
+    ingest_manifest(url_or_store=store, manifest_path=write_trial_manifest(tmp_path / "m"))
+    with store.session() as session:
+        image_id = session.scalars(text("SELECT id FROM image ORDER BY id")).first()
+        records = hairs(3, seed=1)
+        return save_measurement(
+            session=session,
+            image_id=image_id,
+            version="1",
+            config_hash="c",
+            hairs=records,
+            summary=summarize_hairs(records, area_cm2=0.03),
+            timings={},
+        )
+
+
+def test_exit_confidence_revision_keeps_stored_hairs(db_url, tmp_path):
+    from alembic import command
+
+    from hairtrial.store.engine import _alembic_config, make_engine
+
+    def hair_columns(engine):
+        return {c["name"] for c in inspect(engine).get_columns("hair")}
+
+    with open_store(db_url, image_root=tmp_path / "images") as store:
+        run_id = _run_with_hairs(store, tmp_path)
+        with store.session() as session:
+            session.execute(text("UPDATE hair SET exit_confidence = 0.75"))
+            session.commit()
+            with pytest.raises(IntegrityError):  # the column's check
+                session.execute(text("UPDATE hair SET exit_confidence = 1.5"))
+                session.flush()
+    engine = make_engine(db_url)
+    try:
+        config = _alembic_config(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0003")
+        assert "exit_confidence" not in hair_columns(engine)
+        with engine.connect() as connection:
+            count = text("SELECT count(*) FROM hair WHERE run_id = :r")
+            assert connection.execute(count, {"r": run_id}).scalar() == 3
+    finally:
+        engine.dispose()
+    upgrade(db_url)  # hairs stored before the column existed get NULL
+    with open_store(db_url, migrate=False) as store, store.session() as session:
+        assert "exit_confidence" in hair_columns(store.engine)
+        values = session.execute(text("SELECT exit_confidence FROM hair")).scalars().all()
+        assert values == [None, None, None]

@@ -141,6 +141,23 @@ def test_review_flow_in_chromium(server, browser, tmp_path, web_store):
     assert start == int(page.inner_text("#auto-count")) > 0
     page.screenshot(path=str(tmp_path / "review-before.png"))
 
+    # The one unsure exit is a hollow ring; n goes to it, and moving it clears the doubt.
+    unsure = page.locator("#hairs circle.exit.unsure")
+    assert unsure.count() == 1 and page.inner_text("#n-unsure") == "1"
+    unsure_id = unsure.get_attribute("data-hair-id")
+    page.keyboard.press("n")
+    assert page.inner_text("#sel-id") == f"#{unsure_id}"
+    assert page.inner_text("#sel-exit") == "exit sure 0.62"
+    vx, vy, vw, vh = map(float, page.get_attribute("#overlay", "viewBox").split())
+    cx, cy = (float(unsure.get_attribute(a)) for a in ("cx", "cy"))
+    assert (vx + vw / 2, vy + vh / 2) == pytest.approx((cx, cy))  # centred on the exit
+    page.keyboard.press("0")  # n centred the view on the exit; see the whole image again
+    page.keyboard.press("e")
+    page.mouse.click(*_image_to_client(page, 4, 20))
+    assert page.locator("#hairs circle.exit.unsure").count() == 0
+    assert page.inner_text("#n-unsure") == "0" and page.inner_text("#sel-exit") == ""
+    page.keyboard.press("v")
+
     # Delete a counted hair (exit inside the image): the count drops by one.
     counted = page.locator("#hairs circle.exit").first.get_attribute("data-hair-id")
     page.locator(f"#hairs polyline[data-hair-id='{counted}']").dispatch_event("pointerdown")
@@ -186,12 +203,19 @@ def test_review_flow_in_chromium(server, browser, tmp_path, web_store):
                         ignore=shutil.ignore_patterns("copy"))  # fmt: skip
 
     # The stored revision matches what was drawn: one hair fewer, one added.
-    from hairtrial.store.reviews import latest_approved_revision
+    from hairtrial.store.reviews import corrections_of, latest_approved_revision
 
     with web_store.session() as session:
         revision = latest_approved_revision(session=session, image_id=image_id)
-    assert revision is not None and (revision.n_added, revision.n_deleted) == (1, 1)
+    assert revision is not None
+    assert (revision.n_added, revision.n_deleted, revision.n_edited) == (1, 1, 1)
     assert revision.summary["hair_count"] == start
+    with web_store.session() as session:
+        edits = corrections_of(session=session, revision_id=revision.id)
+    (moved,) = [e for e in edits if e["action"] == "edit"]
+    assert str(moved["hair_id"]) == unsure_id
+    assert moved["before"]["exit_confidence"] == 0.62 and "exit_confidence" not in moved["after"]
+    assert moved["after"]["exit_px"] == pytest.approx([4, 20], abs=0.6)
 
 
 def test_blinded_assessor_never_receives_arm_labels(server, browser, tmp_path):

@@ -16,7 +16,8 @@ from tests.store.helpers import hairs, write_trial_manifest
 def measured_trial(store: Any, folder: Path, *, subjects: int = 1, n_failed: int = 0) -> list[int]:
     """Ingest a split-site trial and measure all but `n_failed` images; return image ids.
 
-    Each image of 24 × 32 px at 5 µm/px gets 3 + i hairs (the first one uncounted).
+    Each image of 24 × 32 px at 5 µm/px gets 3 + i hairs (the first one uncounted), each
+    with an exit confidence of 0.99 but the last, whose exit is unsure (0.62).
     """
     ingest_manifest(
         url_or_store=store, manifest_path=write_trial_manifest(folder, subjects=subjects)
@@ -35,6 +36,7 @@ def measured_trial(store: Any, folder: Path, *, subjects: int = 1, n_failed: int
                 hairs=records,
                 summary=summarize_hairs(records, area_cm2=area),
                 timings={"total_s": 1.0},
+                exit_confidence=[0.99] * (len(records) - 1) + [0.62],
             )
         for image_id in ids[len(ids) - n_failed :]:
             mark_failed(

@@ -117,7 +117,8 @@ def _as_measurement(
         summary=summarize_hairs(hairs, area_cm2=area, classes=config.classes),
         histogram_counts=(),
         histogram_edges_um=(),
-        exit_confidence=tuple(h.confidence for h in hairs),
+        # stored with each hair since store revision 0004; 0.5 (no preference) before
+        exit_confidence=tuple(float(h.extra.get("exit_confidence", 0.5)) for h in hairs),
         um_per_px=um_per_px,
         shape=shape,
         area_cm2=area,

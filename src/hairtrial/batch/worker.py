@@ -174,6 +174,7 @@ def _measure_one(
             save_measurement(
                 session=session,
                 hairs=result.hairs,
+                exit_confidence=result.exit_confidence,
                 # the rows a status bar hides travel with the run, for the tracking step
                 summary={**result.summary, "hidden_rows": list(result.hidden_rows)},
                 timings=timings,

@@ -11,7 +11,9 @@ Five tables, one row per observation, keyed in the trial's words:
   On phototrichogram re-images (kind ``clipped-regrowth``) ``anagen_fraction`` is the
   newest stored phototrichogram result (empty elsewhere).
 - ``hairs``: one row per hair of those revisions or runs (pixel coordinates, µm sizes;
-  the centreline as JSON text; ``source`` and ``revision_id`` as in ``endpoints``).
+  the centreline as JSON text; ``exit_confidence``, how sure the measurement is of the
+  exit end, empty where none was stored or a reviewer placed the exit; ``source`` and
+  ``revision_id`` as in ``endpoints``).
 - ``follicle_trajectories``: one row per follicle × image from tracking.
 - ``phototrichograms``: one row per stored phototrichogram result (re-image × version
   × key): the clipped image it re-images, days, registration, anagen / telogen counts,
@@ -251,6 +253,7 @@ _HAIR_FIELDS = (
     "length_um",
     "hair_class",
     "confidence",
+    "exit_confidence",
     "centerline_px",
 )
 
@@ -314,6 +317,7 @@ def _revision_hair_rows(store: Store, include_arm: bool) -> Iterator[dict[str, A
                     length_um=hair["length_um"],
                     hair_class=hair["class"],
                     confidence=hair.get("confidence", 1.0),
+                    exit_confidence=hair.get("exit_confidence"),
                     centerline_px=json.dumps(hair["centerline_px"]),
                     counted=exit_px is not None,
                     source="review",
@@ -470,6 +474,7 @@ TABLES: dict[
             ("length_um", "float"),
             ("hair_class", "str"),
             ("confidence", "float"),
+            ("exit_confidence", "float"),
             ("counted", "bool"),
             ("centerline_px", "str"),
             ("source", "str"),

@@ -243,6 +243,9 @@ class Hair(Base):
         UniqueConstraint("run_id", "hair_id"),
         CheckConstraint("diameter_um >= 0", name="diameter_nonnegative"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+        CheckConstraint(
+            "exit_confidence >= 0 AND exit_confidence <= 1", name="exit_confidence_range"
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("measurement_run.id", ondelete="RESTRICT"))
@@ -256,6 +259,9 @@ class Hair(Base):
     length_um: Mapped[float] = mapped_column(Float)
     hair_class: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[float] = mapped_column(Float)
+    #: How sure the measurement is that `exit` is the exit end (0.5–1); NULL when the
+    #: hair carries none (stored before revision 0004, imported truth).
+    exit_confidence: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any] | None]
 
 

@@ -337,14 +337,32 @@ def image_for_review(
 
 
 def automatic_hairs(*, session: Session, run_id: int) -> list[dict[str, Any]]:
-    """Return the hairs of a measurement run in their DESIGN.md JSON form, by hair id."""
+    """Return the hairs of a measurement run in their DESIGN.md JSON form, by hair id.
+
+    A hair stored with its exit confidence carries it as ``exit_confidence`` (0–1), as in
+    the ``hairtrial measure`` JSON.
+    """
     columns = (
         Hair.hair_id, Hair.exit_x_px, Hair.exit_y_px, Hair.tip_x_px, Hair.tip_y_px,
         Hair.centerline_px, Hair.diameter_um, Hair.length_um, Hair.hair_class, Hair.confidence,
+        Hair.exit_confidence,
     )  # fmt: skip
     query = select(*columns).where(Hair.run_id == run_id).order_by(Hair.hair_id)
-    return [
-        {
+    hairs = []
+    for (
+        hid,
+        ex,
+        ey,
+        tx,
+        ty,
+        line,
+        diameter,
+        length,
+        hair_class,
+        confidence,
+        sure,
+    ) in session.execute(query):
+        hair = {
             "id": hid,
             "exit_px": None if ex is None else [ex, ey],
             "tip_px": [tx, ty],
@@ -354,10 +372,10 @@ def automatic_hairs(*, session: Session, run_id: int) -> list[dict[str, Any]]:
             "class": hair_class,
             "confidence": confidence,
         }
-        for hid, ex, ey, tx, ty, line, diameter, length, hair_class, confidence in session.execute(
-            query
-        )
-    ]
+        if sure is not None:
+            hair["exit_confidence"] = sure
+        hairs.append(hair)
+    return hairs
 
 
 def stored_form(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -394,6 +412,11 @@ def _check_hairs(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise InputError(f"{where}: diameter_um must be in [0, 1000] µm, confidence in [0, 1]")
         if not 1 <= len(record.centerline_px) <= 2000:
             raise InputError(f"{where}: centerline_px needs 1 to 2000 points")
+        sure = record.extra.get("exit_confidence")
+        if sure is not None and not (
+            isinstance(sure, int | float) and not isinstance(sure, bool) and 0 <= sure <= 1
+        ):
+            raise InputError(f"{where}: exit_confidence must be in [0, 1] or absent, got {sure!r}")
         out.append(record.to_json(ndigits=2))
     return sorted(out, key=lambda h: int(h["id"]))
 

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 _HAIR_BATCH = 1000
 _HAIR_INSERT = insert(Hair.__table__)  # type: ignore[arg-type]
 _JSON_COLUMNS = ("centerline_px", "extra")
+#: The hair key (``hairtrial measure`` JSON) that becomes the ``exit_confidence`` column.
+_EXIT_CONFIDENCE = "exit_confidence"
 
 
 class LeaseLostError(RuntimeError):
@@ -330,8 +332,39 @@ def _check_hairs(records: Sequence[HairRecord], image_id: int) -> None:
             raise InputError(f"{where}: confidence must be in [0, 1], got {h.confidence}")
 
 
-def _hair_row(run_id: int, hair: HairRecord) -> dict[str, Any]:
+def _exit_confidences(
+    records: Sequence[HairRecord], given: Sequence[float] | None, image_id: int
+) -> list[float | None]:
+    """One exit confidence per hair (``None``: none known), checked to lie in [0, 1]."""
+    if given is not None:
+        values: list[Any] = list(given)
+        if len(values) != len(records):
+            raise InputError(
+                f"image {image_id}: {len(values)} exit confidences for {len(records)} hairs"
+            )
+    else:
+        values = [h.extra.get(_EXIT_CONFIDENCE) for h in records]
+    out: list[float | None] = []
+    for hair, value in zip(records, values, strict=True):
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            sure = float(value)
+        except (TypeError, ValueError):
+            sure = math.nan
+        if not 0.0 <= sure <= 1.0:  # NaN fails too
+            raise InputError(
+                f"image {image_id}, hair {hair.id}: exit_confidence must be in [0, 1], "
+                f"got {value!r}"
+            )
+        out.append(sure)
+    return out
+
+
+def _hair_row(run_id: int, hair: HairRecord, exit_confidence: float | None) -> dict[str, Any]:
     exit_px = hair.exit_px
+    extra = {k: v for k, v in hair.extra.items() if k != _EXIT_CONFIDENCE}
     return {
         "run_id": run_id,
         "hair_id": int(hair.id),
@@ -344,14 +377,17 @@ def _hair_row(run_id: int, hair: HairRecord) -> dict[str, Any]:
         "length_um": float(hair.length_um),
         "hair_class": hair.hair_class,
         "confidence": float(hair.confidence),
-        "extra": _jsonable(hair.extra, name="extra") if hair.extra else None,
+        "exit_confidence": exit_confidence,
+        "extra": _jsonable(extra, name="extra") if extra else None,
     }
 
 
-def _batches(run_id: int, hairs: Sequence[HairRecord]) -> Iterator[list[dict[str, Any]]]:
+def _batches(
+    run_id: int, hairs: Sequence[HairRecord], exit_confidence: Sequence[float | None]
+) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
-    for hair in hairs:
-        batch.append(_hair_row(run_id, hair))
+    for hair, sure in zip(hairs, exit_confidence, strict=True):
+        batch.append(_hair_row(run_id, hair, sure))
         if len(batch) >= _HAIR_BATCH:
             yield batch
             batch = []
@@ -429,6 +465,7 @@ def save_measurement(
     summary: Mapping[str, Any],
     timings: Mapping[str, float],
     owner: str | None = None,
+    exit_confidence: Sequence[float] | None = None,
 ) -> int:
     """Store all hairs of one image and mark its run done, in one transaction; commit.
 
@@ -456,6 +493,12 @@ def save_measurement(
     owner : str, optional
         Worker that claimed the run; if the lease has passed to another worker,
         :class:`LeaseLostError` is raised and nothing is written.
+    exit_confidence : sequence of float, optional
+        How sure the measurement is of each hair's exit end (0–1; ``hairtrial measure``
+        gives 0.5–1), one per hair in the order of `hairs`
+        (:attr:`~hairtrial.measure.ImageMeasurement.exit_confidence`). Without it, a
+        hair's own ``exit_confidence`` key (the ``hairtrial measure`` JSON) is used, and
+        a hair with neither stores NULL.
 
     Returns
     -------
@@ -465,6 +508,7 @@ def save_measurement(
     try:
         records = [_to_record(h) for h in hairs]
         _check_hairs(records, image_id)
+        sure = _exit_confidences(records, exit_confidence, image_id)
         summary_json = _jsonable(dict(summary), name="summary")
         timings_json = _jsonable(dict(timings), name="timings")
         run, already_done = _find_run(session, image_id, version, config_hash, owner)
@@ -472,7 +516,7 @@ def save_measurement(
             session.rollback()
             log.info("image %d already measured by run %d: nothing written", image_id, run.id)
             return run.id
-        for batch in _batches(run.id, records):
+        for batch in _batches(run.id, records, sure):
             _insert_hairs(session, batch)
         run.status = "done"
         run.error = None

@@ -264,6 +264,14 @@ def tracked_site_ids(*, session: Session, version: str, config_hash: str) -> set
     return set(session.scalars(query.distinct()))
 
 
+def _with_exit_confidence(extra: dict[str, Any] | None, sure: float | None) -> dict[str, Any]:
+    """Return a stored hair's extra fields, with its exit confidence when it has one."""
+    out = dict(extra or {})
+    if sure is not None:
+        out["exit_confidence"] = sure
+    return out
+
+
 def hairs_of_run(*, session: Session, run_id: int) -> list[HairRecord]:
     """Return the hair records saved by one measurement run, in hair-id order.
 
@@ -277,6 +285,8 @@ def hairs_of_run(*, session: Session, run_id: int) -> list[HairRecord]:
     Returns
     -------
     list of HairRecord
+        As measured; a hair stored with its exit confidence carries it in `extra`
+        (``exit_confidence``, the key of the ``hairtrial measure`` JSON).
     """
     hairs = []
     for h in session.scalars(select(Hair).where(Hair.run_id == run_id).order_by(Hair.hair_id)):
@@ -291,7 +301,7 @@ def hairs_of_run(*, session: Session, run_id: int) -> list[HairRecord]:
                 length_um=h.length_um,
                 hair_class=h.hair_class,  # type: ignore[arg-type]
                 confidence=h.confidence,
-                extra=dict(h.extra or {}),
+                extra=_with_exit_confidence(h.extra, h.exit_confidence),
             )
         )
     return hairs

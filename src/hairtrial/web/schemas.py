@@ -32,10 +32,15 @@ class HairBase(BaseModel):
     length_um: float = Field(ge=0, le=1e6, allow_inf_nan=False)
     hair_class: HairClass = Field(alias="class")
     confidence: float = Field(default=1.0, ge=0, le=1)
+    #: How sure the measurement is of the exit end; none once a reviewer has placed it.
+    exit_confidence: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
 
     def to_record(self) -> dict[str, Any]:
-        """Return the DESIGN.md JSON dict (``class`` key)."""
-        return self.model_dump(by_alias=True)
+        """Return the DESIGN.md JSON dict (``class`` key; no ``exit_confidence`` if none)."""
+        record = self.model_dump(by_alias=True)
+        if record["exit_confidence"] is None:
+            del record["exit_confidence"]
+        return record
 
 
 class RevisionCreate(BaseModel):

@@ -1,5 +1,6 @@
 // hairtrial review page: SVG hair overlay with zoom/pan, delete, draw, move exit, class and
-// diameter edits, live endpoints, save as draft or approve. Vanilla JS, no dependencies.
+// diameter edits, live endpoints, save as draft or approve; exits the measurement is unsure
+// of are hollow rings, and n walks through them. Vanilla JS, no dependencies.
 "use strict";
 (function () {
   const root = document.getElementById("review");
@@ -16,6 +17,8 @@
   const drawing = document.getElementById("drawing");
   const NS = "http://www.w3.org/2000/svg";
   const TERMINAL_MIN_UM = 60, VELLUS_MAX_UM = 30;
+  // Below this exit confidence about one exit in five is the cut end (simulated trial).
+  const UNSURE_EXIT = 0.95;
 
   let hairs = [];
   let baseRevisionId = null;
@@ -29,6 +32,7 @@
   const message = (text, bad) => { const m = $("message"); m.textContent = text; m.className = bad ? "error" : "muted"; };
 
   function classify(d) { return d >= TERMINAL_MIN_UM ? "terminal" : (d <= VELLUS_MAX_UM ? "vellus" : "intermediate"); }
+  function unsure(h) { return h.exit_px !== null && typeof h.exit_confidence === "number" && h.exit_confidence < UNSURE_EXIT; }
   function inside(p) { return p && p[0] >= 0 && p[1] >= 0 && p[0] <= width && p[1] <= height; }
 
   function setView() {
@@ -74,7 +78,7 @@
         const dot = document.createElementNS(NS, "circle");
         dot.setAttribute("cx", h.exit_px[0]); dot.setAttribute("cy", h.exit_px[1]);
         dot.setAttribute("r", 4 * view.w / Math.max(1, svg.clientWidth));  // ~4 screen px
-        dot.setAttribute("class", "exit" + (h === selected ? " selected" : ""));
+        dot.setAttribute("class", "exit" + (unsure(h) ? " unsure" : "") + (h === selected ? " selected" : ""));
         dot.dataset.hairId = String(h.id);
         layer.appendChild(dot);
       }
@@ -82,6 +86,9 @@
     const fs = $("hair-edit");
     fs.disabled = !selected || !canEdit;
     $("sel-id").textContent = selected ? "#" + selected.id : "";
+    $("sel-exit").textContent = selected && typeof selected.exit_confidence === "number" && selected.exit_px !== null
+      ? `exit sure ${selected.exit_confidence.toFixed(2)}` : "";
+    $("n-unsure").textContent = String(hairs.filter(unsure).length);
     if (selected) { $("sel-class").value = selected.class; $("sel-diameter").value = selected.diameter_um; }
     endpoints();
   }
@@ -95,6 +102,13 @@
     if (!selected || !canEdit) return;
     hairs = hairs.filter((h) => h !== selected);
     selected = null; render(); message("Hair deleted (not saved yet).");
+  }
+  function nextUnsure() {
+    const list = hairs.filter(unsure).sort((a, b) => a.id - b.id);
+    if (!list.length) { message("No unsure exits left."); return; }
+    const next = list.find((h) => selected && h.id > selected.id) || list[0];
+    view.x = next.exit_px[0] - view.w / 2; view.y = next.exit_px[1] - view.h / 2;
+    setView(); select(next);
   }
   function setClass(c) { if (selected && canEdit) { selected.class = c; render(); } }
 
@@ -118,6 +132,7 @@
     if (tool === "exit" && canEdit && selected) {
       selected.exit_px = inside(p) ? p : null;
       selected.centerline_px = [p, ...selected.centerline_px.slice(1)];
+      delete selected.exit_confidence;  // a person placed it: no measured confidence
       render(); message("Exit moved (not saved yet)."); return;
     }
     if (target && target.dataset && target.dataset.hairId) {
@@ -149,6 +164,7 @@
   $("tool-draw").addEventListener("click", () => setTool("draw"));
   $("tool-exit").addEventListener("click", () => setTool("exit"));
   $("delete-hair").addEventListener("click", removeSelected);
+  $("next-unsure").addEventListener("click", nextUnsure);
   $("zoom-reset").addEventListener("click", () => { view = { x: 0, y: 0, w: width, h: height }; setView(); });
   $("sel-class").addEventListener("change", (e) => setClass(e.target.value));
   $("sel-diameter").addEventListener("input", (e) => {
@@ -180,6 +196,7 @@
     else if (k === "d") setTool("draw");
     else if (k === "v") setTool("select");
     else if (k === "e") setTool("exit");
+    else if (k === "n") nextUnsure();
     else if (k === "1") setClass("vellus");
     else if (k === "2") setClass("intermediate");
     else if (k === "3") setClass("terminal");
