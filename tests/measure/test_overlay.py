@@ -267,3 +267,36 @@ def test_validation_and_phototrichogram_overlays_of_tiny_greyscale_images_withou
         registration=Registration(np.eye(2, 3), score=1.0, inliers=0, residual_px=0.0, ok=True),
     )  # fmt: skip
     assert draw_phototrichogram(grey, [], empty, um_per_px=5.0).shape[1:] == (30, 3)
+
+
+def test_labels_at_one_point_are_written_clear_of_each_other(monkeypatch):
+    import cv2
+
+    from hairtrial.measure import overlay
+
+    canvas = overlay._Canvas(np.full((200, 300, 3), 200, np.uint8))
+    for text in ("on missed", "beside", "duplicate", "joined"):
+        canvas.label((150.5, 100.5), text, (213, 94, 0))
+    canvas.label((295.5, 3.5), "at the corner", (213, 94, 0), below=True)
+    written: list[tuple[str, tuple[int, int]]] = []
+    monkeypatch.setattr(overlay, "_text", lambda out, text, org, size, colour: written.append(
+        (text, org)))  # fmt: skip
+    canvas.with_legend([], 5.0)
+    written = written[:5]  # then the scale bar's label, in the strip
+    assert [t for t, _ in written] == [
+        "on missed",
+        "beside",
+        "duplicate",
+        "joined",
+        "at the corner",
+    ]
+    boxes = []
+    for text, (x, y) in written:
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.33, 1)
+        assert 0 <= x and x + w <= 300 and 0 <= y - h and y + base <= 200  # inside the image
+        boxes.append((x, y - h, x + w, y + base))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+    # the first label takes the usual place: right of the point, above it
+    assert written[0][1][0] > 150 and written[0][1][1] < 100

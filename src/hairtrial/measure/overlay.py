@@ -265,6 +265,7 @@ class _Canvas:
         self.scale = max(1.0, min(self.m, self.n) / 700.0)
         self.thick = max(1, round(self.scale))
         self.thin = max(1, self.thick // 2)
+        self._labels: list[tuple[float, float, str, RGB, bool]] = []
 
     def fixed(self, points: ArrayLike) -> NDArray[np.int32]:
         """Return points in OpenCV's fixed-point pixel coordinates (integer centres)."""
@@ -296,15 +297,63 @@ class _Canvas:
                       colour, width, cv2.LINE_AA, self._SHIFT)  # fmt: skip
 
     def label(self, point: ArrayLike, text: str, colour: RGB, below: bool = False) -> None:
-        """Write small text beside a point (above it, or below), inside the image."""
+        """Write small text beside a point (above it by preference, or below).
+
+        Labels are written by :meth:`with_legend`, over every line, each where it covers
+        no earlier label if one of its places allows (:meth:`_write_labels`).
+        """
         x, y = np.asarray(point, dtype=np.float64).reshape(2)
-        scale = self.scale
-        y_text = min(max(y + 16 * scale if below else y - 5 * scale, 12 * scale), self.m - 3)
-        x_text = min(x + 5 * scale, self.n - 8 * scale * len(text))
-        _text(self.out, text, (int(max(x_text, 0)), int(y_text)), 0.33 * scale, colour)
+        self._labels.append((float(x), float(y), text, colour, below))
+
+    def _write_labels(self) -> None:
+        """Write the queued labels, each beside its point and clear of the others.
+
+        A label tries eight places around its point in turn — right of it above (below
+        first with ``below``), the other side of the point, left of it, then a line
+        further out — and takes the first that lies inside the image and overlaps no
+        label already written; if none is clear, the one overlapping least. So on a
+        crowded image (hundreds of errors) the reasons stay readable and a dense cluster
+        still shows every label, at worst partly covered.
+        """
+        import cv2
+
+        size = 0.33 * self.scale
+        weight = max(1, round(size * 2))
+        gap = 5 * self.scale
+        taken: list[tuple[float, float, float, float]] = []
+        for x, y, text, colour, below in self._labels:
+            (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
+            above, under = y - gap, y + h + gap + 2 * self.scale  # text baselines
+            near, far = [above, under], [above - h - 2 * gap, under + h + 2 * gap]
+            if below:
+                near.reverse()
+                far.reverse()
+            places = [
+                (x + dx, row) for rows in (near, far) for dx in (gap, -gap - w) for row in rows
+            ]
+            best: tuple[float, tuple[float, float, float, float]] | None = None
+            for px, py in places:
+                ox = min(max(px, 0.0), max(self.n - w - 1.0, 0.0))
+                oy = min(max(py, h + 2.0), self.m - base - 1.0)
+                box = (ox - 1, oy - h - 1, ox + w + 1, oy + base + 1)
+                overlap = sum(
+                    max(0.0, min(box[2], b[2]) - max(box[0], b[0]))
+                    * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
+                    for b in taken
+                )
+                if best is None or overlap < best[0]:
+                    best = (overlap, box)
+                if overlap == 0.0:
+                    break
+            assert best is not None
+            box = best[1]
+            taken.append(box)
+            _text(self.out, text, (int(box[0] + 1), int(box[1] + h + 1)), size, colour)
+        self._labels.clear()
 
     def with_legend(self, rows: Sequence[tuple[RGB, str]], um_per_px: float) -> NDArray[np.uint8]:
-        """Return the drawing with a legend strip (`rows`, scale bar) under it."""
+        """Return the drawing, its labels written, with a legend strip (`rows`, bar) under it."""
+        self._write_labels()
         _, pad = _legend_spacing(self.scale)
         height = _legend_height(self.scale, len(rows)) + 2 * pad
         strip = np.zeros((height, self.n, 3), dtype=np.uint8)
