@@ -195,7 +195,7 @@ def test_revision_keeps_exit_confidence_until_the_exit_is_moved(store, trial):
            "diameter_um": 50, "length_um": 1, "class": "terminal"}], "finite"),
         ([{"id": 1, "exit_px": [0, 0], "tip_px": [5, 5], "centerline_px": [[0, 0]],
            "diameter_um": 50, "length_um": 1, "class": "terminal", "exit_confidence": 2}],
-         r"hairs\[0\] \(id 1\): exit_confidence must be in \[0, 1\]"),
+         r"hairs\[0\] \(id 1\)\.exit_confidence: 2 is outside the allowed range \[0, 1\]"),
     ],
 )  # fmt: skip
 def test_bad_revisions_are_refused(store, trial, hairs, match):

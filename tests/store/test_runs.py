@@ -177,9 +177,9 @@ def test_hairs_without_exit_confidence_store_null(store, image_ids):
 @pytest.mark.parametrize(
     ("sure", "match"),
     [
-        ((0.9, 1.2, 0.9), r"hair 2: exit_confidence must be in \[0, 1\], got 1.2"),
-        ((0.9, float("nan"), 0.9), "hair 2: exit_confidence must be in"),
-        ((0.9, "sure", 0.9), "hair 2: exit_confidence must be in"),
+        ((0.9, 1.2, 0.9), r"hair 2: exit_confidence: 1.2 is outside the allowed range"),
+        ((0.9, float("nan"), 0.9), "hair 2: exit_confidence: nan is outside"),
+        ((0.9, "sure", 0.9), r"hair 2: exit_confidence: expected a number in \[0, 1\]"),
         ((0.9, 0.9), "2 exit confidences for 3 hairs"),
     ],
 )

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Row, Select, Text, bindparam, cast, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
-from hairtrial._validate import InputError, check_choice
+from hairtrial._validate import InputError, check_choice, check_range
 from hairtrial.records import HairRecord, summarize_hairs
 from hairtrial.store.audit import append_event
 from hairtrial.store.models import (
@@ -412,11 +412,10 @@ def _check_hairs(hairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise InputError(f"{where}: diameter_um must be in [0, 1000] µm, confidence in [0, 1]")
         if not 1 <= len(record.centerline_px) <= 2000:
             raise InputError(f"{where}: centerline_px needs 1 to 2000 points")
-        sure = record.extra.get("exit_confidence")
-        if sure is not None and not (
-            isinstance(sure, int | float) and not isinstance(sure, bool) and 0 <= sure <= 1
-        ):
-            raise InputError(f"{where}: exit_confidence must be in [0, 1] or absent, got {sure!r}")
+        if record.extra.get("exit_confidence") is not None:
+            record.extra["exit_confidence"] = check_range(
+                record.extra["exit_confidence"], name=f"{where}.exit_confidence", low=0, high=1
+            )
         out.append(record.to_json(ndigits=2))
     return sorted(out, key=lambda h: int(h["id"]))
 

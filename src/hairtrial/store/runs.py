@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from hairtrial._validate import InputError
+from hairtrial._validate import InputError, check_range
 from hairtrial.records import HairRecord
 from hairtrial.store.models import RUN_STATUSES, Hair, Image, MeasurementRun, utcnow
 
@@ -344,22 +344,14 @@ def _exit_confidences(
             )
     else:
         values = [h.extra.get(_EXIT_CONFIDENCE) for h in records]
-    out: list[float | None] = []
-    for hair, value in zip(records, values, strict=True):
-        if value is None:
-            out.append(None)
-            continue
-        try:
-            sure = float(value)
-        except (TypeError, ValueError):
-            sure = math.nan
-        if not 0.0 <= sure <= 1.0:  # NaN fails too
-            raise InputError(
-                f"image {image_id}, hair {hair.id}: exit_confidence must be in [0, 1], "
-                f"got {value!r}"
-            )
-        out.append(sure)
-    return out
+    return [
+        None
+        if value is None
+        else check_range(
+            value, name=f"image {image_id}, hair {h.id}: exit_confidence", low=0, high=1
+        )
+        for h, value in zip(records, values, strict=True)
+    ]
 
 
 def _hair_row(run_id: int, hair: HairRecord, exit_confidence: float | None) -> dict[str, Any]:
