@@ -153,18 +153,25 @@ def test_site_arm_is_checked_and_never_rewritten(store):
         add_trial(session=session, name="t")
 
 
-def test_initial_revision_downgrades_cleanly(db_url):
+def _downgrade(engine, revision):
+    """Downgrade the database of `engine` to `revision` in one transaction."""
     from alembic import command
 
-    from hairtrial.store.engine import _alembic_config, make_engine
+    from hairtrial.store.engine import _alembic_config
+
+    config = _alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_initial_revision_downgrades_cleanly(db_url):
+    from hairtrial.store.engine import make_engine
 
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        config = _alembic_config(engine)
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "base")
+        _downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     finally:
         engine.dispose()
@@ -244,9 +251,7 @@ def _run_with_hairs(store, tmp_path):
 
 
 def test_exit_confidence_revision_keeps_stored_hairs(db_url, tmp_path):
-    from alembic import command
-
-    from hairtrial.store.engine import _alembic_config, make_engine
+    from hairtrial.store.engine import make_engine
 
     def hair_columns(engine):
         return {c["name"] for c in inspect(engine).get_columns("hair")}
@@ -261,10 +266,7 @@ def test_exit_confidence_revision_keeps_stored_hairs(db_url, tmp_path):
                 session.flush()
     engine = make_engine(db_url)
     try:
-        config = _alembic_config(engine)
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0003")
+        _downgrade(engine, "0003")
         assert "exit_confidence" not in hair_columns(engine)
         with engine.connect() as connection:
             count = text("SELECT count(*) FROM hair WHERE run_id = :r")
