@@ -81,6 +81,7 @@ def test_validate_against_truth_beside_the_images(trial):
     assert result.exit_code == 0, result.output
     assert "all" in result.output and "precision" in result.output
     assert "missed " in result.output and "false " in result.output
+    assert "exit end right" in result.output and "by stated exit confidence" in result.output
 
 
 def test_validate_json_feeds_the_power_tool(trial, tmp_path):
@@ -98,11 +99,17 @@ def test_validate_json_feeds_the_power_tool(trial, tmp_path):
             (line["n_detected"] - line["n_true"]) / line["n_true"], abs=1e-4
         )
         assert {"mean_diameter_error_um", "terminal_fraction_error"} <= set(line)
+        # the simulator's truth states exits: the exit end is scored, by stated confidence
+        bins = line["exit_confidence_bins"]
+        assert line["exit_ends_scored"] == sum(b["n"] for b in bins) == line["n_matched"]
+        assert 0.5 < line["exit_end_right"] <= 1.0
+        assert [b["from"] for b in bins] == [0.5, 0.7, 0.9, 0.95, 0.99]
         # every error has one reason
         assert sum(line["missed_reasons"].values()) == line["n_true"] - line["n_matched"]
         assert sum(line["false_reasons"].values()) == line["n_detected"] - line["n_matched"]
     pooled = lines[-1]
     assert pooled["n_true"] == sum(x["n_true"] for x in lines[:-1])
+    assert pooled["exit_ends_scored"] == sum(x["exit_ends_scored"] for x in lines[:-1])
     path = tmp_path / "validation.jsonl"
     path.write_text(result.stdout)
     error = MeasurementError.from_validation(path)
@@ -255,7 +262,7 @@ def test_validate_against_pascal_voc_boxes(trial, tmp_path):
     first, pooled = (json.loads(x) for x in result.stdout.splitlines())
     assert first["annotation"] == "boxes" and first["n_true"] == len(hairs)
     assert first["recall"] > 0.6 and first["precision"] > 0.6
-    assert "diameter_mae_um" not in first
+    assert "diameter_mae_um" not in first and "exit_end_right" not in first
     assert set(first["missed_reasons"]) == set(BOX_MISSED_REASONS)
     assert set(first["false_reasons"]) == set(BOX_FALSE_REASONS)
     assert sum(first["missed_reasons"].values()) == first["n_true"] - first["n_matched"]
@@ -289,6 +296,8 @@ def test_validate_against_polylines_with_widths(trial, tmp_path):
     assert first["n_true"] == want["n_true"] == len(hairs)
     assert first["n_matched"] == want["n_matched"] > 0
     assert first["diameter_mae_um"] == pytest.approx(want["diameter_mae_um"], abs=0.01)
+    # the tool's polylines do not say which end is the exit: no exit-end score
+    assert "exit_end_right" not in first and "exit_end_right" in want
 
 
 def test_validate_with_a_broken_annotation_names_it_and_goes_on(trial, tmp_path):

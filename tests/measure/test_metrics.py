@@ -14,6 +14,7 @@ from hairtrial.measure.metrics import (
     match_boxes,
     match_centrelines,
     match_points,
+    score_exit_ends,
     score_hairs,
     terminal_fraction,
 )
@@ -206,3 +207,37 @@ def test_explain_errors_with_nothing_wrong_or_nothing_found():
     assert out.missed["not_found"] == 1 and sum(out.false.values()) == 0
     with pytest.raises(InputError):
         explain_errors([], truth, [], shape=(50, 150), reach_px=0.0)
+
+
+def test_score_exit_ends_hand_worked():
+    line = ((0.0, 0.0), (50.0, 0.0))
+    truth = [
+        _hair(0, (0.0, 0.0), 60.0, line),
+        _hair(1, (0.0, 20.0), 60.0, ((0.0, 20.0), (50.0, 20.0))),
+        _hair(2, (0.0, 40.0), 60.0, ((0.0, 40.0), (50.0, 40.0))),
+    ]
+    detected = [
+        _hair(10, (1.0, 0.0), 60.0, ((1.0, 0.0), (49.0, 0.0))),  # right end
+        _hair(11, (49.0, 20.0), 60.0, ((49.0, 20.0), (1.0, 20.0))),  # ends swapped
+        HairRecord(id=12, exit_px=None, tip_px=(0.0, 80.0), centerline_px=((0.0, 80.0),),
+                   diameter_um=60.0, length_um=1.0, hair_class="terminal"),  # not counted
+        _hair(13, (2.0, 40.0), 60.0, ((2.0, 40.0), (50.0, 40.0))),  # right end
+    ]  # fmt: skip
+    score = score_hairs(detected, truth, max_distance_px=4.0, by="centreline")
+    assert sorted(score.matches) == [(0, 0), (1, 1), (2, 2)]
+    plain = score_exit_ends(detected, truth, score.matches)
+    assert (plain.n, plain.n_right, plain.bins) == (3, 2, ())
+    assert plain.right_fraction == pytest.approx(2 / 3)
+    sure = score_exit_ends(detected, truth, score.matches, exit_confidence=[0.99, 0.6, 0.5, 1.0])
+    filled = [(b.low, b.high, b.n, b.n_right) for b in sure.bins if b.n]
+    assert filled == [(0.5, 0.7, 1, 0), (0.99, 1.0, 2, 2)]  # 1.0 falls in the last bin
+    assert sure.bins[-1].mean_confidence == pytest.approx(0.995)
+    assert math.isnan(sure.bins[1].right_fraction) and math.isnan(sure.bins[1].mean_confidence)
+    pooled = sure + sure
+    assert (pooled.n, pooled.n_right) == (6, 4)
+    assert (pooled.bins[0].n, pooled.bins[-1].mean_confidence) == (2, pytest.approx(0.995))
+    assert (plain + sure).bins == sure.bins
+    with pytest.raises(InputError, match="expected 4 values"):
+        score_exit_ends(detected, truth, score.matches, exit_confidence=[0.9])
+    empty = score_exit_ends([], truth, [])
+    assert empty.n == 0 and math.isnan(empty.right_fraction)

@@ -279,7 +279,13 @@ def validate(
     """
     from hairtrial.io.image import write_image
     from hairtrial.measure.annotations import explain_box_errors, read_annotations, score_boxes
-    from hairtrial.measure.metrics import detection_score, explain_errors, score_hairs
+    from hairtrial.measure.metrics import (
+        ExitEndScore,
+        detection_score,
+        explain_errors,
+        score_exit_ends,
+        score_hairs,
+    )
     from hairtrial.measure.overlay import draw_validation
 
     try:
@@ -288,8 +294,9 @@ def validate(
         _error(config or "--config", exc)
         raise typer.Exit(code=2) from None
     table = Table("image", "true", "found", "precision", "recall", "F1", "count err",
-                  "Ø MAE µm", "TF err")  # fmt: skip
+                  "Ø MAE µm", "TF err", "exit right")  # fmt: skip
     pooled = [0, 0, 0]
+    ends = ExitEndScore(0, 0)  # pooled over the images whose annotation states exits
     # errors pooled by reason (those of hair annotations, then those of boxes)
     missed: dict[str, int] = {}
     false: dict[str, int] = {}
@@ -313,7 +320,7 @@ def validate(
             errors = explain_box_errors(result.hairs, boxes, matches, shape=result.shape)
             head: dict[str, Any] = {"annotation": "boxes"}
             diameters: dict[str, Any] = {}
-            cells = ["", ""]  # boxes carry no diameter
+            cells = ["", "", ""]  # boxes carry no diameter and no exit end
         else:
             score = score_hairs(
                 result.hairs, annotated.hairs, max_distance_px=max_distance_px, by=by
@@ -330,7 +337,14 @@ def validate(
                 "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
                 "terminal_fraction_error": _json_number(score.terminal_fraction_error),
             }
-            cells = [_fmt(score.diameter_mae_um, 1), _fmt(score.terminal_fraction_error)]
+            cells = [_fmt(score.diameter_mae_um, 1), _fmt(score.terminal_fraction_error), ""]
+            if by == "centreline" and annotated.format == "hairtrial":
+                # the tool format's polylines do not say which end is the exit
+                end = score_exit_ends(result.hairs, annotated.hairs, matches,
+                                      exit_confidence=result.exit_confidence)  # fmt: skip
+                ends = ends + end
+                diameters |= _exit_end_fields(end)
+                cells[2] = _fmt(end.right_fraction)
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
         _pool(missed, errors.missed)
         _pool(false, errors.false)
@@ -357,7 +371,8 @@ def validate(
     if pooled[1] or pooled[0]:
         p = detection_score(*pooled)
         table.add_row("all", str(p.n_true), str(p.n_detected), _fmt(p.precision),
-                      _fmt(p.recall), _fmt(p.f1), _fmt(p.count_error), "", "")  # fmt: skip
+                      _fmt(p.recall), _fmt(p.f1), _fmt(p.count_error), "", "",
+                      _fmt(ends.right_fraction) if ends.n else "")  # fmt: skip
         if fmt == "json":
             typer.echo(json.dumps({
                 "image": "all", "n_true": p.n_true, "n_detected": p.n_detected,
@@ -365,15 +380,39 @@ def validate(
                 "recall": _json_number(p.recall), "f1": _json_number(p.f1),
                 "count_error": _json_number(p.count_error),
                 "missed_reasons": missed, "false_reasons": false,
+                **(_exit_end_fields(ends) if ends.n else {}),
             }))  # fmt: skip
     if fmt == "table":
         stdout.print(table)
         if pooled[1] or pooled[0]:
             stdout.print(_reasons("missed", missed))
             stdout.print(_reasons("false", false))
+        if ends.n:
+            stdout.print(_exit_end_line(ends))
     if failed:
         console.print(f"{failed} of {len(images)} image(s) failed")
         raise typer.Exit(code=1)
+
+
+def _exit_end_fields(end: Any) -> dict[str, Any]:
+    """JSON fields of an :class:`~hairtrial.measure.metrics.ExitEndScore`."""
+    return {
+        "exit_ends_scored": end.n,
+        "exit_end_right": _json_number(end.right_fraction),
+        "exit_confidence_bins": [
+            {"from": b.low, "to": b.high, "n": b.n, "right": _json_number(b.right_fraction),
+             "mean_confidence": _json_number(b.mean_confidence)}
+            for b in end.bins
+        ],
+    }  # fmt: skip
+
+
+def _exit_end_line(end: Any) -> str:
+    """One line: how often the exit end is right, and by stated confidence."""
+    parts = [f"{b.low:g}–{b.high:g}: {b.right_fraction:.2f} of {b.n}" for b in end.bins if b.n]
+    return f"exit end right {end.right_fraction:.3f} of {end.n} matched hairs" + (
+        "; by stated exit confidence " + ", ".join(parts) if parts else ""
+    )
 
 
 def _pool(total: dict[str, int], counts: dict[str, int]) -> None:

@@ -9,6 +9,7 @@ error of matched hairs and the terminal-fraction error.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -341,6 +342,148 @@ def score_hairs(
         - terminal_fraction(td, terminal_min_um=terminal_min_um),
         matches=tuple(matches),
     )
+
+
+#: Edges of the exit-confidence bins of :func:`score_exit_ends` (the measurement gives
+#: 0.5–1; the review page rings exits below 0.95).
+EXIT_CONFIDENCE_EDGES = (0.5, 0.7, 0.9, 0.95, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class ConfidenceBin:
+    """Matched hairs whose stated exit confidence lies in ``[low, high)``.
+
+    The last bin includes its upper edge (1).
+
+    Attributes
+    ----------
+    low, high : float
+        Bin edges.
+    n : int
+        Hairs in the bin.
+    n_right : int
+        Of those, hairs whose exit is at the annotated exit end.
+    mean_confidence : float
+        Mean stated confidence in the bin (NaN when empty): a calibrated confidence is
+        about ``n_right / n``.
+    """
+
+    low: float
+    high: float
+    n: int
+    n_right: int
+    mean_confidence: float
+
+    @property
+    def right_fraction(self) -> float:
+        """Share of the bin's hairs with the exit at the right end (NaN when empty)."""
+        return self.n_right / self.n if self.n else math.nan
+
+
+@dataclass(frozen=True)
+class ExitEndScore:
+    """How often matched hairs have their exit at the annotated exit end.
+
+    Attributes
+    ----------
+    n : int
+        Matched hairs scored (both exits known).
+    n_right : int
+        Of those, hairs whose measured exit lies nearer the annotated exit than their tip
+        does.
+    bins : tuple of ConfidenceBin
+        The same by stated exit confidence (empty without confidences).
+    """
+
+    n: int
+    n_right: int
+    bins: tuple[ConfidenceBin, ...] = ()
+
+    @property
+    def right_fraction(self) -> float:
+        """Share of scored hairs with the exit at the right end (NaN without any)."""
+        return self.n_right / self.n if self.n else math.nan
+
+    def __add__(self, other: ExitEndScore) -> ExitEndScore:
+        """Pool two scores (of two images), bin by bin."""
+        if not self.bins or not other.bins:
+            bins = self.bins or other.bins
+        else:
+            bins = tuple(
+                ConfidenceBin(
+                    a.low, a.high, a.n + b.n, a.n_right + b.n_right,
+                    _pooled_mean(a.mean_confidence, a.n, b.mean_confidence, b.n),
+                )
+                for a, b in zip(self.bins, other.bins, strict=True)
+            )  # fmt: skip
+        return ExitEndScore(self.n + other.n, self.n_right + other.n_right, bins)
+
+
+def _pooled_mean(a: float, n_a: int, b: float, n_b: int) -> float:
+    if not n_a + n_b:
+        return math.nan
+    return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / (n_a + n_b)
+
+
+def score_exit_ends(
+    detected: Sequence[HairRecord],
+    truth: Sequence[HairRecord],
+    matches: Sequence[Pair],
+    *,
+    exit_confidence: Sequence[float] | None = None,
+    edges: Sequence[float] = EXIT_CONFIDENCE_EDGES,
+) -> ExitEndScore:
+    """Score the exit end of matched hairs, and how well its stated confidence holds.
+
+    A matched hair has the right end when its measured exit lies nearer the annotated
+    exit than its measured tip does. Meaningful only when the hairs were matched by
+    centreline and the annotation states exits (the simulator's truth, or hand
+    annotations whose centrelines start at the exit); matching by exit makes it trivial.
+
+    Parameters
+    ----------
+    detected, truth : sequence of HairRecord
+        Measured and annotated hairs of one image (all of them).
+    matches : sequence of (int, int)
+        ``(detection, annotation)`` pairs into the counted lists, as :func:`score_hairs`
+        returns them.
+    exit_confidence : sequence of float, optional
+        Each detected hair's stated exit confidence, in the order of `detected`
+        (:attr:`~hairtrial.measure.ImageMeasurement.exit_confidence`).
+    edges : sequence of float
+        Bin edges for the confidences, increasing.
+
+    Returns
+    -------
+    ExitEndScore
+    """
+    counted = [k for k, h in enumerate(detected) if h.exit_px is not None]
+    tru = [h for h in truth if h.exit_px is not None]
+    if exit_confidence is not None and len(exit_confidence) != len(detected):
+        raise InputError(
+            f"exit_confidence: expected {len(detected)} values (one per hair), "
+            f"got {len(exit_confidence)}"
+        )
+    right: list[bool] = []
+    sure: list[float] = []
+    for i, j in matches:
+        hair, true_exit = detected[counted[i]], tru[j].exit_px
+        assert hair.exit_px is not None and true_exit is not None
+        right.append(math.dist(hair.exit_px, true_exit) < math.dist(hair.tip_px, true_exit))
+        if exit_confidence is not None:
+            sure.append(float(exit_confidence[counted[i]]))
+    bins: list[ConfidenceBin] = []
+    if exit_confidence is not None:
+        values, ok = np.asarray(sure, dtype=float), np.asarray(right, dtype=bool)
+        for k, (low, high) in enumerate(itertools.pairwise(edges)):
+            last = k == len(edges) - 2
+            inside = (values >= low) & ((values <= high) if last else (values < high))
+            n = int(inside.sum())
+            bins.append(
+                ConfidenceBin(float(low), float(high), n, int(ok[inside].sum()),
+                              float(values[inside].mean()) if n else math.nan)
+            )  # fmt: skip
+    return ExitEndScore(len(right), int(sum(right)), tuple(bins))
 
 
 #: Why an annotated hair was missed, in the order the reasons are tried
