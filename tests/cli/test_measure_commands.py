@@ -229,6 +229,11 @@ def test_validate_overlay_and_each_error_listed(trial, tmp_path):
         assert {e["reason"] for e in missed} <= set(MISSED_REASONS)
         assert {e["reason"] for e in false} <= set(FALSE_REASONS)
         assert all(isinstance(e["hair_id"], int) for e in false)
+        # matched hairs measured with the exit at the cut end are listed too
+        wrong = [e for e in errors if e["kind"] == "wrong_end"]
+        right = line["exit_end_right"] * line["exit_ends_scored"]
+        assert len(wrong) == pytest.approx(line["exit_ends_scored"] - right, abs=1e-6)
+        assert len(missed) + len(false) + len(wrong) == len(errors)
         png = read_image(overlays / f"{path.stem}.validation.png").pixels
         original = read_image(path).pixels
         assert png.shape[1] == original.shape[1] and png.shape[0] > original.shape[0]

@@ -124,6 +124,31 @@ def test_validation_overlay_shows_matched_false_and_missed_hairs():
     assert (out[400:] != 0).any()  # the legend and scale bar
 
 
+def test_validation_overlay_marks_a_matched_hair_with_its_exit_at_the_wrong_end():
+    from hairtrial.measure.metrics import score_hairs
+    from hairtrial.measure.overlay import VALIDATION_COLOURS, draw_validation
+
+    image = np.full((300, 400, 3), 200, np.uint8)
+    truth = [
+        hair(0, 80.0, "terminal", (100.5, 50.5), [(100.5, 50.5), (100.5, 250.5)]),
+        hair(1, 80.0, "terminal", (300.5, 50.5), [(300.5, 50.5), (300.5, 250.5)]),
+    ]
+    detected = [
+        hair(1, 80.0, "terminal", (100.5, 50.5), [(100.5, 50.5), (100.5, 250.5)]),
+        hair(2, 80.0, "terminal", (300.5, 250.5), [(300.5, 250.5), (300.5, 50.5)]),  # swapped
+    ]
+    score = score_hairs(detected, truth, max_distance_px=6.0, by="centreline")
+    assert len(score.matches) == 2
+    kwargs = {"matches": score.matches, "um_per_px": 5.0, "truth": truth}
+    plain = draw_validation(image, detected, **kwargs)
+    marked = draw_validation(image, detected, **kwargs, exit_ends=True)
+    vermillion = VALIDATION_COLOURS["false"]
+    assert _near_colour(marked[252:275, 305:390], vermillion)  # "wrong end" below the exit
+    assert not _near_colour(plain[252:275, 305:390], vermillion)
+    assert not _near_colour(marked[52:75, 105:190], vermillion)  # the right one: unmarked
+    assert marked.shape[0] > plain.shape[0]  # one more legend row: the count
+
+
 def test_validation_overlay_against_boxes_marks_the_matched_point():
     from hairtrial.measure.annotations import score_boxes
     from hairtrial.measure.overlay import VALIDATION_COLOURS, draw_validation

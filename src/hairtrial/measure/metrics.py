@@ -425,6 +425,25 @@ def _pooled_mean(a: float, n_a: int, b: float, n_b: int) -> float:
     return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / (n_a + n_b)
 
 
+def exit_at_right_end(hair: HairRecord, true_exit_px: tuple[float, float]) -> bool:
+    """Whether a measured hair's exit lies nearer the annotated exit than its tip does.
+
+    Parameters
+    ----------
+    hair : HairRecord
+        A counted measured hair (exit known).
+    true_exit_px : (x, y), px
+        The annotated exit of the hair it was matched to.
+
+    Returns
+    -------
+    bool
+    """
+    if hair.exit_px is None:
+        raise InputError(f"hair {hair.id}: no exit (not counted), so no exit end to score")
+    return math.dist(hair.exit_px, true_exit_px) < math.dist(hair.tip_px, true_exit_px)
+
+
 def score_exit_ends(
     detected: Sequence[HairRecord],
     truth: Sequence[HairRecord],
@@ -467,9 +486,9 @@ def score_exit_ends(
     right: list[bool] = []
     sure: list[float] = []
     for i, j in matches:
-        hair, true_exit = detected[counted[i]], tru[j].exit_px
-        assert hair.exit_px is not None and true_exit is not None
-        right.append(math.dist(hair.exit_px, true_exit) < math.dist(hair.tip_px, true_exit))
+        true_exit = tru[j].exit_px
+        assert true_exit is not None
+        right.append(exit_at_right_end(detected[counted[i]], true_exit))
         if exit_confidence is not None:
             sure.append(float(exit_confidence[counted[i]]))
     bins: list[ConfidenceBin] = []

@@ -371,6 +371,7 @@ def draw_validation(
     boxes: NDArray[np.floating] | None = None,
     by: Literal["centreline", "exit"] = "centreline",
     errors: ErrorBreakdown | None = None,
+    exit_ends: bool = False,
 ) -> NDArray[np.uint8]:
     """Draw a measurement scored against annotations over a copy of `image`.
 
@@ -406,6 +407,10 @@ def draw_validation(
         Why each error happened (indices as `matches`): from
         :func:`hairtrial.measure.metrics.explain_errors`, or
         :func:`hairtrial.measure.annotations.explain_box_errors` for boxes.
+    exit_ends : bool
+        The annotation states exits (hairs matched by centreline): a matched hair whose
+        exit lies at the annotated tip end gets a vermillion exit ring and the label
+        ``wrong end``, and the legend counts them.
 
     Returns
     -------
@@ -442,12 +447,22 @@ def draw_validation(
     for hair in detected:
         if hair.exit_px is None:
             canvas.line(hair.centerline_px, _NOT_COUNTED, thin)
+    from hairtrial.measure.metrics import exit_at_right_end
+
+    score_ends = exit_ends and boxes is None
+    wrong_ends = 0
     for i, hair in enumerate(counted):
         hit = i in det_match
         colour = colours["matched"] if hit else colours["false"]
         canvas.line(hair.centerline_px, colour, thick)
         exit_px = hair.exit_px if hair.exit_px is not None else hair.centerline_px[0]
-        canvas.ring(exit_px, colour, thin)
+        true_exit = annotated[det_match[i]].exit_px if hit and score_ends else None
+        if true_exit is not None and not exit_at_right_end(hair, true_exit):
+            wrong_ends += 1
+            canvas.ring(exit_px, colours["false"], thick)
+            canvas.label(exit_px, "wrong end", colours["false"], below=True)
+        else:
+            canvas.ring(exit_px, colour, thin)
         if boxes is not None and by == "centreline" and hair.centerline_px:
             canvas.ring(hair.centerline_px[len(hair.centerline_px) // 2], colour, -1, 2.5)
         if not hit and i in why_false:
@@ -460,6 +475,8 @@ def draw_validation(
         (colours["false"], f"false: {len(counted) - n_match}"),
         (colours["missed"], f"missed: {n_targets - len(found)} of {n_targets} {what}"),
     ]
+    if score_ends:
+        rows.append((colours["false"], f"exit at the wrong end: {wrong_ends} of {n_match}"))
     return canvas.with_legend(rows, um)
 
 
