@@ -320,35 +320,33 @@ class _Canvas:
         size = 0.33 * self.scale
         weight = max(1, round(size * 2))
         gap = 5 * self.scale
-        taken: list[tuple[float, float, float, float]] = []
-        for x, y, text, colour, below in self._labels:
+        taken = np.empty((len(self._labels), 4))  # boxes written: x0, y0, x1, y1 (px)
+        for k, (x, y, text, colour, below) in enumerate(self._labels):
             (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
             above, under = y - gap, y + h + gap + 2 * self.scale  # text baselines
             near, far = [above, under], [above - h - 2 * gap, under + h + 2 * gap]
             if below:
                 near.reverse()
                 far.reverse()
-            places = [
-                (x + dx, row) for rows in (near, far) for dx in (gap, -gap - w) for row in rows
-            ]
-            best: tuple[float, tuple[float, float, float, float]] | None = None
-            for px, py in places:
-                ox = min(max(px, 0.0), max(self.n - w - 1.0, 0.0))
-                oy = min(max(py, h + 2.0), self.m - base - 1.0)
-                box = (ox - 1, oy - h - 1, ox + w + 1, oy + base + 1)
-                overlap = sum(
-                    max(0.0, min(box[2], b[2]) - max(box[0], b[0]))
-                    * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
-                    for b in taken
-                )
-                if best is None or overlap < best[0]:
-                    best = (overlap, box)
-                if overlap == 0.0:
-                    break
-            assert best is not None
-            box = best[1]
-            taken.append(box)
-            _text(self.out, text, (int(box[0] + 1), int(box[1] + h + 1)), size, colour)
+            places = np.array(
+                [(x + dx, row) for rows in (near, far) for dx in (gap, -gap - w) for row in rows]
+            )
+            ox = np.clip(places[:, 0], 0.0, max(self.n - w - 1.0, 0.0))
+            oy = np.minimum(np.maximum(places[:, 1], h + 2.0), self.m - base - 1.0)
+            boxes = np.stack([ox - 1, oy - h - 1, ox + w + 1, oy + base + 1], axis=1)
+            # area each place shares with the labels written so far; the first place
+            # with the least (none, where one is clear) is taken
+            done = taken[:k]
+            wide = np.minimum(boxes[:, None, 2], done[None, :, 2]) - np.maximum(
+                boxes[:, None, 0], done[None, :, 0]
+            )
+            tall = np.minimum(boxes[:, None, 3], done[None, :, 3]) - np.maximum(
+                boxes[:, None, 1], done[None, :, 1]
+            )
+            overlap = (np.clip(wide, 0, None) * np.clip(tall, 0, None)).sum(axis=1)
+            taken[k] = boxes[int(np.argmin(overlap))]
+            org = (int(taken[k, 0] + 1), int(taken[k, 1] + h + 1))
+            _text(self.out, text, org, size, colour)
         self._labels.clear()
 
     def with_legend(self, rows: Sequence[tuple[RGB, str]], um_per_px: float) -> NDArray[np.uint8]:
