@@ -25,7 +25,7 @@ from hairtrial._validate import InputError, check_um_per_px
 if TYPE_CHECKING:
     from hairtrial.io.image import ImageData
     from hairtrial.measure import ImageMeasurement, MeasureConfig
-    from hairtrial.measure.metrics import ErrorBreakdown
+    from hairtrial.measure.metrics import ErrorBreakdown, ExitEndScore
     from hairtrial.records import HairRecord
 
 console = Console(stderr=True)
@@ -320,7 +320,7 @@ def validate(
             errors = explain_box_errors(result.hairs, boxes, matches, shape=result.shape)
             ends_scored = False
             head: dict[str, Any] = {"annotation": "boxes"}
-            diameters: dict[str, Any] = {}
+            fields: dict[str, Any] = {}  # diameter and exit-end scores
             cells = ["", "", ""]  # boxes carry no diameter and no exit end
         else:
             score = score_hairs(
@@ -332,7 +332,7 @@ def validate(
                 reach_px=max_distance_px,
             )  # fmt: skip
             head = {}
-            diameters = {
+            fields = {
                 "diameter_mae_um": _json_number(score.diameter_mae_um),
                 "diameter_bias_um": _json_number(score.diameter_bias_um),
                 "mean_diameter_error_um": _json_number(score.mean_diameter_error_um),
@@ -345,7 +345,7 @@ def validate(
                 end = score_exit_ends(result.hairs, annotated.hairs, matches,
                                       exit_confidence=result.exit_confidence)  # fmt: skip
                 ends = ends + end
-                diameters |= _exit_end_fields(end)
+                fields |= _exit_end_fields(end)
                 cells[2] = _fmt(end.right_fraction)
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
         _pool(missed, errors.missed)
@@ -362,7 +362,7 @@ def validate(
                 "image": path.name, **head, "n_true": d.n_true, "n_detected": d.n_detected,
                 "n_matched": d.n_matched, "precision": _json_number(d.precision),
                 "recall": _json_number(d.recall), "f1": _json_number(d.f1),
-                "count_error": _json_number(d.count_error), **diameters,
+                "count_error": _json_number(d.count_error), **fields,
                 "missed_reasons": errors.missed, "false_reasons": errors.false,
                 "errors": _error_rows(result.hairs, errors, truth=annotated.hairs, boxes=boxes,
                                       matches=matches if ends_scored else ()),
@@ -397,7 +397,7 @@ def validate(
         raise typer.Exit(code=1)
 
 
-def _exit_end_fields(end: Any) -> dict[str, Any]:
+def _exit_end_fields(end: ExitEndScore) -> dict[str, Any]:
     """JSON fields of an :class:`~hairtrial.measure.metrics.ExitEndScore`."""
     return {
         "exit_ends_scored": end.n,
@@ -410,7 +410,7 @@ def _exit_end_fields(end: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _exit_end_line(end: Any) -> str:
+def _exit_end_line(end: ExitEndScore) -> str:
     """One line: how often the exit end is right, and by stated confidence."""
     parts = [f"{b.low:g}–{b.high:g}: {b.right_fraction:.2f} of {b.n}" for b in end.bins if b.n]
     return f"exit end right {end.right_fraction:.3f} of {end.n} matched hairs" + (
