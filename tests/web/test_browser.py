@@ -158,6 +158,15 @@ def test_review_flow_in_chromium(server, browser, tmp_path, web_store):
     assert page.inner_text("#n-unsure") == "0" and page.inner_text("#sel-exit") == ""
     page.keyboard.press("v")
 
+    # f swaps a hair's ends: its centreline runs the other way.
+    line = page.locator("#hairs polyline.uncounted").first
+    swapped_id = line.get_attribute("data-hair-id")
+    before_points = line.get_attribute("points").split()
+    line.dispatch_event("pointerdown")
+    page.keyboard.press("f")
+    after = page.locator(f"#hairs polyline[data-hair-id='{swapped_id}']")
+    assert after.get_attribute("points").split() == before_points[::-1]
+
     # Delete a counted hair (exit inside the image): the count drops by one.
     counted = page.locator("#hairs circle.exit").first.get_attribute("data-hair-id")
     page.locator(f"#hairs polyline[data-hair-id='{counted}']").dispatch_event("pointerdown")
@@ -208,12 +217,15 @@ def test_review_flow_in_chromium(server, browser, tmp_path, web_store):
     with web_store.session() as session:
         revision = latest_approved_revision(session=session, image_id=image_id)
     assert revision is not None
-    assert (revision.n_added, revision.n_deleted, revision.n_edited) == (1, 1, 1)
+    assert (revision.n_added, revision.n_deleted, revision.n_edited) == (1, 1, 2)
     assert revision.summary["hair_count"] == start
     with web_store.session() as session:
         edits = corrections_of(session=session, revision_id=revision.id)
-    (moved,) = [e for e in edits if e["action"] == "edit"]
-    assert str(moved["hair_id"]) == unsure_id
+    edited = {str(e["hair_id"]): e for e in edits if e["action"] == "edit"}
+    assert set(edited) == {unsure_id, swapped_id}
+    moved, turned = edited[unsure_id], edited[swapped_id]
+    assert turned["after"]["centerline_px"] == turned["before"]["centerline_px"][::-1]
+    assert turned["after"]["tip_px"] == turned["before"]["centerline_px"][0]
     assert moved["before"]["exit_confidence"] == 0.62 and "exit_confidence" not in moved["after"]
     assert moved["after"]["exit_px"] == pytest.approx([4, 20], abs=0.6)
 

@@ -1,6 +1,7 @@
 // hairtrial review page: SVG hair overlay with zoom/pan, delete, draw, move exit, class and
 // diameter edits, live endpoints, save as draft or approve; exits the measurement is unsure
-// of are hollow rings, and n walks through them. Vanilla JS, no dependencies.
+// of are hollow rings, n walks through them and f swaps a hair's ends. Vanilla JS, no
+// dependencies.
 "use strict";
 (function () {
   const root = document.getElementById("review");
@@ -110,6 +111,18 @@
     view.x = next.exit_px[0] - view.w / 2; view.y = next.exit_px[1] - view.h / 2;
     setView(); select(next);
   }
+  function swapEnds() {
+    // the measurement read the cut end as the exit (or the inner end as a cut tip): the
+    // tip becomes the exit, the exit the tip, and the centreline runs the other way
+    if (!selected || !canEdit) return;
+    const line = selected.centerline_px.slice().reverse();
+    const oldExit = selected.exit_px;
+    selected.centerline_px = line;
+    selected.exit_px = inside(line[0]) ? line[0] : null;
+    selected.tip_px = oldExit !== null ? oldExit : line[line.length - 1];
+    delete selected.exit_confidence;  // a person decided it
+    render(); message("Ends swapped (not saved yet).");
+  }
   function setClass(c) { if (selected && canEdit) { selected.class = c; render(); } }
 
   function addDrawn(points) {
@@ -165,6 +178,7 @@
   $("tool-exit").addEventListener("click", () => setTool("exit"));
   $("delete-hair").addEventListener("click", removeSelected);
   $("next-unsure").addEventListener("click", nextUnsure);
+  $("swap-ends").addEventListener("click", swapEnds);
   $("zoom-reset").addEventListener("click", () => { view = { x: 0, y: 0, w: width, h: height }; setView(); });
   $("sel-class").addEventListener("change", (e) => setClass(e.target.value));
   $("sel-diameter").addEventListener("input", (e) => {
@@ -197,6 +211,7 @@
     else if (k === "v") setTool("select");
     else if (k === "e") setTool("exit");
     else if (k === "n") nextUnsure();
+    else if (k === "f") swapEnds();
     else if (k === "1") setClass("vellus");
     else if (k === "2") setClass("intermediate");
     else if (k === "3") setClass("terminal");
