@@ -226,7 +226,7 @@ def test_score_exit_ends_hand_worked():
     score = score_hairs(detected, truth, max_distance_px=4.0, by="centreline")
     assert sorted(score.matches) == [(0, 0), (1, 1), (2, 2)]
     plain = score_exit_ends(detected, truth, score.matches)
-    assert (plain.n, plain.n_right, plain.bins) == (3, 2, ())
+    assert (plain.n, plain.n_right, plain.bins, plain.wrong) == (3, 2, (), (1,))
     assert plain.right_fraction == pytest.approx(2 / 3)
     sure = score_exit_ends(detected, truth, score.matches, exit_confidence=[0.99, 0.6, 0.5, 1.0])
     filled = [(b.low, b.high, b.n, b.n_right) for b in sure.bins if b.n]
@@ -234,7 +234,7 @@ def test_score_exit_ends_hand_worked():
     assert sure.bins[-1].mean_confidence == pytest.approx(0.995)
     assert math.isnan(sure.bins[1].right_fraction) and math.isnan(sure.bins[1].mean_confidence)
     pooled = sure + sure
-    assert (pooled.n, pooled.n_right) == (6, 4)
+    assert (pooled.n, pooled.n_right, pooled.wrong) == (6, 4, ())
     assert (pooled.bins[0].n, pooled.bins[-1].mean_confidence) == (2, pytest.approx(0.995))
     assert (plain + sure).bins == sure.bins
     with pytest.raises(InputError, match="expected 4 values"):

@@ -125,7 +125,7 @@ def test_validation_overlay_shows_matched_false_and_missed_hairs():
 
 
 def test_validation_overlay_marks_a_matched_hair_with_its_exit_at_the_wrong_end():
-    from hairtrial.measure.metrics import score_hairs
+    from hairtrial.measure.metrics import score_exit_ends, score_hairs
     from hairtrial.measure.overlay import VALIDATION_COLOURS, draw_validation
 
     image = np.full((300, 400, 3), 200, np.uint8)
@@ -141,7 +141,9 @@ def test_validation_overlay_marks_a_matched_hair_with_its_exit_at_the_wrong_end(
     assert len(score.matches) == 2
     kwargs = {"matches": score.matches, "um_per_px": 5.0, "truth": truth}
     plain = draw_validation(image, detected, **kwargs)
-    marked = draw_validation(image, detected, **kwargs, exit_ends=True)
+    wrong = score_exit_ends(detected, truth, score.matches).wrong
+    assert wrong == (1,)
+    marked = draw_validation(image, detected, **kwargs, wrong_ends=wrong)
     vermillion = VALIDATION_COLOURS["false"]
     assert _near_colour(marked[252:275, 305:390], vermillion)  # "wrong end" below the exit
     assert not _near_colour(plain[252:275, 305:390], vermillion)

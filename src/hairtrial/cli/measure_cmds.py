@@ -318,7 +318,7 @@ def validate(
             box_score = score_boxes(result.hairs, boxes, max_distance_px=max_distance_px, by=by)
             d, matches = box_score.detection, box_score.matches
             errors = explain_box_errors(result.hairs, boxes, matches, shape=result.shape)
-            ends_scored = False
+            wrong: tuple[int, ...] | None = None  # boxes state no exit end
             head: dict[str, Any] = {"annotation": "boxes"}
             fields: dict[str, Any] = {}  # diameter and exit-end scores
             cells = ["", "", ""]  # boxes carry no diameter and no exit end
@@ -339,12 +339,12 @@ def validate(
                 "terminal_fraction_error": _json_number(score.terminal_fraction_error),
             }
             cells = [_fmt(score.diameter_mae_um, 1), _fmt(score.terminal_fraction_error), ""]
-            ends_scored = by == "centreline" and annotated.format == "hairtrial"
-            if ends_scored:
+            wrong = None
+            if by == "centreline" and annotated.format == "hairtrial":
                 # the tool format's polylines do not say which end is the exit
                 end = score_exit_ends(result.hairs, annotated.hairs, matches,
                                       exit_confidence=result.exit_confidence)  # fmt: skip
-                ends = ends + end
+                ends, wrong = ends + end, end.wrong
                 fields |= _exit_end_fields(end)
                 cells[2] = _fmt(end.right_fraction)
         pooled = [pooled[0] + d.n_detected, pooled[1] + d.n_true, pooled[2] + d.n_matched]
@@ -355,7 +355,7 @@ def validate(
                 overlay / f"{path.stem}.validation.png",
                 draw_validation(data.pixels, result.hairs, matches=matches,
                                 um_per_px=result.um_per_px, truth=annotated.hairs, boxes=boxes,
-                                by=by, errors=errors, exit_ends=ends_scored),
+                                by=by, errors=errors, wrong_ends=wrong),
             )  # fmt: skip
         if fmt == "json":
             typer.echo(json.dumps({
@@ -365,7 +365,7 @@ def validate(
                 "count_error": _json_number(d.count_error), **fields,
                 "missed_reasons": errors.missed, "false_reasons": errors.false,
                 "errors": _error_rows(result.hairs, errors, truth=annotated.hairs, boxes=boxes,
-                                      matches=matches if ends_scored else ()),
+                                      wrong_ends=wrong or ()),
             }))  # fmt: skip
         table.add_row(
             path.name, str(d.n_true), str(d.n_detected), _fmt(d.precision), _fmt(d.recall),
@@ -430,18 +430,17 @@ def _error_rows(
     *,
     truth: Sequence[HairRecord] = (),
     boxes: Any = None,
-    matches: Sequence[tuple[int, int]] = (),
+    wrong_ends: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """Each error of one image with its reason and where to look (px), for review.
 
     A missed annotated hair is placed at its exit, a missed box at its centre (with the
     box); a false detection at its exit, with its ``hair_id``. Indices are those of
     :func:`hairtrial.measure.metrics.explain_errors` (counted hairs only) or of the boxes.
-    With `matches` (an annotation that states exits), each matched hair whose exit lies
-    at the annotated tip end is listed too (``"kind": "wrong_end"``, at its exit).
+    The matched hairs with the exit at the annotated tip end (`wrong_ends`, counted
+    indices: :attr:`hairtrial.measure.metrics.ExitEndScore.wrong`) are listed too
+    (``"kind": "wrong_end"``, at the measured exit).
     """
-    from hairtrial.measure.metrics import exit_at_right_end
-
     counted = [h for h in detected if h.exit_px is not None]
     annotated = [h for h in truth if h.exit_px is not None]
     rows: list[dict[str, Any]] = []
@@ -459,13 +458,11 @@ def _error_rows(
         x, y = hair.exit_px or hair.centerline_px[0]
         rows.append({"kind": "false", "reason": reason, "hair_id": hair.id,
                      "x_px": round(x, 1), "y_px": round(y, 1)})  # fmt: skip
-    for i, j in matches:
-        hair, true_exit = counted[i], annotated[j].exit_px
-        if hair.exit_px is not None and true_exit is not None:
-            if not exit_at_right_end(hair, true_exit):
-                x, y = hair.exit_px
-                rows.append({"kind": "wrong_end", "hair_id": hair.id,
-                             "x_px": round(x, 1), "y_px": round(y, 1)})  # fmt: skip
+    for i in wrong_ends:
+        hair = counted[i]
+        x, y = hair.exit_px or hair.centerline_px[0]
+        rows.append({"kind": "wrong_end", "hair_id": hair.id,
+                     "x_px": round(x, 1), "y_px": round(y, 1)})  # fmt: skip
     return rows
 
 

@@ -393,11 +393,15 @@ class ExitEndScore:
         does.
     bins : tuple of ConfidenceBin
         The same by stated exit confidence (empty without confidences).
+    wrong : tuple of int
+        The matched hairs with the exit at the wrong end, as indices into the counted
+        detections (those of `matches`); one image's only, a pooled score keeps none.
     """
 
     n: int
     n_right: int
     bins: tuple[ConfidenceBin, ...] = ()
+    wrong: tuple[int, ...] = ()
 
     @property
     def right_fraction(self) -> float:
@@ -405,7 +409,7 @@ class ExitEndScore:
         return self.n_right / self.n if self.n else math.nan
 
     def __add__(self, other: ExitEndScore) -> ExitEndScore:
-        """Pool two scores (of two images), bin by bin."""
+        """Pool two scores (of two images), bin by bin; indices do not pool."""
         if not self.bins or not other.bins:
             bins = self.bins or other.bins
         else:
@@ -485,10 +489,13 @@ def score_exit_ends(
         )
     right: list[bool] = []
     sure: list[float] = []
+    wrong: list[int] = []
     for i, j in matches:
         true_exit = tru[j].exit_px
         assert true_exit is not None
         right.append(exit_at_right_end(detected[counted[i]], true_exit))
+        if not right[-1]:
+            wrong.append(int(i))
         if exit_confidence is not None:
             sure.append(float(exit_confidence[counted[i]]))
     bins: list[ConfidenceBin] = []
@@ -502,7 +509,7 @@ def score_exit_ends(
                 ConfidenceBin(float(low), float(high), n, int(ok[inside].sum()),
                               float(values[inside].mean()) if n else math.nan)
             )  # fmt: skip
-    return ExitEndScore(len(right), int(sum(right)), tuple(bins))
+    return ExitEndScore(len(right), int(sum(right)), tuple(bins), tuple(wrong))
 
 
 #: Why an annotated hair was missed, in the order the reasons are tried

@@ -369,7 +369,7 @@ def draw_validation(
     boxes: NDArray[np.floating] | None = None,
     by: Literal["centreline", "exit"] = "centreline",
     errors: ErrorBreakdown | None = None,
-    exit_ends: bool = False,
+    wrong_ends: Sequence[int] | None = None,
 ) -> NDArray[np.uint8]:
     """Draw a measurement scored against annotations over a copy of `image`.
 
@@ -405,10 +405,12 @@ def draw_validation(
         Why each error happened (indices as `matches`): from
         :func:`hairtrial.measure.metrics.explain_errors`, or
         :func:`hairtrial.measure.annotations.explain_box_errors` for boxes.
-    exit_ends : bool
-        The annotation states exits (hairs matched by centreline): a matched hair whose
-        exit lies at the annotated tip end gets a vermillion exit ring and the label
-        ``wrong end``, and the legend counts them.
+    wrong_ends : sequence of int, optional
+        Where the annotation states exits: the matched hairs whose exit lies at the
+        annotated tip end, as indices into the counted detections
+        (:attr:`hairtrial.measure.metrics.ExitEndScore.wrong`). Each gets a vermillion
+        exit ring and the label ``wrong end``, and the legend counts them; without it
+        exit ends are not shown.
 
     Returns
     -------
@@ -445,18 +447,13 @@ def draw_validation(
     for hair in detected:
         if hair.exit_px is None:
             canvas.line(hair.centerline_px, _NOT_COUNTED, thin)
-    from hairtrial.measure.metrics import exit_at_right_end
-
-    score_ends = exit_ends and boxes is None
-    wrong_ends = 0
+    wrong = set(wrong_ends or ())
     for i, hair in enumerate(counted):
         hit = i in det_match
         colour = colours["matched"] if hit else colours["false"]
         canvas.line(hair.centerline_px, colour, thick)
         exit_px = hair.exit_px if hair.exit_px is not None else hair.centerline_px[0]
-        true_exit = annotated[det_match[i]].exit_px if hit and score_ends else None
-        if true_exit is not None and not exit_at_right_end(hair, true_exit):
-            wrong_ends += 1
+        if hit and i in wrong:
             canvas.ring(exit_px, colours["false"], thick)
             canvas.label(exit_px, "wrong end", colours["false"], below=True)
         else:
@@ -473,8 +470,8 @@ def draw_validation(
         (colours["false"], f"false: {len(counted) - n_match}"),
         (colours["missed"], f"missed: {n_targets - len(found)} of {n_targets} {what}"),
     ]
-    if score_ends:
-        rows.append((colours["false"], f"exit at the wrong end: {wrong_ends} of {n_match}"))
+    if wrong_ends is not None:
+        rows.append((colours["false"], f"exit at the wrong end: {len(wrong)} of {n_match}"))
     return canvas.with_legend(rows, um)
 
 
