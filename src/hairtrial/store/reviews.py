@@ -349,31 +349,19 @@ def automatic_hairs(*, session: Session, run_id: int) -> list[dict[str, Any]]:
     )  # fmt: skip
     query = select(*columns).where(Hair.run_id == run_id).order_by(Hair.hair_id)
     hairs = []
-    for (
-        hid,
-        ex,
-        ey,
-        tx,
-        ty,
-        line,
-        diameter,
-        length,
-        hair_class,
-        confidence,
-        sure,
-    ) in session.execute(query):
+    for row in session.execute(query):
         hair = {
-            "id": hid,
-            "exit_px": None if ex is None else [ex, ey],
-            "tip_px": [tx, ty],
-            "centerline_px": line,
-            "diameter_um": diameter,
-            "length_um": length,
-            "class": hair_class,
-            "confidence": confidence,
+            "id": row.hair_id,
+            "exit_px": None if row.exit_x_px is None else [row.exit_x_px, row.exit_y_px],
+            "tip_px": [row.tip_x_px, row.tip_y_px],
+            "centerline_px": row.centerline_px,
+            "diameter_um": row.diameter_um,
+            "length_um": row.length_um,
+            "class": row.hair_class,
+            "confidence": row.confidence,
         }
-        if sure is not None:
-            hair["exit_confidence"] = sure
+        if row.exit_confidence is not None:
+            hair["exit_confidence"] = row.exit_confidence
         hairs.append(hair)
     return hairs
 

@@ -18,7 +18,7 @@
   const drawing = document.getElementById("drawing");
   const NS = "http://www.w3.org/2000/svg";
   const TERMINAL_MIN_UM = 60, VELLUS_MAX_UM = 30;
-  // Below this exit confidence about one exit in five is the cut end (simulated trial).
+  // Below this exit confidence about one exit in four is the cut end (simulated trial).
   const UNSURE_EXIT = 0.95;
 
   let hairs = [];
