@@ -627,3 +627,28 @@ def test_band_edges_of_one_and_two_shafts():
     assert lo[1] == pytest.approx(-4.5) and hi[1] == pytest.approx(12.5)
     assert np.isnan(lo[2]) and np.isnan(hi[2])
     assert np.isnan(lo[3]) and np.isnan(hi[3])
+
+
+def test_trim_ends_cuts_back_to_the_visible_shaft_trace_by_trace() -> None:
+    """Faint run-on past a shaft's ends is cut, a blue-grey end too; short traces stay."""
+    from hairtrial.measure import core
+
+    od = np.zeros((40, 200), np.float32)
+    od[18:23, 40:160] = 0.6  # the shaft, x 40-159
+    od[18:23, 20:40] = 0.15  # a faint run-on past each end (the blurred shaft end)
+    od[18:23, 160:180] = 0.15
+    along = np.column_stack([np.arange(20.0, 180.0), np.full(160, 20.0)])
+    short = along[:5]
+    got = core._trim_ends([along, short], od)
+    assert got[1] is short
+    assert got[0][0, 0] == pytest.approx(40.0, abs=1.5)
+    assert got[0][-1, 0] == pytest.approx(159.0, abs=1.5)
+    # as dark as the shaft, but blue-grey over its last 30 px: pigment under the skin
+    dark = np.zeros_like(od)
+    dark[18:23, 40:160] = 0.6
+    blue = np.zeros_like(od)
+    blue[18:23, 130:160] = 0.3
+    shaft = core._trim_ends([along[20:140]], dark, blue)[0]
+    assert shaft[0, 0] == pytest.approx(40.0, abs=1.5)
+    assert 125.0 <= shaft[-1, 0] <= 135.0
+    assert core._trim_ends([], od, blue) == []

@@ -144,6 +144,32 @@ def test_end_direction_reads_only_a_prefix_but_agrees(spacing: float) -> None:
             assert got == pytest.approx(_plain_end_direction(pts, at_start, span, skip))
 
 
+@pytest.mark.parametrize("spacing", [0.1, 0.3, 1.0, 5.0])
+def test_end_directions_equal_end_direction_at_every_end(spacing: float) -> None:
+    """The batched form gives the one-by-one values bit for bit, short lines included."""
+    rng = np.random.default_rng(int(spacing * 10) + 7)
+    lines = []
+    for _ in range(200):
+        n = int(rng.integers(2, 300))
+        steps = rng.normal(size=(n - 1, 2)) * 0.2 + [1.0, 0.3]
+        steps *= spacing / np.hypot(steps[:, :1], steps[:, 1:])
+        if rng.random() < 0.2:
+            steps[rng.integers(0, n - 1)] *= 40  # one long jump: a chord past the prefix
+        if rng.random() < 0.05:
+            steps[:] = 0.0  # all points on one spot: no direction
+        lines.append(np.vstack([[0.0, 0.0], np.cumsum(steps, axis=0)]))
+    span = rng.uniform(2, 25, len(lines))
+    skip = np.where(rng.random(len(lines)) < 0.5, 0.0, rng.uniform(0, 8, len(lines)))
+    got = _ridges.end_directions(lines, span, skip)
+    want = [
+        _ridges.end_direction(pts, at_start, float(sp), float(sk))
+        for pts, sp, sk in zip(lines, span, skip, strict=True)
+        for at_start in (True, False)
+    ]
+    np.testing.assert_array_equal(got, np.array(want))
+    assert _ridges.end_directions([], np.zeros(0), np.zeros(0)).shape == (0, 2)
+
+
 def test_bridges_follow_the_per_bridge_rule() -> None:
     """Short bridges keep half the fainter piece; long ones stay as dark as the darker."""
     od = np.zeros((60, 200), np.float32)

@@ -794,6 +794,73 @@ def end_direction(pts: F64, at_start: bool, span: float, skip: float = 0.0) -> F
     return v / norm if norm > 0 else np.array([1.0, 0.0])
 
 
+def end_directions(lines: list[F64], span: F64, skip: F64) -> F64:
+    """:func:`end_direction` at both ends of every line, the same values in a few passes.
+
+    Parameters
+    ----------
+    lines : list of (P, 2) ndarray, px
+        Polylines of at least 2 points.
+    span, skip : (L,) ndarray, px
+        Chord length and the stretch left out at the end, per line (both ends alike).
+
+    Returns
+    -------
+    (2 L, 2) ndarray
+        Outward unit tangents: line ``i``'s start in row ``2 i``, its end in ``2 i + 1``.
+
+    Notes
+    -----
+    Each end's chord is found on the first points from that end only (as
+    :func:`end_direction` tries first), every end's prefix padded into one array whose
+    row-wise cumulative sum is the per-line one; the few ends whose chord runs past a
+    prefix shorter than their line are measured one by one.
+    """
+    count = len(lines)
+    out = np.zeros((2 * count, 2))
+    if count == 0:
+        return out
+    span = np.asarray(span, dtype=float)
+    skip = np.asarray(skip, dtype=float)
+    sizes = np.array([len(p) for p in lines], dtype=np.intp)
+    head = np.minimum(np.ceil(4.0 * (skip + span)).astype(np.intp) + 3, sizes)
+    width = int(head.max())
+    # (2 L, width, 2) prefixes from each end, the end first; padding repeats the last point
+    pre = np.empty((2 * count, width, 2))
+    for i, (pts, h) in enumerate(zip(lines, head.tolist(), strict=True)):
+        pre[2 * i, :h] = pts[:h]
+        pre[2 * i + 1, :h] = pts[: -h - 1 : -1]
+        pre[2 * i, h:] = pts[h - 1]
+        pre[2 * i + 1, h:] = pts[-h]
+    used = np.repeat(head, 2)
+    sk = np.repeat(skip, 2)
+    sp = np.repeat(span, 2)
+    whole = np.repeat(sizes, 2)
+    step = pre[:, 1:] - pre[:, :-1]
+    dist = np.zeros((2 * count, width))
+    np.cumsum(np.hypot(step[..., 0], step[..., 1]), axis=1, out=dist[:, 1:])
+    cols = np.arange(width)
+    valid = cols[None, :] < used[:, None]
+    dist = np.where(valid, dist, np.inf)
+    last = dist[np.arange(2 * count), used - 1]
+    i0 = np.minimum((dist < sk[:, None]).sum(axis=1), whole - 2)
+    rows = np.arange(2 * count)
+    at = dist[rows, np.minimum(i0, width - 1)]
+    # a prefix that is the whole line is what end_direction measures, chord fitting or not
+    fits = ((used == whole) | ((i0 < used - 1) & (at + sp <= last))) & (whole >= 2)
+    k = (dist < (at + sp)[:, None]).sum(axis=1)
+    k = np.minimum(np.maximum(k, i0 + 1), whole - 1)
+    k_in = np.minimum(k, width - 1)
+    v = pre[rows, np.minimum(i0, width - 1)] - pre[rows, k_in]
+    norm = np.hypot(v[:, 0], v[:, 1])
+    good = fits & (norm > 0)
+    out[good] = v[good] / norm[good, None]
+    out[fits & ~good] = (1.0, 0.0)
+    for e in np.flatnonzero(~fits):
+        out[e] = end_direction(lines[e // 2], e % 2 == 0, float(sp[e]), float(sk[e]))
+    return out
+
+
 def _bridges_ok(
     od: F32,
     pts: F64,
@@ -990,25 +1057,21 @@ def link_candidates(
     n = len(segments)
     if n < 2:
         return _no_candidates()
-    ends = []  # (segment, at_start, point, outward direction)
-    for i, seg in enumerate(segments):
-        length = float(np.sum(np.hypot(*np.diff(seg, axis=0).T)))
-        skip = min(0.15 * length, 6.0)
-        span = min(max(4.0, 0.4 * length), 20.0)
-        for at_start in (True, False):
-            p = seg[0] if at_start else seg[-1]
-            ends.append((i, at_start, p, end_direction(seg, at_start, span, skip)))
-    pts = np.array([e[2] for e in ends])
-    dirs = np.array([e[3] for e in ends])
+    lengths = np.array([float(np.sum(np.hypot(*np.diff(seg, axis=0).T))) for seg in segments])
+    # each end's outward direction, skipping the bend a crest takes into a crossing
+    dirs = end_directions(
+        segments, np.minimum(np.maximum(4.0, 0.4 * lengths), 20.0), np.minimum(0.15 * lengths, 6.0)
+    )
+    pts = np.array([p for seg in segments for p in (seg[0], seg[-1])])
     widths_end = (
         np.repeat(np.maximum(np.asarray(widths, float), 1.0), 2)
         if widths is not None
-        else np.full(len(ends), 5.0)
+        else np.full(len(pts), 5.0)
     )
     cos_max = math.cos(math.radians(max_angle_deg))
     from scipy.spatial import cKDTree
 
-    reach = np.full(len(ends), float(max_gap))
+    reach = np.full(len(pts), float(max_gap))
     crossing = od is not None and widths is not None
     if crossing:
         reach = np.maximum(reach, _CROSSING_WIDTHS * np.repeat(np.asarray(widths, float), 2))
@@ -1022,8 +1085,8 @@ def link_candidates(
         if apart is not None and len(apart):
             lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
             cut = np.sort(np.asarray(apart, dtype=np.int64).reshape(-1, 2), axis=1)
-            code = lo.astype(np.int64) * len(ends) + hi
-            keep &= ~np.isin(code, cut[:, 0] * len(ends) + cut[:, 1])
+            code = lo.astype(np.int64) * len(pts) + hi
+            keep &= ~np.isin(code, cut[:, 0] * len(pts) + cut[:, 1])
         if fresh is not None:
             keep &= np.isin(ia, fresh) | np.isin(ib, fresh)
         gap = np.hypot(*(pts[ib] - pts[ia]).T)
@@ -1409,4 +1472,7 @@ def resample(pts: F64, step: float) -> F64:
     # np.linspace(0, total, count), without its per-call overhead (called per trace)
     s = np.arange(count, dtype=np.float64) * (total / (count - 1))
     s[-1] = total
-    return np.column_stack([np.interp(s, dist, pts[:, 0]), np.interp(s, dist, pts[:, 1])])
+    out = np.empty((count, 2))
+    out[:, 0] = np.interp(s, dist, pts[:, 0])
+    out[:, 1] = np.interp(s, dist, pts[:, 1])
+    return out

@@ -659,13 +659,11 @@ def _run_on_into_partners(cands: list[_Candidate], shafts: F64, od: F32) -> list
     cos_max = math.cos(math.radians(_RUN_ON_MAX_DEG))
     # every end's outward direction and the probe half a shaft width past it
     usable = [i for i, line in enumerate(lines) if len(line) >= 6]
-    ways = np.array(
-        [
-            _ridges.end_direction(lines[i], at_start, max(4.0, 2.0 * shafts[i]), skip=1.0)
-            for i in usable
-            for at_start in (True, False)
-        ]
-    ).reshape(-1, 2)
+    ways = _ridges.end_directions(
+        [lines[i] for i in usable],
+        np.maximum(4.0, 2.0 * np.asarray([shafts[i] for i in usable], dtype=float)),
+        np.ones(len(usable)),
+    )
     who = np.repeat(np.asarray(usable, dtype=np.intp), 2)
     tip = np.array([lines[i][k] for i in usable for k in (0, -1)]).reshape(-1, 2)
     probes = tip + ways * (0.5 * shafts[who] + 2.0)[:, None]
@@ -819,15 +817,18 @@ def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
     half = np.array([math.ceil(out[i]) for i in usable])
     off = np.arange(-int(half.max()), int(half.max()) + 1, dtype=np.float64)  # (K,)
     mid = len(off) // 2
-    xs, ys = [], []
-    for i in usable:
-        pts = traces[i]
-        idx = np.linspace(1, len(pts) - 2, 5).round().astype(int)
-        tang = pts[idx + 1] - pts[idx - 1]
-        tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
-        xs.append(pts[idx, 0, None] - off[None, :] * tang[:, 1, None])
-        ys.append(pts[idx, 1, None] + off[None, :] * tang[:, 0, None])
-    x, y = np.stack(xs), np.stack(ys)  # (T, 5, K)
+    # five points spread along each trace (np.linspace(1, P - 2, 5), rounded), all at once
+    sizes = np.array([len(traces[i]) for i in usable], dtype=np.intp)
+    allpts = np.concatenate([traces[i] for i in usable])
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    quarter = (sizes - 3).astype(np.float64) / 4.0
+    spread = np.arange(5, dtype=np.float64)[None, :] * quarter[:, None] + 1.0
+    spread[:, -1] = sizes - 2
+    idx = (first[:, None] + spread.round().astype(np.intp)).ravel()  # (T * 5,)
+    tang = allpts[idx + 1] - allpts[idx - 1]
+    tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+    x = (allpts[idx, 0, None] - off[None, :] * tang[:, 1, None]).reshape(len(usable), 5, -1)
+    y = (allpts[idx, 1, None] + off[None, :] * tang[:, 0, None]).reshape(len(usable), 5, -1)
     vals = _ridges.remap_points(od, x.ravel(), y.ravel(), border=cv2.BORDER_REPLICATE)
     vals = vals.reshape(x.shape)
     centre = vals[:, :, mid - 1 : mid + 2].max(axis=2)
@@ -1032,12 +1033,10 @@ def _exit_scores(
     reach = np.maximum(2.0 * diam, 150.0 / work_um)
     # hairs of one unit nearly touch where they leave the skin; their cut tips spread
     radius = np.maximum(1.5 * diam, 50.0 / work_um)
-    direction = np.array(
-        [
-            _ridges.end_direction(pts, at_start, max(4.0, 2.0 * c.diameter_px))
-            for c, pts in zip(cands, lines, strict=True)
-            for at_start in (True, False)
-        ]
+    direction = _ridges.end_directions(
+        lines,
+        np.maximum(4.0, 2.0 * np.array([c.diameter_px for c in cands], dtype=float)),
+        np.zeros(len(lines)),
     )
     # each shaft drawn as wide as its detection scale, numbered from 1: a strip past one
     # hair's end measures skin, not another hair lying there (a unit partner's longer
@@ -1333,7 +1332,7 @@ def _measure_candidates(
     is never split as a bundle.
     """
     m, n = overlay.shape
-    to_full = [_trim_ends((c.points + 0.5) * factor - 0.5, od, blue_work, factor) for c in cands]
+    to_full = _trim_ends([(c.points + 0.5) * factor - 0.5 for c in cands], od, blue_work, factor)
     guess = np.array([c.diameter_px for c in cands]) * factor
     psf_given = None if config.psf_sigma_um is None else config.psf_sigma_um / um
     half = np.maximum(1.6 * guess + 4.0, 6.0)
@@ -2272,20 +2271,25 @@ def _along_dark(
     return out
 
 
-def _trim_ends(pts: F64, od: F32, blue: F32 | None = None, factor: float = 1.0) -> F64:
-    """Cut each end back to where the visible shaft ends.
+def _trim_ends(
+    traces: list[F64], od: F32, blue: F32 | None = None, factor: float = 1.0
+) -> list[F64]:
+    """Cut each end of each trace back to where the visible shaft ends.
 
     The crest runs on into the blurred end of the shaft and into the shaft under the
     skin; the visible shaft ends where the absorptance falls clearly below that of its
     middle (:data:`_END_LEVEL`), or, with `blue` given, where the hue turns from the
     shaft's own to the blue-grey of pigment under the skin (:data:`_SUBSURFACE_HUE`):
     the shadow of a thick hair, or of a unit's hairs together, can be as dark as a shaft.
-    At most a third of the length is cut at each end.
+    At most a third of the length is cut at each end. The absorptance and blue shift
+    along all traces are each one gather and their medians one sort
+    (:func:`._ridges.group_medians`); only a trace with a blue-grey end is looked at on
+    its own.
 
     Parameters
     ----------
-    pts : (P, 2) ndarray, px
-        Trace (x, y) at the resolution of `od`.
+    traces : list of (P, 2) ndarray, px
+        Traces (x, y) at the resolution of `od`.
     od : (M, N) ndarray of float32
         Absorptance.
     blue : ndarray of float32, optional
@@ -2295,42 +2299,53 @@ def _trim_ends(pts: F64, od: F32, blue: F32 | None = None, factor: float = 1.0) 
 
     Returns
     -------
-    (Q, 2) ndarray, px
-        The visible shaft, resampled every pixel (or `pts` unchanged if too short).
+    list of (Q, 2) ndarray, px
+        Each visible shaft, resampled every pixel (or the trace unchanged if too short).
     """
-    line = _ridges.resample(pts, 1.0)
-    if len(line) < 8:
-        return pts
-    vals = cv2.remap(
-        od,
-        line[:, 0].astype(np.float32).reshape(-1, 1),
-        line[:, 1].astype(np.float32).reshape(-1, 1),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    ).ravel()
-    k = len(vals)
-    ref = float(np.median(vals[k // 5 : k - k // 5]))
-    if ref <= 0:
-        return pts
-    above = np.nonzero(vals >= _END_LEVEL * ref)[0]
-    if above.size < 2:
-        return pts
-    lo = min(int(above[0]), k // 3)
-    hi = max(int(above[-1]), k - 1 - k // 3)
+    lines = [_ridges.resample(pts, 1.0) for pts in traces]
+    out = list(traces)
+    judged = [i for i, line in enumerate(lines) if len(line) >= 8]
+    if not judged:
+        return out
+    sizes = np.array([len(lines[i]) for i in judged], dtype=np.intp)
+    xy = np.concatenate([lines[i] for i in judged])
+    vals_all = _ridges.remap_points(od, xy[:, 0], xy[:, 1], border=cv2.BORDER_REPLICATE)
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    cut = sizes // 5
+    # the middle three fifths of each trace, as consecutive groups
+    mids = np.concatenate(
+        [vals_all[a + c : a + k - c] for a, k, c in zip(first, sizes, cut, strict=True)]
+    )
+    refs = _ridges.group_medians(mids, sizes - 2 * cut)
+    shift_all = None
     if blue is not None:
-        from scipy import ndimage as ndi
+        work = (xy + 0.5) / factor - 0.5
+        shift_all = _ridges.remap_points(blue, work[:, 0], work[:, 1], border=cv2.BORDER_REPLICATE)
+    for t, i in enumerate(judged):
+        a, k = int(first[t]), int(sizes[t])
+        ref = float(np.float32(refs[t]))
+        if ref <= 0:
+            continue
+        vals = vals_all[a : a + k]
+        above = np.nonzero(vals >= _END_LEVEL * ref)[0]
+        if above.size < 2:
+            continue
+        lo = min(int(above[0]), k // 3)
+        hi = max(int(above[-1]), k - 1 - k // 3)
+        if shift_all is not None:
+            hue = shift_all[a : a + k] / np.maximum(vals, 0.25 * ref)
+            c = k // 5
+            mid = float(np.median(hue[c : k - c]))
+            # most traces end in shaft or bare skin: look closer only at a blue-grey end
+            if max(np.sort(hue[:3])[1], np.sort(hue[-3:])[1]) - mid > _SUBSURFACE_HUE:
+                from scipy import ndimage as ndi
 
-        work = (line + 0.5) / factor - 0.5
-        shift = _ridges.remap_points(blue, work[:, 0], work[:, 1], border=cv2.BORDER_REPLICATE)
-        hue = shift / np.maximum(vals, 0.25 * ref)
-        mid = float(np.median(hue[k // 5 : k - k // 5]))
-        # most traces end in shaft or bare skin: look closer only at a blue-grey end
-        if max(np.median(hue[:3]), np.median(hue[-3:])) - mid > _SUBSURFACE_HUE:
-            hue = ndi.median_filter(hue, size=5, mode="nearest")
-            mid = float(np.median(hue[k // 5 : k - k // 5]))
-            lo = max(lo, _hue_edge(hue, 0, 1, mid))
-            hi = min(hi, _hue_edge(hue, k - 1, -1, mid))
-    return line[lo : hi + 1]
+                hue = ndi.median_filter(hue, size=5, mode="nearest")
+                mid = float(np.median(hue[c : k - c]))
+                lo = max(lo, _hue_edge(hue, 0, 1, mid))
+                hi = min(hi, _hue_edge(hue, k - 1, -1, mid))
+        out[i] = lines[i][lo : hi + 1]
+    return out
 
 
 def _hue_edge(hue: F64, end: int, step: int, mid: float) -> int:
