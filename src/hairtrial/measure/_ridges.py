@@ -93,9 +93,8 @@ class _Buffers:
             return np.empty(shape, dtype=np.float32)
 
         self.blurred, self.hxx, self.hyy, self.hxy2 = make(), make(), make(), make()
-        self.gx, self.gy, self.grad, self.strength = make(), make(), make(), make()
+        self.grad, self.strength = make(), make()
         self.mask = np.empty(shape, dtype=bool)
-        self.code = np.empty(shape, dtype=np.uint8)
 
 
 def _hessian_at(od: F32, sigma: float, gain: float, out: _Buffers) -> None:
@@ -104,7 +103,9 @@ def _hessian_at(od: F32, sigma: float, gain: float, out: _Buffers) -> None:
     Fills ``out.hxx``, ``out.hyy``, ``out.hxy2`` (2·hxy) and ``out.grad`` (|∇|), each
     multiplied by `gain` (the normalisation and gain are folded into the derivative
     kernels). Large scales are computed on a reduced copy (the response is smooth there)
-    and brought back to full size.
+    and brought back to full size. At full size the two gradient components are made in
+    ``out.strength`` and ``out.grad`` and their magnitude in ``out.blurred``, which then
+    trades places with ``out.grad``: no full-size array beyond the buffers is made.
     """
     m, n = od.shape
     factor = max(1, int(sigma // 3.0))
@@ -120,7 +121,7 @@ def _hessian_at(od: F32, sigma: float, gain: float, out: _Buffers) -> None:
         blurred = cv2.GaussianBlur(
             od, (0, 0), s_small, dst=out.blurred, borderType=cv2.BORDER_REFLECT
         )
-        targets = [out.hxx, out.hyy, out.hxy2, out.gx, out.gy]
+        targets = [out.hxx, out.hyy, out.hxy2, out.strength, out.grad]
     norm = gain * s_small**2
     kxx = np.array([[1.0, -2.0, 1.0]], dtype=np.float32) * np.float32(norm)
     kxy = np.array([[0.5, 0.0, -0.5], [0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]], dtype=np.float32)
@@ -134,7 +135,9 @@ def _hessian_at(od: F32, sigma: float, gain: float, out: _Buffers) -> None:
         for src, dst in ((hxx, out.hxx), (hyy, out.hyy), (hxy2, out.hxy2), (grad, out.grad)):
             cv2.resize(src, (n, m), dst=dst, interpolation=cv2.INTER_LINEAR)
     else:
-        cv2.magnitude(gx, gy, magnitude=out.grad)
+        # the blur is spent: the magnitude goes there, and that buffer becomes the gradient
+        cv2.magnitude(gx, gy, magnitude=out.blurred)
+        out.grad, out.blurred = out.blurred, out.grad
 
 
 def _bilinear(img: F32, x: NDArray[np.floating], y: NDArray[np.floating]) -> F32:
@@ -240,8 +243,7 @@ def ridge_map(od: F32, diameters_px: F64, *, low: float) -> RidgeMap:
         # (1-based) number is the largest yet
         better = np.greater(strength, best, out=buf.mask)
         np.maximum(best, strength, out=best)
-        np.multiply(better.view(np.uint8), np.uint8(number), out=buf.code)
-        np.maximum(which, buf.code, out=which)
+        np.copyto(which, np.uint8(number), where=better)
         flat = strength.ravel()
         # a crest is kept only within reach of the best scale (below), and the best can
         # only grow with the scales still to come: leave out what already falls short
