@@ -492,3 +492,26 @@ def test_link_candidates_describe_each_join() -> None:
         [a, b, c], max_gap=40, max_angle_deg=35, od=od, widths=widths, apart=np.array([[1, 2]])
     )
     assert len(none.ia) == 0 and len(none.bridge) == 0
+
+
+def test_split_at_gaps_cuts_each_trace_at_bare_skin_only() -> None:
+    """Two hairs in line with bare skin between are parted; a faint end or a whole shaft
+    is left alone, and a sparse trace is resampled before it is judged."""
+    od = np.zeros((60, 220), np.float32)
+    od[8:13, 10:90] = 0.5  # hair 1, x 10-89
+    od[8:13, 110:200] = 0.5  # hair 2 in line, bare skin x 90-109
+    od[28:33, 10:200] = 0.5  # one long hair
+    od[28:33, 190:200] = 0.05  # ... with a faint last stretch (an end, not a gap)
+    od[48:53, 10:200] = 0.5  # a hair traced by sparse points
+    pair = np.column_stack([np.arange(12.0, 198.0), np.full(186, 10.0)])
+    whole = np.column_stack([np.arange(12.0, 198.0), np.full(186, 30.0)])
+    sparse = np.array([[12.0, 50.0], [100.0, 50.0], [198.0, 50.0]])
+    tiny = pair[:4]
+    got = _ridges.split_at_gaps([pair, whole, sparse, tiny], od, share=0.5)
+    assert len(got) == 4
+    assert len(got[0]) == 2
+    assert got[0][0][-1, 0] < 92 and got[0][1][0, 0] > 108
+    assert len(got[1]) == 1 and got[1][0] is whole
+    assert len(got[2]) == 1 and got[2][0] is sparse
+    assert got[3][0] is tiny
+    assert _ridges.split_at_gaps([], od, share=0.5) == []

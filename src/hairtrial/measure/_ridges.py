@@ -1378,47 +1378,60 @@ def split_at_kinks(pts: F64, *, chord: float, min_turn_deg: float, spread: float
     return _cut_runs(line, kink, short, 2 * k)
 
 
-def split_at_gaps(pts: F64, od: F32, *, share: float) -> list[F64]:
-    """Cut a trace where the absorptance along it falls to bare skin.
+def split_at_gaps(traces: list[F64], od: F32, *, share: float) -> list[list[F64]]:
+    """Cut each trace where the absorptance along it falls to bare skin.
 
     A shaft absorbs all along its length; the large detection scales can carry a crest
     across a short stretch of bare skin between two hairs lying in line, which this
     undoes. A stretch is bare where the absorptance (3-sample running mean) stays below
-    `share` of the trace's median; it is removed and the trace cut there.
+    `share` of the trace's median; it is removed and the trace cut there. The samples of
+    all traces are one gather and their medians one sort (:func:`group_medians`).
 
     Parameters
     ----------
-    pts : (P, 2) ndarray, px
-        Ordered polyline at the resolution of `od`.
+    traces : list of (P, 2) ndarray, px
+        Ordered polylines at the resolution of `od`.
     od : (M, N) ndarray of float32
         Absorptance.
     share : float
-        Share of the trace's median absorptance below which a sample is bare skin.
+        Share of a trace's median absorptance below which a sample is bare skin.
 
     Returns
     -------
-    list of (P, 2) ndarray, px
-        Pieces with at least two points (the input alone when it has no gap).
+    list of list of (P, 2) ndarray, px
+        Per trace, its pieces with at least two points (the trace alone when it has no
+        gap).
     """
     # crest traces are chains of neighbouring pixels: about one sample per pixel already
-    line = pts if len(pts) >= 2 * polyline_length(pts) / 3 else resample(pts, 1.0)
-    if len(line) < 5:
-        return [pts]
-    vals = _bilinear(od, line[:, 0], line[:, 1]).astype(np.float64)
-    vals = np.convolve(np.pad(vals, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
-    ref = float(np.median(vals))
-    bare = vals < share * ref
-    if ref <= 0 or not bare[1:-1].any():
-        return [pts]
-    # cut only at interior stretches; a faint end is left to the end trimming
-    keep = ~bare
-    idx = np.flatnonzero(keep)
-    if idx.size < 2:
-        return [pts]
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    if len(runs) == 1:
-        return [pts]
-    return [line[r[0] : r[-1] + 1] for r in runs if len(r) >= 2]
+    lines = [
+        pts if len(pts) >= 2 * polyline_length(pts) / 3 else resample(pts, 1.0) for pts in traces
+    ]
+    out = [[pts] for pts in traces]
+    judged = [i for i, line in enumerate(lines) if len(line) >= 5]
+    if not judged:
+        return out
+    xy = np.concatenate([lines[i] for i in judged])
+    raw = _bilinear(od, xy[:, 0], xy[:, 1]).astype(np.float64)
+    sizes = np.array([len(lines[i]) for i in judged], dtype=np.intp)
+    bounds = np.cumsum(sizes)[:-1]
+    smooth = np.ones(3) / 3.0
+    means = [
+        np.convolve(np.pad(v, 1, mode="edge"), smooth, mode="valid") for v in np.split(raw, bounds)
+    ]
+    refs = group_medians(np.concatenate(means), sizes)
+    for i, vals, ref in zip(judged, means, refs.tolist(), strict=True):
+        bare = vals < share * ref
+        if ref <= 0 or not bare[1:-1].any():
+            continue
+        # cut only at interior stretches; a faint end is left to the end trimming
+        idx = np.flatnonzero(~bare)
+        if idx.size < 2:
+            continue
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        if len(runs) == 1:
+            continue
+        out[i] = [lines[i][r[0] : r[-1] + 1] for r in runs if len(r) >= 2]
+    return out
 
 
 def _shaft_levels(od: F32, segs: list[F64]) -> F64:

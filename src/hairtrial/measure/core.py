@@ -356,10 +356,11 @@ def _detect(
         return whole, stubby
 
     whole, short = by_length(linked)
+    # the others are too short, whatever their pieces
     gapless = [
         piece
-        for pts in whole  # the others are too short, whatever their pieces
-        for piece in _ridges.split_at_gaps(pts, od_work, share=_GAP_SHARE)
+        for pieces in _ridges.split_at_gaps(whole, od_work, share=_GAP_SHARE)
+        for piece in pieces
     ]
     traces: list[F64] = []
     cuts: list[tuple[int, int]] = []
