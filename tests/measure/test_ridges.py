@@ -112,10 +112,16 @@ def test_group_medians_match_numpy() -> None:
     counts = rng.integers(1, 9, size=40)
     values = rng.normal(size=int(counts.sum())).astype(np.float32)
     values[:5] = 0.25  # ties
+    values[5:9] = [-0.0, 0.0, -3.5, -1e-30]  # signed zeros, negatives, a denormal-near value
     got = _ridges.group_medians(values, counts)
     bounds = np.cumsum(counts)[:-1]
     want = [float(np.median(v)) for v in np.split(values, bounds)]
     assert got == pytest.approx(want, abs=0.0)
+    wide = values.astype(np.float64) * 1.000001  # float64 takes the two-key sort
+    want64 = [float(np.median(v)) for v in np.split(wide, bounds)]
+    assert _ridges.group_medians(wide, counts) == pytest.approx(want64, abs=0.0)
+    strided = np.repeat(values, 2)[::2]  # a view with a stride
+    assert _ridges.group_medians(strided, counts) == pytest.approx(want, abs=0.0)
 
 
 def _plain_end_direction(pts: np.ndarray, at_start: bool, span: float, skip: float) -> np.ndarray:
