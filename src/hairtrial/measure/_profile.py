@@ -189,13 +189,15 @@ def profile_frames(pts: F64, trim_px: float, n_along: int) -> tuple[F64, F64, F6
     if hi <= lo:
         lo, hi = 0.3 * total, 0.7 * total
     s = np.linspace(lo, hi, n_along)
-    cx = np.interp(s, dist, pts[:, 0])
-    cy = np.interp(s, dist, pts[:, 1])
     ds = max(1.5, 0.05 * total)
-    tx = np.interp(s + ds, dist, pts[:, 0]) - np.interp(s - ds, dist, pts[:, 0])
-    ty = np.interp(s + ds, dist, pts[:, 1]) - np.interp(s - ds, dist, pts[:, 1])
+    # the centres and the points ds either side, one interpolation per coordinate
+    at = np.concatenate([s, s + ds, s - ds])
+    x = np.interp(at, dist, pts[:, 0]).reshape(3, -1)
+    y = np.interp(at, dist, pts[:, 1]).reshape(3, -1)
+    tx = x[1] - x[2]
+    ty = y[1] - y[2]
     norm = np.hypot(tx, ty) + 1e-12
-    return s, np.column_stack([cx, cy]), np.column_stack([-ty / norm, tx / norm])
+    return s, np.column_stack([x[0], y[0]]), np.column_stack([-ty / norm, tx / norm])
 
 
 def column_medians(sampled: F64) -> F64:
