@@ -940,7 +940,8 @@ def _crossed_reach(
     m, n = shape
     allpts, owner, _local, tangent = piece_tangents(segments)
     lengths = np.array([polyline_length(seg) for seg in segments])
-    index = np.full((m, n), -1, dtype=np.int64)
+    # which crest point lies on each pixel; 32 bits halve a 12-Mpx image's map to 48 MB
+    index = np.full((m, n), -1, dtype=np.int32)
     ip = np.round(allpts).astype(np.intp)
     inside = (ip[:, 0] >= 0) & (ip[:, 0] < n) & (ip[:, 1] >= 0) & (ip[:, 1] < m)
     index[ip[inside, 1], ip[inside, 0]] = np.flatnonzero(inside)
