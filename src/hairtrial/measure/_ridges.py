@@ -844,9 +844,9 @@ def end_directions(lines: list[F64], span: F64, skip: F64) -> F64:
     cols = np.arange(width)
     valid = cols[None, :] < used[:, None]
     dist = np.where(valid, dist, np.inf)
-    last = dist[np.arange(2 * count), used - 1]
-    i0 = np.minimum((dist < sk[:, None]).sum(axis=1), whole - 2)
     rows = np.arange(2 * count)
+    last = dist[rows, used - 1]
+    i0 = np.minimum((dist < sk[:, None]).sum(axis=1), whole - 2)
     at = dist[rows, np.minimum(i0, width - 1)]
     # a prefix that is the whole line is what end_direction measures, chord fitting or not
     fits = ((used == whole) | ((i0 < used - 1) & (at + sp <= last))) & (whole >= 2)
@@ -1060,7 +1060,7 @@ def link_candidates(
     n = len(segments)
     if n < 2:
         return _no_candidates()
-    lengths = np.array([float(np.sum(np.hypot(*np.diff(seg, axis=0).T))) for seg in segments])
+    lengths = np.array([polyline_length(seg) for seg in segments])
     # each end's outward direction, skipping the bend a crest takes into a crossing
     dirs = end_directions(
         segments, np.minimum(np.maximum(4.0, 0.4 * lengths), 20.0), np.minimum(0.15 * lengths, 6.0)
