@@ -2313,18 +2313,33 @@ def _trim_ends(
     vals_all = _ridges.remap_points(od, xy[:, 0], xy[:, 1], border=cv2.BORDER_REPLICATE)
     first = np.r_[0, np.cumsum(sizes)[:-1]]
     cut = sizes // 5
-    # the middle three fifths of each trace, as consecutive groups
-    mids = np.concatenate(
-        [vals_all[a + c : a + k - c] for a, k, c in zip(first, sizes, cut, strict=True)]
-    )
-    refs = _ridges.group_medians(mids, sizes - 2 * cut)
-    shift_all = None
+    middle = sizes - 2 * cut
+
+    def middles(values: NDArray[np.float32]) -> NDArray[np.float32]:
+        # the middle three fifths of each trace, as consecutive groups
+        return np.concatenate(
+            [values[a + c : a + k - c] for a, k, c in zip(first, sizes, cut, strict=True)]
+        )
+
+    refs = _ridges.group_medians(middles(vals_all), middle)
+    hue_all: NDArray[np.float32] | None = None
+    blue_grey = np.zeros(len(judged), dtype=bool)
     if blue is not None:
         work = (xy + 0.5) / factor - 0.5
-        shift_all = _ridges.remap_points(blue, work[:, 0], work[:, 1], border=cv2.BORDER_REPLICATE)
+        shift = _ridges.remap_points(blue, work[:, 0], work[:, 1], border=cv2.BORDER_REPLICATE)
+        floor = np.repeat((0.25 * refs).astype(np.float32), sizes)
+        with np.errstate(divide="ignore", invalid="ignore"):  # traces with no level: unused
+            hue = np.asarray(shift / np.maximum(vals_all, floor), dtype=np.float32)
+        mid_all = _ridges.group_medians(middles(hue), middle).astype(np.float32)
+        three = np.arange(3)
+        head = np.median(hue[first[:, None] + three], axis=1)
+        tail = np.median(hue[(first + sizes - 3)[:, None] + three], axis=1)
+        hue_all = hue
+        # most traces end in shaft or bare skin: look closer only at a blue-grey end
+        blue_grey = np.maximum(head, tail) - mid_all > _SUBSURFACE_HUE
     for t, i in enumerate(judged):
-        a, k = int(first[t]), int(sizes[t])
-        ref = float(np.float32(refs[t]))
+        a, k, c = int(first[t]), int(sizes[t]), int(cut[t])
+        ref = float(refs[t])
         if ref <= 0:
             continue
         vals = vals_all[a : a + k]
@@ -2333,18 +2348,13 @@ def _trim_ends(
             continue
         lo = min(int(above[0]), k // 3)
         hi = max(int(above[-1]), k - 1 - k // 3)
-        if shift_all is not None:
-            hue = shift_all[a : a + k] / np.maximum(vals, 0.25 * ref)
-            c = k // 5
-            mid = float(np.median(hue[c : k - c]))
-            # most traces end in shaft or bare skin: look closer only at a blue-grey end
-            if max(np.sort(hue[:3])[1], np.sort(hue[-3:])[1]) - mid > _SUBSURFACE_HUE:
-                from scipy import ndimage as ndi
+        if hue_all is not None and blue_grey[t]:
+            from scipy import ndimage as ndi
 
-                hue = ndi.median_filter(hue, size=5, mode="nearest")
-                mid = float(np.median(hue[c : k - c]))
-                lo = max(lo, _hue_edge(hue, 0, 1, mid))
-                hi = min(hi, _hue_edge(hue, k - 1, -1, mid))
+            smooth = ndi.median_filter(hue_all[a : a + k], size=5, mode="nearest")
+            mid = float(np.median(smooth[c : k - c]))
+            lo = max(lo, _hue_edge(smooth, 0, 1, mid))
+            hi = min(hi, _hue_edge(smooth, k - 1, -1, mid))
         out[i] = lines[i][lo : hi + 1]
     return out
 
