@@ -187,3 +187,17 @@ def test_overlay_bands_leave_out_label_boxes() -> None:
     image[3:23, 5:65] = (0.1, 0.3, 0.9)
     assert _absorbance.overlay_mask(image)[10, 30]
     assert _absorbance.overlay_bands(image) == (0, 0)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_blue_shift_made_with_the_absorptance_is_blue_shift(channels: int) -> None:
+    rng = np.random.default_rng(4)
+    pixels = rng.uniform(0.0, 1.0, (40, 50, channels)).astype(np.float32)
+    # a background darker than some pixels: unclipped ratios on both sides of 1
+    background = rng.uniform(0.2, 1.0, (40, 50, channels)).astype(np.float32)
+    blue = np.zeros((40, 50), dtype=np.float32)
+    od = _absorbance.absorptance(pixels, background, blue_out=blue)
+    np.testing.assert_array_equal(od, _absorbance.absorptance(pixels, background))
+    np.testing.assert_array_equal(blue, _absorbance.blue_shift(pixels, background))
+    if channels == 3:
+        assert (blue < 0).any() and (blue > 0).any()

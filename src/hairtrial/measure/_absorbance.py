@@ -262,7 +262,9 @@ def skin_background(
     return out
 
 
-def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
+def absorptance(
+    channels: F32, background: F32, *, dark: bool = True, blue_out: F32 | None = None
+) -> F32:
     """Return the combined absorptance of hair over skin, ``1 - I / I_skin``, one channel.
 
     Absorptance is bounded in [0, 1] and, for a faint shaft, equals its optical density;
@@ -278,6 +280,9 @@ def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
     dark : bool
         True for shafts darker than skin, False for brighter shafts (``I / I_skin - 1``,
         clipped to [0, 1], averaged over the channels).
+    blue_out : (M, N) ndarray of float32, optional
+        With `dark` and three channels, filled with :func:`blue_shift` (the same values)
+        from the per-channel absorptances made here, which saves dividing twice.
 
     Returns
     -------
@@ -295,6 +300,12 @@ def absorptance(channels: F32, background: F32, *, dark: bool = True) -> F32:
             np.subtract(1.0, a, out=a)
         else:
             a -= 1.0
+        if blue_out is not None and dark and channels.shape[2] >= 3:
+            # a_red - a_blue, unclipped, as blue_shift makes it
+            if ch == 0:
+                blue_out[...] = a
+            elif ch == 2:
+                np.subtract(blue_out, a, out=blue_out)
         np.clip(a, 0.0, 1.0, out=a)
         if dark:
             out = a if out is None else np.minimum(out, a, out=out)

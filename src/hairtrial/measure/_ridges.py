@@ -1294,7 +1294,11 @@ def split_at_corners(pts: F64, *, chord: float, max_turn_deg: float) -> list[F64
     list of (P, 2) ndarray, px
         The pieces (the input alone when it has no corner).
     """
-    line = resample(pts, 1.0)
+    return _corners_of(pts, resample(pts, 1.0), chord=chord, max_turn_deg=max_turn_deg)
+
+
+def _corners_of(pts: F64, line: F64, *, chord: float, max_turn_deg: float) -> list[F64]:
+    """:func:`split_at_corners` of `pts`, given `line`, its resampling at 1 px."""
     k = max(2, round(chord))
     if len(line) < 2 * k + 1:
         return [pts]
@@ -1315,7 +1319,7 @@ def _chord_cos(line: F64, margin: int, span: int) -> F64:
     before = centre - line[margin - span : n - margin - span]
     after = line[margin + span : n - margin + span] - centre
     return np.asarray(
-        np.sum(before * after, axis=1)
+        (before * after).sum(axis=1)
         / (np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1]) + 1e-12),
         dtype=np.float64,
     )
@@ -1364,8 +1368,14 @@ def split_at_kinks(pts: F64, *, chord: float, min_turn_deg: float, spread: float
     list of (P, 2) ndarray, px
         The pieces (the input alone when it has no kink).
     """
+    return _kinks_of(pts, resample(pts, 1.0), chord=chord, min_turn_deg=min_turn_deg, spread=spread)
+
+
+def _kinks_of(
+    pts: F64, line: F64, *, chord: float, min_turn_deg: float, spread: float
+) -> list[F64]:
+    """:func:`split_at_kinks` of `pts`, given `line`, its resampling at 1 px."""
     k = max(2, round(chord))
-    line = resample(pts, 1.0)
     if len(line) <= 4 * k:
         return [pts]  # no room for the long chords
 
@@ -1377,6 +1387,28 @@ def split_at_kinks(pts: F64, *, chord: float, min_turn_deg: float, spread: float
     if not kink.any():
         return [pts]
     return _cut_runs(line, kink, short, 2 * k)
+
+
+def split_at_corners_and_kinks(
+    pts: F64, *, chord: float, max_turn_deg: float, min_turn_deg: float, spread: float
+) -> list[F64]:
+    """:func:`split_at_corners`, then :func:`split_at_kinks` on each part (same chords).
+
+    A trace with no corner is resampled once for both tests.
+    """
+    line = resample(pts, 1.0)
+    parts = _corners_of(pts, line, chord=chord, max_turn_deg=max_turn_deg)
+    return [
+        kinked
+        for part in parts
+        for kinked in _kinks_of(
+            part,
+            line if part is pts else resample(part, 1.0),
+            chord=chord,
+            min_turn_deg=min_turn_deg,
+            spread=spread,
+        )
+    ]
 
 
 def split_at_gaps(traces: list[F64], od: F32, *, share: float) -> list[list[F64]]:
@@ -1477,7 +1509,8 @@ def arc_lengths(pts: F64) -> F64:
     step = pts[1:] - pts[:-1]
     out = np.empty(len(pts))
     out[0] = 0.0
-    np.cumsum(np.hypot(step[:, 0], step[:, 1]), out=out[1:])
+    # the method, not np.cumsum: called per trace, the wrapper costs as much as the sum
+    np.hypot(step[:, 0], step[:, 1]).cumsum(out=out[1:])
     return out
 
 
@@ -1486,7 +1519,7 @@ def polyline_length(pts: F64) -> float:
     if len(pts) < 2:
         return 0.0
     step = pts[1:] - pts[:-1]
-    return float(np.sum(np.hypot(step[:, 0], step[:, 1])))
+    return float(np.hypot(step[:, 0], step[:, 1]).sum())
 
 
 def resample(pts: F64, step: float) -> F64:

@@ -445,14 +445,13 @@ def _detect(
 
 def _split_corners_kinks(pts: F64, width: float, corner_chord: float) -> list[F64]:
     """Cut a trace at its corners, then its parts at their kinks (chords ~2 widths)."""
-    chord = max(corner_chord, _CORNER_WIDTHS * width)
-    return [
-        kinked
-        for part in _ridges.split_at_corners(pts, chord=chord, max_turn_deg=_CORNER_TURN_DEG)
-        for kinked in _ridges.split_at_kinks(
-            part, chord=chord, min_turn_deg=_KINK_TURN_DEG, spread=_KINK_SPREAD
-        )
-    ]
+    return _ridges.split_at_corners_and_kinks(
+        pts,
+        chord=max(corner_chord, _CORNER_WIDTHS * width),
+        max_turn_deg=_CORNER_TURN_DEG,
+        min_turn_deg=_KINK_TURN_DEG,
+        spread=_KINK_SPREAD,
+    )
 
 
 def _relink_cut_ends(
@@ -750,8 +749,10 @@ class _Footprint:
     def covers(self, pts: F64) -> bool:
         """Whether the trace `pts` (px) lies along accepted traces."""
         m, n = self.mask.shape
-        ip = np.round(pts).astype(np.int32)
-        inside = self.mask[np.clip(ip[:, 1], 0, m - 1), np.clip(ip[:, 0], 0, n - 1)] > 0
+        ip = np.rint(pts).astype(np.int32)  # np.round's values, without its wrappers
+        col = np.minimum(np.maximum(ip[:, 0], 0), n - 1)
+        row = np.minimum(np.maximum(ip[:, 1], 0), m - 1)
+        inside = self.mask[row, col] > 0
         if inside.mean() < _DUPLICATE_SHARE:
             return False
         if self.od is None:
@@ -793,7 +794,7 @@ class _Footprint:
 
     def add(self, pts: F64, width_px: float) -> None:
         """Accept the trace `pts` (px), `width_px` wide (at least 3 px)."""
-        ip = np.round(pts).astype(np.int32).reshape(-1, 1, 2)
+        ip = np.rint(pts).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(self.mask, [ip], False, 1, thickness=max(3, round(width_px)))
         if self.od is not None:
             reach = 0.5 * max(3.0, width_px) + 1.0
@@ -1232,7 +1233,9 @@ def measure_image(
             dark=dark,
             exclude=overlay,
         )
-        od = _absorbance.absorptance(channels, bg, dark=dark)
+        # the blue shift (red less blue absorptance) comes from the same channel ratios
+        blue = np.zeros(arr.shape[:2], dtype=np.float32)
+        od = _absorbance.absorptance(channels, bg, dark=dark, blue_out=blue if dark else None)
         if dark and config.grey_hairs:
             grey = _absorbance.neutral_contrast(
                 channels,
@@ -1244,7 +1247,6 @@ def measure_image(
             np.maximum(od, grey, out=od)
             del grey
         od[overlay] = 0.0
-        blue = _absorbance.blue_shift(channels, bg) if dark else np.zeros_like(od)
         del channels
         bg_scale = 8.0
         bg_small = np.asarray(
