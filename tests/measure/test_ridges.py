@@ -420,6 +420,30 @@ def test_a_hooked_crest_at_a_cut_end_is_not_a_kink() -> None:
     assert len(_ridges.split_at_kinks(trace, chord=16, min_turn_deg=15, spread=1.3)) == 1
 
 
+@pytest.mark.parametrize(
+    "legs",
+    [
+        ((120, 0.0), (120, 18.0)),  # a kink, no corner
+        ((100, 0.0), (80, 60.0), (120, 78.0)),  # a corner, then a kink in its second part
+        ((150, 10.0),),  # straight: nothing cut
+        ((6, 0.0),),  # too short for either test
+    ],
+)
+def test_corners_and_kinks_in_one_call_are_the_two_calls(legs) -> None:
+    trace = _polyline(*legs)
+    both = _ridges.split_at_corners_and_kinks(
+        trace, chord=16, max_turn_deg=40, min_turn_deg=15, spread=1.3
+    )
+    want = [
+        kinked
+        for part in _ridges.split_at_corners(trace, chord=16, max_turn_deg=40)
+        for kinked in _ridges.split_at_kinks(part, chord=16, min_turn_deg=15, spread=1.3)
+    ]
+    assert len(both) == len(want)
+    for got, expected in zip(both, want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("shape", [(37, 53), (1, 9), (9, 1), (2, 2)])
 def test_bilinear_matches_linear_interpolation_with_replicated_edges(shape):
     from scipy import ndimage
