@@ -458,6 +458,23 @@ def test_bilinear_matches_linear_interpolation_with_replicated_edges(shape):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_bilinear_takes_float32_and_integer_points_and_leaves_them_alone(dtype):
+    rng = np.random.default_rng(6)
+    img = rng.random((20, 30)).astype(np.float32)
+    x = rng.uniform(-2, 31, 300).astype(dtype)
+    y = rng.uniform(-2, 21, 300).astype(dtype)
+    x_given, y_given = x.copy(), y.copy()
+    got = _ridges._bilinear(img, x, y)
+    np.testing.assert_array_equal(x, x_given)
+    np.testing.assert_array_equal(y, y_given)
+    want = _ridges._bilinear(img, x.astype(np.float64), y.astype(np.float64))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    if dtype == np.int64:  # whole pixels: the pixels themselves
+        inside = (x >= 0) & (x < 30) & (y >= 0) & (y < 20)
+        np.testing.assert_array_equal(got[inside], img[y[inside], x[inside]])
+
+
 def test_resample_spacing_and_ends():
     pts = np.array([[0.0, 0.0], [4.0, 0.0], [17.5, 0.0]])
     out = _ridges.resample(pts, 2.0)

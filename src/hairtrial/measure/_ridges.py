@@ -143,21 +143,42 @@ def _hessian_at(od: F32, sigma: float, gain: float, out: _Buffers) -> None:
 def _bilinear(img: F32, x: NDArray[np.floating], y: NDArray[np.floating]) -> F32:
     """Bilinear samples of `img` at (x, y) pixel-centre coordinates, edges replicated."""
     m, n = img.shape
+    # new arrays (clip copies), floating so that the fractions can be made in them
     x = np.clip(x, 0, n - 1)
     y = np.clip(y, 0, m - 1)
-    x0 = np.minimum(np.floor(x).astype(np.intp), n - 2 if n > 1 else 0)
-    y0 = np.minimum(np.floor(y).astype(np.intp), m - 2 if m > 1 else 0)
-    fx = (x - x0).astype(np.float32)
-    fy = (y - y0).astype(np.float32)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if y.dtype.kind != "f":
+        y = y.astype(np.float64)
+    # the corner as a float (exact): the fraction x - x0 is then the same subtraction
+    x0 = np.floor(x)
+    np.minimum(x0, n - 2 if n > 1 else 0, out=x0)
+    y0 = np.floor(y)
+    np.minimum(y0, m - 2 if m > 1 else 0, out=y0)
+    fx = np.subtract(x, x0, out=x).astype(np.float32)
+    fy = np.subtract(y, y0, out=y).astype(np.float32)
     # flat indices: one gather per corner is much cheaper than 2-D fancy indexing
     flat = img.reshape(-1)
-    i00 = y0 * n + x0
-    i01 = i00 + (1 if n > 1 else 0)
-    i10 = i00 + (n if m > 1 else 0)
-    i11 = i10 + (1 if n > 1 else 0)
-    top = flat.take(i00) * (1 - fx) + flat.take(i01) * fx
-    bottom = flat.take(i10) * (1 - fx) + flat.take(i11) * fx
-    return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float32)
+    i00 = y0.astype(np.intp)
+    i00 *= n
+    i00 += x0.astype(np.intp)
+    del x0, y0
+    right = 1 if n > 1 else 0
+    down = n if m > 1 else 0
+    # a·(1 − f) + b·f per row of corners, with as few full-length temporaries as can be
+    gx = 1 - fx
+    top = flat.take(i00)
+    top *= gx
+    i00 += right
+    top += flat.take(i00) * fx
+    i00 += down
+    bottom = flat.take(i00)
+    bottom *= fx
+    i00 -= right
+    bottom += flat.take(i00) * gx
+    top *= 1 - fy
+    top += bottom * fy
+    return np.asarray(top, dtype=np.float32)
 
 
 def remap_points(
