@@ -205,14 +205,52 @@ def test_bridges_follow_the_per_bridge_rule() -> None:
     assert math.isclose(float(od[30, 100]), 0.46, rel_tol=1e-6)
 
 
-def _links(pixels: list[tuple[int, int]]) -> list[list[int]]:
-    """Neighbour lists in walk order, padded with the sentinel, as crest_segments builds."""
+def _links(pixels: list[tuple[int, int]]) -> np.ndarray:
+    """Neighbour table in walk order, padded with -1, as crest_segments builds it."""
     index = {p: i for i, p in enumerate(pixels)}
-    out = []
-    for r, c in pixels:
+    out = np.full((len(pixels), 8), -1, dtype=np.int32)
+    for i, (r, c) in enumerate(pixels):
         nbrs = [index[(r + dr, c + dc)] for dr, dc in _ridges._WALK if (r + dr, c + dc) in index]
-        out.append(nbrs + [len(pixels)] * (8 - len(nbrs)))
+        out[i, : len(nbrs)] = nbrs
     return out
+
+
+def _path_through(pixels: list[tuple[int, int]], start: int) -> list[int]:
+    """The walk along one piece from `start`, by the batched walk."""
+    walk = _ridges._paths_through(
+        _links(pixels), np.array([0]), np.array([len(pixels)]), np.array([start])
+    )
+    return walk[0].tolist()
+
+
+def _plain_walk(links: list[list[int]], start: int) -> list[int]:
+    """One walk as :func:`_ridges._paths_through` describes it, one piece, pixel by pixel."""
+    seen = [False] * len(links) + [True]  # the last: the sentinel padding the lists
+    order = [start]
+    seen[start] = True
+    cur = start
+    while True:
+        free = [k for k in links[cur] if not seen[k]]
+        if not free:
+            return order
+        step = free[0]
+        if len(free) >= 2:
+            for k in free:
+                if any(not seen[q] for q in links[k]):
+                    step = k
+                    break
+        order.append(step)
+        seen[step] = True
+        cur = step
+
+
+def _plain_path_through(links: list[list[int]], start: int) -> list[int]:
+    walk = _plain_walk(links, start)
+    if len(walk) < len(links) - 2:
+        again = _plain_walk(links, walk[-1])
+        if len(again) > len(walk) + 2:
+            return again
+    return walk
 
 
 def _diagonal(r0: int, c0: int, length: int) -> list[tuple[int, int]]:
@@ -230,15 +268,53 @@ def test_walk_steps_past_a_one_pixel_spur() -> None:
     # into the spur and stop, and the whole 60-pixel shaft was dropped as a blob
     line = _diagonal(1, 60, 60)
     pixels = [(1, 61), *line]  # (1, 60), (1, 61) and (2, 60) form the triangle
-    walk = _ridges._path_through(_links(pixels), pixels.index((1, 60)))
+    walk = _path_through(pixels, pixels.index((1, 60)))
     assert [pixels[i] for i in walk] == line
 
 
 def test_walk_started_part_way_along_covers_the_whole_piece() -> None:
     line = _diagonal(0, 40, 41)
-    walk = _ridges._path_through(_links(line), 20)
+    walk = _path_through(line, 20)
     assert sorted(walk) == list(range(len(line)))
     assert {walk[0], walk[-1]} == {0, len(line) - 1}
+
+
+def test_batched_walks_are_the_walks_one_piece_at_a_time() -> None:
+    # thin pieces of every shape thinning leaves (staircases, spurs, forks, loops,
+    # blobs), walked together from assorted starts, against one walk at a time
+    rng = np.random.default_rng(8)
+    mask = np.zeros((120, 160), np.uint8)
+    for _ in range(40):
+        x0, y0, x1, y1 = (
+            rng.integers(0, 160),
+            rng.integers(0, 120),
+            rng.integers(0, 160),
+            rng.integers(0, 120),
+        )
+        cv2.line(mask, (int(x0), int(y0)), (int(x1), int(y1)), 1, int(rng.integers(1, 4)))
+    for _ in range(6):
+        cv2.circle(mask, (int(rng.integers(0, 160)), int(rng.integers(0, 120))), 6, 1, -1)
+    thin = _ridges._thin(mask > 0)
+    cut = thin & ~_ridges._near(_ridges._junctions(thin))
+    pieces = []
+    # the pieces between junctions, and the whole skeleton's (drawn apart from those)
+    for shift, part in ((0, cut), (500, thin)):
+        count, labels = cv2.connectedComponents(part.astype(np.uint8), connectivity=8)
+        for k in range(1, count):
+            rows, cols = np.nonzero(labels == k)
+            pieces.append(list(zip((rows + shift).tolist(), cols.tolist(), strict=True)))
+    pixels = [p for piece in pieces for p in piece]
+    table = _links(pixels)
+    lo = np.cumsum([0] + [len(p) for p in pieces])[:-1]
+    hi = lo + np.array([len(p) for p in pieces])
+    start = lo + np.array([rng.integers(0, len(p)) for p in pieces])
+    walks = _ridges._paths_through(table, lo, hi, start)
+    forks = 0
+    for a, b, s, walk in zip(lo, hi, start, walks, strict=True):
+        local = [[int(q) - a if q >= 0 else b - a for q in row] for row in table[a:b]]
+        forks += any(sum(q >= 0 for q in row) >= 3 for row in table[a:b])
+        assert (walk - a).tolist() == _plain_path_through(local, int(s - a))
+    assert len(pieces) > 10 and forks > 3
 
 
 #: a thinned crest (copied from a simulated field) where a hair's crest meets a

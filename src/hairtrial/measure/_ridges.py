@@ -473,60 +473,106 @@ def _junctions(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 _WALK = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-def _order_pixels(nbr: list[list[int]], start: int) -> list[int]:
-    """Order the pixels of a thin 8-connected path from `start` to the end it leads to.
+def _paths_through(
+    nbr: NDArray[np.integer], lo: NDArray[np.intp], hi: NDArray[np.intp], start: NDArray[np.intp]
+) -> list[NDArray[np.intp]]:
+    """Pixels of thin pieces in order along each, from walks begun at `start`, all at once.
 
-    `nbr` lists each pixel's neighbours on the path (indices) in :data:`_WALK` order,
-    padded with the sentinel index ``len(nbr)``. Thinning leaves one-pixel spurs (where
-    a junction's neighbourhood was cut away, at the corner of a staircase): a neighbour
-    with nowhere to go on is taken only when no other neighbour leads on, so the walk
-    does not end in a spur half-way along the line.
-    """
-    seen = bytearray(len(nbr) + 1)
-    seen[len(nbr)] = 1  # the sentinel
-    order = [start]
-    seen[start] = 1
-    cur = start
-    while True:
-        j, fork = -1, False
-        for k in nbr[cur]:
-            if not seen[k]:
-                if j >= 0:
-                    fork = True
-                    break
-                j = k
-        if j < 0:
-            return order
-        if fork:  # take the first free neighbour that leads on, if any does
-            for k in nbr[cur]:
-                if not seen[k] and any(not seen[q] and q != k for q in nbr[k]):
-                    j = k
-                    break
-        order.append(j)
-        seen[j] = 1
-        cur = j
+    Piece ``p`` is the pixels ``lo[p]`` to ``hi[p]`` (pieces apart: no pixel of one is a
+    neighbour of another's); `nbr` lists each pixel's neighbours on its piece in
+    :data:`_WALK` order (4-neighbours first, so a staircase is walked step by step
+    rather than cut diagonally), then -1. At each step a walk takes its first neighbour
+    not yet walked. Thinning leaves one-pixel spurs (where a junction's neighbourhood
+    was cut away, at the corner of a staircase): where two or more neighbours are free,
+    the first one that leads on (has a free neighbour itself) is taken, so the walk does
+    not end in a spur half-way along the line. A walk ends where no neighbour is free.
 
-
-#: pixels a walk along a thin piece may leave out as spurs (:func:`_path_through`)
-_SPUR_PIXELS = 2
-
-
-def _path_through(links: list[list[int]], start: int) -> list[int]:
-    """Pixels of one thin piece in order along it, from a walk begun at `start`.
-
-    `links` are the pixels' neighbour lists as for :func:`_order_pixels`, the sentinel
-    being ``len(links)``. Where the walk from `start` leaves pixels out, `start` may lie
+    Where the walk leaves out more than :data:`_SPUR_PIXELS` pixels, the start may lie
     part-way along (where both ends are cut square no pixel looks like an end): the
-    piece is walked again from where the first walk ended, which is an end. Up to
-    :data:`_SPUR_PIXELS` pixels left out are spurs, not a sign of a wrong start.
+    piece is walked again from where the first walk ended, which is an end, and that
+    walk is kept if it covers more than :data:`_SPUR_PIXELS` pixels more.
+
+    All walks take their steps together (the pieces are apart, so one walk's progress
+    never changes another's choices); the steps are as many as the longest walk.
+
+    Returns
+    -------
+    list of (Q_p,) ndarray of intp
+        Per piece, its pixels (indices into `nbr`) in walk order.
     """
-    size = len(links)
-    walk = _order_pixels(links, start)
-    if len(walk) < size - _SPUR_PIXELS:
-        again = _order_pixels(links, walk[-1])
-        if len(again) > len(walk) + _SPUR_PIXELS:
-            return again
-    return walk
+    total = len(nbr)
+    width = nbr.shape[1]
+    # the neighbour table with a sentinel row: "no neighbour" is pixel `total`, walked
+    table = np.full((total + 1, width), total, dtype=np.intp)
+    table[:total] = np.where(nbr >= 0, nbr, total)
+    walked = np.zeros(total + 1, dtype=bool)
+    walked[total] = True
+    first, first_len = _walks(table, walked, np.asarray(start, dtype=np.intp), lo)
+    size = np.asarray(hi) - np.asarray(lo)
+    again = np.flatnonzero(first_len < size - _SPUR_PIXELS)
+    out = [first[lo[p] : lo[p] + first_len[p]] for p in range(len(lo))]
+    if again.size:
+        for p in again.tolist():
+            walked[lo[p] : hi[p]] = False
+        ends = first[lo[again] + first_len[again] - 1]
+        second, second_len = _walks(table, walked, ends, lo[again])
+        for q, p in enumerate(again.tolist()):
+            if second_len[q] > first_len[p] + _SPUR_PIXELS:
+                out[p] = second[lo[p] : lo[p] + second_len[q]]
+    return out
+
+
+def _walks(
+    table: NDArray[np.intp],
+    walked: NDArray[np.bool_],
+    start: NDArray[np.intp],
+    base: NDArray[np.intp],
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Walk the pieces of :func:`_paths_through` from `start`, one step of each at a time.
+
+    `table` holds each pixel's neighbours (the sentinel row last), `walked` the pixels
+    already walked (updated). Walk ``w`` is written from ``base[w]`` on into the
+    returned array (a piece's walk never leaves its own pixels); its length is returned
+    too.
+    """
+    out = np.empty(len(table) - 1, dtype=np.intp)
+    length = np.ones(len(start), dtype=np.intp)
+    out[base] = start
+    walked[start] = True
+    live = np.arange(len(start))
+    cur = start.copy()
+    while live.size:
+        around = table[cur]
+        free = ~walked[around]
+        count = free.sum(axis=1)
+        going = count > 0
+        if not going.all():
+            live, cur, around, free, count = (
+                live[going],
+                cur[going],
+                around[going],
+                free[going],
+                count[going],
+            )
+            if not live.size:
+                break
+        step = around[np.arange(live.size), free.argmax(axis=1)]
+        fork = np.flatnonzero(count >= 2)
+        if fork.size:
+            # take the first free neighbour that leads on, if any does
+            ahead = around[fork]
+            leads = free[fork] & (~walked[table[ahead]]).any(axis=2)
+            some = leads.any(axis=1)
+            step[fork[some]] = ahead[some, leads[some].argmax(axis=1)]
+        out[base[live] + length[live]] = step
+        length[live] += 1
+        walked[step] = True
+        cur = step
+    return out, length
+
+
+#: pixels a walk along a thin piece may leave out as spurs (:func:`_paths_through`)
+_SPUR_PIXELS = 2
 
 
 def crest_segments(crest: NDArray[np.bool_], dx: F32, dy: F32, *, min_pixels: int = 3) -> list[F64]:
@@ -631,20 +677,24 @@ def _walk_pieces(
     degree = nb[rr, cc]
     out: list[F64] = []
     tangled = np.zeros(pieces.shape, dtype=bool)
-    for k in range(count - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        if hi - lo < min_pixels:
+    lo, hi = bounds[:-1], bounds[1:]
+    kept = np.flatnonzero(hi - lo >= min_pixels)
+    if not kept.size:
+        return out, tangled
+    lo, hi = lo[kept], hi[kept]
+    # each walk starts at its piece's first pixel of least degree (an end, if it has one)
+    sizes = np.diff(bounds)
+    span = np.flatnonzero(np.repeat(sizes >= min_pixels, sizes))
+    owner = np.repeat(np.arange(len(kept)), hi - lo)
+    fewest = np.minimum.reduceat(degree[span], np.r_[0, np.cumsum(hi - lo)[:-1]])
+    least = degree[span] == fewest[owner]
+    _, first = np.unique(owner[least], return_index=True)
+    walks = _paths_through(nbr, lo, hi, span[least][first])
+    for a, b, seq in zip(lo.tolist(), hi.tolist(), walks, strict=True):
+        r, c = rr[seq], cc[seq]
+        if len(seq) < 0.8 * (b - a):
+            tangled[rr[a:b], cc[a:b]] = True  # a fork, loop or blob, not one shaft
             continue
-        r, c = rr[lo:hi], cc[lo:hi]
-        local = nbr[lo:hi]
-        sentinel = hi - lo
-        links = np.where(local >= 0, local - lo, sentinel).tolist()
-        walk = _path_through(links, int(np.argmin(degree[lo:hi])))
-        seq = np.array(walk)
-        if len(seq) < 0.8 * (hi - lo):
-            tangled[r, c] = True  # a fork, loop or blob, not one shaft
-            continue
-        r, c = r[seq], c[seq]
         pts = np.column_stack([c + dx[r, c], r + dy[r, c]]).astype(np.float64)
         out.append(_smooth(pts, passes=4))
     return out, tangled
