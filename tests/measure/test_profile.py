@@ -194,7 +194,9 @@ def test_grid_start_and_fit_match_the_plain_versions() -> None:
     upper = np.tile([5.0, 20.0, 8.0, 1.5], (h, 1))
     got = _profile._lm_fit(x, y, weight, start, sigma, free, lower, upper, 8, nodes)
     want = _plain_lm(x, y, weight, start, sigma, free, lower, upper, 8, nodes)
-    assert np.allclose(got[0], want[0], rtol=0, atol=1e-12)
+    # the normal equations are summed in another order (matmul, not einsum): near the
+    # minimum, where the cost is flat, the parameters agree to ~1e-9 px, the cost to 1e-12
+    assert np.allclose(got[0], want[0], rtol=0, atol=1e-7)
     assert np.allclose(got[1], want[1], rtol=0, atol=1e-12)
     assert np.abs(got[0][:, 1] - truth[:, 1]).max() < 0.3  # and the fit is a fit
 

@@ -362,8 +362,10 @@ def _lm_fit(
     res, jac = evaluate(p)
     cost = np.sum(res**2, axis=1)
     for _ in range(iters):
-        jtj = np.einsum("hki,hkj->hij", jac, jac)
-        jtr = np.einsum("hki,hk->hi", jac, res)
+        # batched products (matmul: ~10× faster than the equivalent einsum here)
+        jac_t = jac.transpose(0, 2, 1)
+        jtj = np.matmul(jac_t, jac)
+        jtr = np.matmul(jac_t, res[:, :, None])[:, :, 0]
         diag = np.einsum("hii->hi", jtj)
         # Marquardt scaling with a floor: a saturated parameter (opaque shaft: density)
         # must still be damped, or its steps are huge and always rejected
