@@ -317,6 +317,15 @@ def test_batched_walks_are_the_walks_one_piece_at_a_time() -> None:
     assert len(pieces) > 10 and forks > 3
 
 
+def test_pieces_smoothed_in_one_array_are_smoothed_one_by_one() -> None:
+    rng = np.random.default_rng(9)
+    pieces = [rng.normal(0, 5, (n, 2)).cumsum(axis=0) for n in (5, 1, 2, 3, 40, 4, 2)]
+    cuts = np.cumsum([len(p) for p in pieces])[:-1]
+    together = _ridges._smooth_pieces(np.concatenate(pieces), cuts, passes=4)
+    for got, piece in zip(np.split(together, cuts), pieces, strict=True):
+        np.testing.assert_array_equal(got, _ridges._smooth(piece, passes=4))
+
+
 #: a thinned crest (copied from a simulated field) where a hair's crest meets a
 #: neighbour's at a T: cutting the junction away leaves the piece below it with a
 #: triangular end, two pixels side by side over one

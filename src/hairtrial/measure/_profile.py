@@ -143,13 +143,15 @@ def sample_profile_stack(
         return offsets, np.zeros((0, n_along, 2 * _K + 1))
     if trim_px is None:
         trim_px = half_width_px
-    map_x = np.zeros((h * n_along, 2 * _K + 1), dtype=np.float32)
-    map_y = np.zeros_like(map_x)
+    centre = np.empty((h * n_along, 2))
+    normal = np.empty((h * n_along, 2))
     for i, pts in enumerate(centrelines):
-        _, centre, normal = profile_frames(pts, float(trim_px[i]), n_along)
         rows = slice(i * n_along, (i + 1) * n_along)
-        map_x[rows] = (centre[:, :1] + normal[:, :1] * offsets[i][None, :]).astype(np.float32)
-        map_y[rows] = (centre[:, 1:] + normal[:, 1:] * offsets[i][None, :]).astype(np.float32)
+        _, centre[rows], normal[rows] = profile_frames(pts, float(trim_px[i]), n_along)
+    # every profile's sample points at once (the same products as profile by profile)
+    across = np.repeat(offsets, n_along, axis=0)
+    map_x = (centre[:, :1] + normal[:, :1] * across).astype(np.float32)
+    map_y = (centre[:, 1:] + normal[:, 1:] * across).astype(np.float32)
     sampled = cv2.remap(
         transmittance,
         map_x,
@@ -188,7 +190,10 @@ def profile_frames(pts: F64, trim_px: float, n_along: int) -> tuple[F64, F64, F6
     lo, hi = trim_px, total - trim_px
     if hi <= lo:
         lo, hi = 0.3 * total, 0.7 * total
-    s = np.linspace(lo, hi, n_along)
+    # np.linspace(lo, hi, n_along), without its per-call overhead (called per shaft)
+    s = np.arange(n_along, dtype=np.float64) * ((hi - lo) / max(n_along - 1, 1)) + lo
+    if n_along > 1:
+        s[-1] = hi
     ds = max(1.5, 0.05 * total)
     # the centres and the points ds either side, one interpolation per coordinate
     at = np.concatenate([s, s + ds, s - ds])

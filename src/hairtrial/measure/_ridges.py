@@ -690,14 +690,20 @@ def _walk_pieces(
     least = degree[span] == fewest[owner]
     _, first = np.unique(owner[least], return_index=True)
     walks = _paths_through(nbr, lo, hi, span[least][first])
+    shafts = []
     for a, b, seq in zip(lo.tolist(), hi.tolist(), walks, strict=True):
-        r, c = rr[seq], cc[seq]
         if len(seq) < 0.8 * (b - a):
             tangled[rr[a:b], cc[a:b]] = True  # a fork, loop or blob, not one shaft
-            continue
-        pts = np.column_stack([c + dx[r, c], r + dy[r, c]]).astype(np.float64)
-        out.append(_smooth(pts, passes=4))
-    return out, tangled
+        else:
+            shafts.append(seq)
+    if not shafts:
+        return out, tangled
+    # all the shafts' points at once, then smoothed piece by piece as one array
+    seq = np.concatenate(shafts)
+    r, c = rr[seq], cc[seq]
+    pts = np.column_stack([c + dx[r, c], r + dy[r, c]]).astype(np.float64)
+    cuts = np.cumsum([len(w) for w in shafts])[:-1]
+    return np.split(_smooth_pieces(pts, cuts, passes=4), cuts), tangled
 
 
 def piece_tangents(pieces: list[F64]) -> tuple[F64, NDArray[np.intp], NDArray[np.intp], F64]:
@@ -831,6 +837,25 @@ def split_at_width_steps(
         )
         return head + tail
     return [pts]
+
+
+def _smooth_pieces(pts: F64, cuts: NDArray[np.intp], passes: int) -> F64:
+    """:func:`_smooth` of each piece of `pts` (split at `cuts`), all in one array.
+
+    Each inner point takes the same weighted sum of its own piece's neighbours as
+    :func:`_smooth` gives it; the first and last point of every piece are kept.
+    """
+    out = pts.copy()
+    if len(out) < 3:
+        return out
+    inner = np.ones(len(out), dtype=bool)
+    inner[0] = inner[-1] = False
+    inner[cuts] = inner[cuts - 1] = False
+    inner = inner[1:-1]
+    for _ in range(passes):
+        smoothed = 0.25 * out[:-2] + 0.5 * out[1:-1] + 0.25 * out[2:]
+        out[1:-1][inner] = smoothed[inner]
+    return out
 
 
 def _smooth(pts: F64, passes: int = 2) -> F64:
