@@ -1016,6 +1016,7 @@ def _crossed_reach(
     pa: F64,
     pb: F64,
     own: NDArray[np.intp],
+    lengths: F64 | None = None,
 ) -> F64:
     """How much longer each bridge may be because it crosses another shaft, px.
 
@@ -1028,6 +1029,7 @@ def _crossed_reach(
     ends on either side of it and clear of its half width, and at least
     :data:`_CROSSED_MIN_WIDTHS` of its widths long (a shaft, not a stub of crest),
     lengthens it by its ``W / sin θ`` (the largest such). 0 where nothing is crossed.
+    `lengths` are the pieces' lengths (px) when the caller has them.
     """
     count = len(pa)
     out = np.zeros(count)
@@ -1035,7 +1037,8 @@ def _crossed_reach(
         return out
     m, n = shape
     allpts, owner, _local, tangent = piece_tangents(segments)
-    lengths = np.array([polyline_length(seg) for seg in segments])
+    if lengths is None:
+        lengths = np.array([polyline_length(seg) for seg in segments])
     # which crest point lies on each pixel; 32 bits halve a 12-Mpx image's map to 48 MB
     index = np.full((m, n), -1, dtype=np.int32)
     ip = np.round(allpts).astype(np.intp)
@@ -1051,11 +1054,13 @@ def _crossed_reach(
     sx = pa[bridge, 0] + t * vec[bridge, 0]
     sy = pa[bridge, 1] + t * vec[bridge, 1]
     sin_min = math.sin(math.radians(_CROSSED_MIN_DEG))
+    row0 = np.rint(sy).astype(np.intp)  # np.round's values
+    col0 = np.rint(sx).astype(np.intp)
+    flat_index = index.reshape(-1)
     for dy in range(-_CROSSED_REACH_PX, _CROSSED_REACH_PX + 1):
+        r = np.minimum(np.maximum(row0 + dy, 0), m - 1) * n
         for dx in range(-_CROSSED_REACH_PX, _CROSSED_REACH_PX + 1):
-            r = np.clip(np.round(sy).astype(np.intp) + dy, 0, m - 1)
-            c = np.clip(np.round(sx).astype(np.intp) + dx, 0, n - 1)
-            hit = index[r, c]
+            hit = flat_index.take(r + np.minimum(np.maximum(col0 + dx, 0), n - 1))
             ok = hit >= 0
             b_, h_ = bridge[ok], hit[ok]
             piece = owner[h_]
@@ -1219,6 +1224,7 @@ def link_candidates(
                 pts[ia[idx]],
                 pts[ib[idx]],
                 np.stack([ia[idx] // 2, ib[idx] // 2], axis=1),
+                lengths,
             )
             crossed[idx] = (more > 0) & (gap[idx] <= base[idx] + np.minimum(more, extra))
         ok &= (gap <= base) | crossed
