@@ -281,8 +281,12 @@ def absorptance(
         True for shafts darker than skin, False for brighter shafts (``I / I_skin - 1``,
         clipped to [0, 1], averaged over the channels).
     blue_out : (M, N) ndarray of float32, optional
-        With `dark` and three channels, filled with :func:`blue_shift` (the same values)
-        from the per-channel absorptances made here, which saves dividing twice.
+        With `dark` and three channels, filled with the blue shift ``a_red - a_blue``
+        (unclipped absorptances; left as given otherwise): positive where something dark
+        lies under the skin. Pigment seen through the epidermis and dermis looks
+        blue-grey (Tyndall scattering returns blue light before the pigment can absorb
+        it), so the shaft's path inside the skin, beyond its exit, absorbs more red than
+        blue; a shadow cast on the surface absorbs all channels alike.
 
     Returns
     -------
@@ -301,7 +305,7 @@ def absorptance(
         else:
             a -= 1.0
         if blue_out is not None and dark and channels.shape[2] >= 3:
-            # a_red - a_blue, unclipped, as blue_shift makes it
+            # the blue shift a_red - a_blue, from the unclipped absorptances
             if ch == 0:
                 blue_out[...] = a
             elif ch == 2:
@@ -419,30 +423,3 @@ def neutral_contrast(
         keep &= (1.0 - darkest >= min_darkening) & (1.0 - lightest < min_darkening)
         out[lo:hi] = np.where(keep, np.maximum(toward, 0.0), 0.0)
     return out
-
-
-def blue_shift(channels: F32, background: F32) -> F32:
-    """Red-minus-blue absorptance: positive where something dark lies under the skin.
-
-    Pigment seen through the epidermis and dermis looks blue-grey (Tyndall scattering
-    returns blue light before the pigment can absorb it), so the shaft's path inside the
-    skin, beyond its exit, absorbs more red than blue; a shadow cast on the surface absorbs
-    all channels alike.
-
-    Parameters
-    ----------
-    channels : (M, N, C) ndarray of float32
-        Pixels in [0, 1].
-    background : (M, N, C) ndarray of float32
-        Bare-skin estimate.
-
-    Returns
-    -------
-    (M, N) ndarray of float32
-        ``a_red - a_blue`` (zeros for greyscale images).
-    """
-    if channels.shape[2] < 3:
-        return np.zeros(channels.shape[:2], dtype=np.float32)
-    red = 1.0 - channels[:, :, 0] / background[:, :, 0]
-    blue = 1.0 - channels[:, :, 2] / background[:, :, 2]
-    return (red - blue).astype(np.float32)
