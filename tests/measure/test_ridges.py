@@ -560,6 +560,22 @@ def test_bilinear_takes_float32_and_integer_points_and_leaves_them_alone(dtype):
         np.testing.assert_array_equal(got[inside], img[y[inside], x[inside]])
 
 
+def test_linspace_is_numpys() -> None:
+    rng = np.random.default_rng(10)
+    for _ in range(2000):
+        start, stop = rng.uniform(-50, 500, 2)
+        start = 0.0 if rng.random() < 0.3 else start
+        count = int(rng.integers(1, 40))
+        np.testing.assert_array_equal(
+            _ridges.linspace(start, stop, count), np.linspace(start, stop, count)
+        )
+    # signed zeros too
+    assert (
+        np.signbit(_ridges.linspace(0.0, -3.0, 4)).tolist()
+        == np.signbit(np.linspace(0.0, -3.0, 4)).tolist()
+    )
+
+
 def test_resample_spacing_and_ends():
     pts = np.array([[0.0, 0.0], [4.0, 0.0], [17.5, 0.0]])
     out = _ridges.resample(pts, 2.0)

@@ -190,10 +190,7 @@ def profile_frames(pts: F64, trim_px: float, n_along: int) -> tuple[F64, F64, F6
     lo, hi = trim_px, total - trim_px
     if hi <= lo:
         lo, hi = 0.3 * total, 0.7 * total
-    # np.linspace(lo, hi, n_along), without its per-call overhead (called per shaft)
-    s = np.arange(n_along, dtype=np.float64) * ((hi - lo) / max(n_along - 1, 1)) + lo
-    if n_along > 1:
-        s[-1] = hi
+    s = _ridges.linspace(lo, hi, n_along)
     ds = max(1.5, 0.05 * total)
     # the centres and the points ds either side, one interpolation per coordinate
     at = np.concatenate([s, s + ds, s - ds])

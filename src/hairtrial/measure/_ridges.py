@@ -677,16 +677,16 @@ def _walk_pieces(
     degree = nb[rr, cc]
     out: list[F64] = []
     tangled = np.zeros(pieces.shape, dtype=bool)
-    lo, hi = bounds[:-1], bounds[1:]
-    kept = np.flatnonzero(hi - lo >= min_pixels)
+    sizes = np.diff(bounds)
+    kept = np.flatnonzero(sizes >= min_pixels)
     if not kept.size:
         return out, tangled
-    lo, hi = lo[kept], hi[kept]
+    lo, size = bounds[kept], sizes[kept]
+    hi = lo + size
     # each walk starts at its piece's first pixel of least degree (an end, if it has one)
-    sizes = np.diff(bounds)
     span = np.flatnonzero(np.repeat(sizes >= min_pixels, sizes))
-    owner = np.repeat(np.arange(len(kept)), hi - lo)
-    fewest = np.minimum.reduceat(degree[span], np.r_[0, np.cumsum(hi - lo)[:-1]])
+    owner = np.repeat(np.arange(len(kept)), size)
+    fewest = np.minimum.reduceat(degree[span], np.r_[0, np.cumsum(size)[:-1]])
     least = degree[span] == fewest[owner]
     _, first = np.unique(owner[least], return_index=True)
     walks = _paths_through(nbr, lo, hi, span[least][first])
@@ -1016,7 +1016,7 @@ def _crossed_reach(
     pa: F64,
     pb: F64,
     own: NDArray[np.intp],
-    lengths: F64 | None = None,
+    lengths: F64,
 ) -> F64:
     """How much longer each bridge may be because it crosses another shaft, px.
 
@@ -1029,7 +1029,7 @@ def _crossed_reach(
     ends on either side of it and clear of its half width, and at least
     :data:`_CROSSED_MIN_WIDTHS` of its widths long (a shaft, not a stub of crest),
     lengthens it by its ``W / sin θ`` (the largest such). 0 where nothing is crossed.
-    `lengths` are the pieces' lengths (px) when the caller has them.
+    `lengths` are the pieces' lengths (px).
     """
     count = len(pa)
     out = np.zeros(count)
@@ -1037,8 +1037,6 @@ def _crossed_reach(
         return out
     m, n = shape
     allpts, owner, _local, tangent = piece_tangents(segments)
-    if lengths is None:
-        lengths = np.array([polyline_length(seg) for seg in segments])
     # which crest point lies on each pixel; 32 bits halve a 12-Mpx image's map to 48 MB
     index = np.full((m, n), -1, dtype=np.int32)
     ip = np.round(allpts).astype(np.intp)
@@ -1624,6 +1622,19 @@ def polyline_length(pts: F64) -> float:
     return float(np.hypot(step[:, 0], step[:, 1]).sum())
 
 
+def linspace(start: float, stop: float, count: int) -> F64:
+    """``np.linspace(start, stop, count)``, the same values, without its per-call overhead.
+
+    For the per-trace stations of :func:`resample` and the profile stations, made
+    thousands of times per image.
+    """
+    out = np.arange(count, dtype=np.float64) * ((stop - start) / max(count - 1, 1))
+    out += start
+    if count > 1:
+        out[-1] = stop
+    return out
+
+
 def resample(pts: F64, step: float) -> F64:
     """Resample a polyline at equal arc-length `step` (px), keeping both ends."""
     if len(pts) < 2:
@@ -1633,9 +1644,7 @@ def resample(pts: F64, step: float) -> F64:
     if total <= 0:
         return pts[:1].copy()
     count = max(2, math.ceil(total / step) + 1)
-    # np.linspace(0, total, count), without its per-call overhead (called per trace)
-    s = np.arange(count, dtype=np.float64) * (total / (count - 1))
-    s[-1] = total
+    s = linspace(0.0, total, count)
     out = np.empty((count, 2))
     out[:, 0] = np.interp(s, dist, pts[:, 0])
     out[:, 1] = np.interp(s, dist, pts[:, 1])
