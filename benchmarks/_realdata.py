@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hairtrial.measure.annotations import read_annotations
+from hairtrial.records import HairRecord
 
 
 def realdata_root() -> Path:
@@ -47,13 +48,16 @@ class BoxedImage:
 class PolylineImage:
     """A widths-set image and its annotated hairs: polylines (x, y) px and widths px.
 
-    Polyline points are at pixel centres (the annotation's pixel indices + 0.5).
+    Polyline points are at pixel centres (the annotation's pixel indices + 0.5). ``hairs``
+    are the same hairs as ``hairtrial validate`` reads them (a width in px read as a
+    diameter at 1 µm/px), for the counted-only scoring and its errors by reason.
     """
 
     name: str
     path: Path
     lines: tuple[NDArray[np.float64], ...]
     widths_px: NDArray[np.float64]
+    hairs: tuple[HairRecord, ...] = ()
 
 
 def is_tuning_half(name: str) -> bool:
@@ -90,5 +94,9 @@ def load_widths(root: Path | None = None) -> list[PolylineImage]:
         hairs = read_annotations(path, um_per_px=1.0).hairs
         lines = tuple(np.asarray(h.centerline_px, dtype=float).reshape(-1, 2) for h in hairs)
         widths = np.array([h.diameter_um for h in hairs])
-        out.append(PolylineImage(name=image.stem, path=image, lines=lines, widths_px=widths))
+        out.append(
+            PolylineImage(
+                name=image.stem, path=image, lines=lines, widths_px=widths, hairs=tuple(hairs)
+            )
+        )
     return out

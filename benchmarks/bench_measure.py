@@ -33,6 +33,8 @@ Scoring rules
   (``tune``: the half anything was looked at on; ``held``: the other half).
 * Widths set: measured at 4.4 µm/px (the tool's default assumption); centrelines match one
   to one when their symmetric mean distance is under 6 px; widths are compared in pixels.
+  For ours, also the counted-only matching (as ``hairtrial validate`` scores it) and its
+  errors sorted by reason (:func:`hairtrial.measure.metrics.explain_errors`), pooled.
 * Simulated trial (the issue's test bed): ``write_trial`` on the ``nanfang-2023`` preset,
   3 subjects, seeded (``--seed``), standard style, clipped, ~5 µm/px, JPEG, written to a
   temporary folder; ``--trial`` images taken evenly over the manifest and measured at the
@@ -282,11 +284,22 @@ def _widths_one(args: tuple[str, PolylineImage]) -> dict[str, Any]:
     method, item = args
     image = _read_rgb(item.path)
     um = WIDTHS_UM_PER_PX
+    reasons: dict[str, int] = {}
+    counted_only = (0, 0, 0)
     if method == "ours":
         res = measure_image(image, um_per_px=um)
         lines = [np.asarray(h.centerline_px) for h in res.hairs]
         widths = np.array([h.diameter_um / um for h in res.hairs])
         counted = res.hair_count
+        # counted hairs only, as `hairtrial validate` scores, with each error's reason
+        scored = score_hairs(
+            res.hairs, item.hairs, max_distance_px=CENTRELINE_TOLERANCE_PX, by="centreline"
+        )
+        why = explain_errors(res.hairs, item.hairs, scored.matches, shape=image.shape[:2])
+        for kind, counts in (("missed", why.missed), ("false", why.false)):
+            reasons.update({f"{kind}: {k.replace('_', ' ')}": v for k, v in counts.items()})
+        det = scored.detection
+        counted_only = (det.n_detected, det.n_true, det.n_matched)
     else:
         hairs = classical_count(image, um_per_px=um)
         lines = [
@@ -307,6 +320,8 @@ def _widths_one(args: tuple[str, PolylineImage]) -> dict[str, Any]:
         "n_counted": counted,
         "n_match": len(matches),
         "width_err": err,
+        "counted_only": counted_only,
+        "reasons": reasons,
     }
 
 
@@ -350,6 +365,17 @@ def bench_widths(workers: int) -> dict[str, dict[str, float]]:
             if wide.any()
             else math.nan,
         }
+        if method == "ours":
+            # the errors of a counted-only matching, sorted by reason and pooled
+            counted_score = detection_score(
+                *(sum(r["counted_only"][k] for r in rows) for k in range(3))
+            )
+            out[method]["precision (counted only)"] = counted_score.precision
+            out[method]["recall (counted only)"] = counted_score.recall
+            for key in dict.fromkeys(k for r in rows for k in r["reasons"]):
+                out[method][f"{key} (counted only)"] = float(
+                    sum(r["reasons"].get(key, 0) for r in rows)
+                )
     # the methods match different hairs (the baseline mostly isolated ones): their width
     # errors compare like with like only over the annotated hairs both matched
     if set(by_method) == set(_METHODS) and len(_METHODS) == 2:
