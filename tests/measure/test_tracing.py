@@ -56,6 +56,25 @@ def test_split_at_corners_cuts_a_corner_and_keeps_an_arc():
     assert len(split_at_corners(arc, chord=6, max_turn_deg=40)) == 1
 
 
+def test_bends_no_shaft_makes_are_cut_where_the_corner_test_cannot_see():
+    from hairtrial.measure.core import _split_corners_kinks
+
+    width = 8.0
+    # a crest round a follicular opening or a thick shaft's cap: a half circle of 0.8
+    # width's radius, too short for the corner test's two-width chords
+    ring = draw.curved(0, 0, 0, np.pi * 0.8 * width, 180)
+    parts = _split_corners_kinks(ring, width, 6.0)
+    assert len(parts) == 2
+    assert all(np.hypot(*(p[-1] - p[0])) < 2.2 * width for p in parts)
+    # an L of 1.5 + 1.5 widths (a short crest turning into a touching stub)
+    hook = np.vstack([draw.straight(0, 0, 90, 12, 13), draw.straight(0, 12, 180, 12, 13)[1:]])
+    assert len(_split_corners_kinks(hook, width, 6.0)) == 2
+    # a curved hair (radius five widths, 90°) and a short straight one are one shaft each
+    arc = draw.curved(0, 0, 0, 0.5 * np.pi * 5 * width, 90)
+    assert len(_split_corners_kinks(arc, width, 6.0)) == 1
+    assert len(_split_corners_kinks(draw.straight(0, 0, 30, 3 * width, 25), width, 6.0)) == 1
+
+
 def test_white_hair_on_fair_skin_found_by_light_pass():
     # an unpigmented shaft scatters: it replaces the skin's colour by near-white, so its
     # contrast is small in red and large in blue

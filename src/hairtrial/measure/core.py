@@ -194,6 +194,12 @@ _CORNER_TURN_DEG = 30.0
 #: The crest of a shaft rounds a corner off over about its width: the chords compared
 #: are at least this many shaft widths long.
 _CORNER_WIDTHS = 2.0
+#: Chord (shaft widths) and turn (degrees) of a bend no shaft makes: a turn of 60° within
+#: one width is a radius of curvature of about one width. The corner test's longer
+#: chords miss such a bend on a stub shorter than four widths (an S through two touching
+#: stubs) and within two widths of an end (a crest hooked round a thick shaft's cut end).
+_BEND_WIDTHS = 1.0
+_BEND_TURN_DEG = 60.0
 #: Smallest turn (degrees) at a kink, where two hairs meet end to end ...
 _KINK_TURN_DEG = 15.0
 #: ... and the most the turn may grow between chords twice as long (a bend doubles it).
@@ -444,14 +450,24 @@ def _detect(
 
 
 def _split_corners_kinks(pts: F64, width: float, corner_chord: float) -> list[F64]:
-    """Cut a trace at its corners, then its parts at their kinks (chords ~2 widths)."""
-    return _ridges.split_at_corners_and_kinks(
+    """Cut a trace at corners and kinks (chords ~2 widths) and at bends no shaft makes.
+
+    The bends are turns of `_BEND_TURN_DEG` or more between chords of `_BEND_WIDTHS`
+    widths, looked for on each part the corner and kink cuts leave.
+    """
+    parts = _ridges.split_at_corners_and_kinks(
         pts,
         chord=max(corner_chord, _CORNER_WIDTHS * width),
         max_turn_deg=_CORNER_TURN_DEG,
         min_turn_deg=_KINK_TURN_DEG,
         spread=_KINK_SPREAD,
     )
+    bend = max(corner_chord, _BEND_WIDTHS * width)
+    return [
+        piece
+        for part in parts
+        for piece in _ridges.split_at_corners(part, chord=bend, max_turn_deg=_BEND_TURN_DEG)
+    ]
 
 
 def _relink_cut_ends(
