@@ -512,6 +512,7 @@ def test_a_hooked_crest_at_a_cut_end_is_not_a_kink() -> None:
         ((100, 0.0), (80, 60.0), (120, 78.0)),  # a corner, then a kink in its second part
         ((150, 10.0),),  # straight: nothing cut
         ((6, 0.0),),  # too short for either test
+        ((12, 0.0), (12, 90.0)),  # too short for both, cut by the tight-bend test alone
     ],
 )
 def test_corners_and_kinks_in_one_call_are_the_two_calls(legs) -> None:
@@ -526,6 +527,24 @@ def test_corners_and_kinks_in_one_call_are_the_two_calls(legs) -> None:
     ]
     assert len(both) == len(want)
     for got, expected in zip(both, want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    # with the tight-bend test too: the three calls in turn
+    all_three = _ridges.split_at_corners_and_kinks(
+        trace,
+        chord=16,
+        max_turn_deg=40,
+        min_turn_deg=15,
+        spread=1.3,
+        bend_chord=6,
+        bend_turn_deg=10,
+    )
+    want = [
+        piece
+        for kinked in want
+        for piece in _ridges.split_at_corners(kinked, chord=6, max_turn_deg=10)
+    ]
+    assert len(all_three) == len(want)
+    for got, expected in zip(all_three, want, strict=True):
         np.testing.assert_array_equal(got, expected)
 
 

@@ -1490,25 +1490,36 @@ def _kinks_of(
 
 
 def split_at_corners_and_kinks(
-    pts: F64, *, chord: float, max_turn_deg: float, min_turn_deg: float, spread: float
+    pts: F64,
+    *,
+    chord: float,
+    max_turn_deg: float,
+    min_turn_deg: float,
+    spread: float,
+    bend_chord: float | None = None,
+    bend_turn_deg: float = 180.0,
 ) -> list[F64]:
     """:func:`split_at_corners`, then :func:`split_at_kinks` on each part (same chords).
 
-    A trace with no corner is resampled once for both tests.
+    With `bend_chord`, each piece is then cut again as :func:`split_at_corners` would with
+    chords `bend_chord` long and `bend_turn_deg` (a bend too tight for any shaft). A trace
+    or part left whole by one test is resampled once for the next.
     """
     line = resample(pts, 1.0)
-    parts = _corners_of(pts, line, chord=chord, max_turn_deg=max_turn_deg)
-    return [
-        kinked
-        for part in parts
+    out: list[F64] = []
+    for part in _corners_of(pts, line, chord=chord, max_turn_deg=max_turn_deg):
+        part_line = line if part is pts else resample(part, 1.0)
         for kinked in _kinks_of(
-            part,
-            line if part is pts else resample(part, 1.0),
-            chord=chord,
-            min_turn_deg=min_turn_deg,
-            spread=spread,
-        )
-    ]
+            part, part_line, chord=chord, min_turn_deg=min_turn_deg, spread=spread
+        ):
+            if bend_chord is None:
+                out.append(kinked)
+                continue
+            kinked_line = part_line if kinked is part else resample(kinked, 1.0)
+            out.extend(
+                _corners_of(kinked, kinked_line, chord=bend_chord, max_turn_deg=bend_turn_deg)
+            )
+    return out
 
 
 def split_at_gaps(traces: list[F64], od: F32, *, share: float) -> list[list[F64]]:

@@ -455,19 +455,15 @@ def _split_corners_kinks(pts: F64, width: float, corner_chord: float) -> list[F6
     The bends are turns of `_BEND_TURN_DEG` or more between chords of `_BEND_WIDTHS`
     widths, looked for on each part the corner and kink cuts leave.
     """
-    parts = _ridges.split_at_corners_and_kinks(
+    return _ridges.split_at_corners_and_kinks(
         pts,
         chord=max(corner_chord, _CORNER_WIDTHS * width),
         max_turn_deg=_CORNER_TURN_DEG,
         min_turn_deg=_KINK_TURN_DEG,
         spread=_KINK_SPREAD,
+        bend_chord=max(corner_chord, _BEND_WIDTHS * width),
+        bend_turn_deg=_BEND_TURN_DEG,
     )
-    bend = max(corner_chord, _BEND_WIDTHS * width)
-    return [
-        piece
-        for part in parts
-        for piece in _ridges.split_at_corners(part, chord=bend, max_turn_deg=_BEND_TURN_DEG)
-    ]
 
 
 def _relink_cut_ends(
