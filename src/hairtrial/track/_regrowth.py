@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from hairtrial.measure._ridges import end_direction
+from hairtrial.measure._ridges import end_directions
 from hairtrial.records import HairRecord
 from hairtrial.track._geometry import compose, invert, rotation_of, scale_of
 from hairtrial.track.register import Registration
@@ -349,14 +349,9 @@ def trace_ends(od: F32, shafts: Shafts, *, max_px: float) -> tuple[F64, NDArray[
         return np.zeros((0, 2)), np.zeros((0, 2), dtype=bool)
     m, n = od.shape
     span = np.clip(shafts.width_px * 2.0, 6.0, 20.0)
-    starts, dirs = [], []
-    for i in range(k):
-        pts = shafts.body[i]
-        for at_start in (True, False):
-            starts.append(pts[0] if at_start else pts[-1])
-            dirs.append(end_direction(pts, at_start, float(span[i])))
-    p = np.asarray(starts, dtype=np.float64)
-    d = np.asarray(dirs, dtype=np.float64)
+    # both ends of every body: start in row 2 i, end in row 2 i + 1
+    p = np.asarray(shafts.body[:, [0, -1]], dtype=np.float64).reshape(-1, 2)
+    d = end_directions(list(shafts.body), span, np.zeros(k))
     width = np.repeat(shafts.width_px, 2)
     level = np.repeat(np.maximum(_ON_SHARE * shafts.level, _MIN_LEVEL / 2), 2)
     gap_max = np.maximum(_GAP_WIDTHS * width, _MIN_GAP_PX)
