@@ -505,6 +505,12 @@ def test_a_hooked_crest_at_a_cut_end_is_not_a_kink() -> None:
     assert len(_ridges.split_at_kinks(trace, chord=16, min_turn_deg=15, spread=1.3)) == 1
 
 
+def _assert_same_pieces(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for piece, expected in zip(got, want, strict=True):
+        np.testing.assert_array_equal(piece, expected)
+
+
 @pytest.mark.parametrize(
     "legs",
     [
@@ -525,9 +531,7 @@ def test_corners_and_kinks_in_one_call_are_the_two_calls(legs) -> None:
         for part in _ridges.split_at_corners(trace, chord=16, max_turn_deg=40)
         for kinked in _ridges.split_at_kinks(part, chord=16, min_turn_deg=15, spread=1.3)
     ]
-    assert len(both) == len(want)
-    for got, expected in zip(both, want, strict=True):
-        np.testing.assert_array_equal(got, expected)
+    _assert_same_pieces(both, want)
     # with the tight-bend test too: the three calls in turn
     all_three = _ridges.split_at_corners_and_kinks(
         trace,
@@ -543,9 +547,7 @@ def test_corners_and_kinks_in_one_call_are_the_two_calls(legs) -> None:
         for kinked in want
         for piece in _ridges.split_at_corners(kinked, chord=6, max_turn_deg=10)
     ]
-    assert len(all_three) == len(want)
-    for got, expected in zip(all_three, want, strict=True):
-        np.testing.assert_array_equal(got, expected)
+    _assert_same_pieces(all_three, want)
 
 
 @pytest.mark.parametrize("shape", [(37, 53), (1, 9), (9, 1), (2, 2)])
