@@ -684,3 +684,68 @@ def test_split_at_gaps_cuts_each_trace_at_bare_skin_only() -> None:
     assert len(got[2]) == 1 and got[2][0] is sparse
     assert got[3][0] is tiny
     assert _ridges.split_at_gaps([], od, share=0.5) == []
+
+
+def _crossing(angle_deg: float, width: float = 12.0, bare_centre: bool = False):
+    """Two straight 241-px hairs crossing at their middles, and their absorptance."""
+    centre = np.array([170.0, 150.0])
+    t = np.arange(-120.0, 121.0)[:, None]
+    a = centre + t * np.array([1.0, 0.0])
+    theta = math.radians(angle_deg)
+    b = centre + t * np.array([math.cos(theta), math.sin(theta)])
+    od = np.zeros((300, 340), np.float32)
+    for line in (a, b):
+        cv2.polylines(od, [np.round(line).astype(np.int32)], False, 0.6, int(width))
+    if bare_centre:
+        cv2.circle(od, (170, 150), int(3 * width), 0.0, -1)
+    return a, b, cv2.GaussianBlur(od, (0, 0), 1.0)
+
+
+def _on_line(trace: np.ndarray, hair: np.ndarray, tol: float) -> bool:
+    """Whether `trace` runs from one end of `hair` to the other, never more than `tol` off."""
+    ends = {tuple(np.round(trace[0])), tuple(np.round(trace[-1]))}
+    if ends != {tuple(np.round(hair[0])), tuple(np.round(hair[-1]))}:
+        return False
+    u = (hair[-1] - hair[0]) / np.hypot(*(hair[-1] - hair[0]))
+    off = (trace - hair[0]) @ np.array([-u[1], u[0]])
+    return bool(np.abs(off).max() <= tol)
+
+
+@pytest.mark.parametrize("angle", [15.0, 25.0, 35.0])
+def test_traces_swapped_at_a_shallow_crossing_are_paired_again(angle: float) -> None:
+    a, b, od = _crossing(angle)
+    # each trace runs along one hair to the crossing, then on along the other
+    swapped = [np.vstack([a[:120], b[120:]]), np.vstack([b[:120], a[120:]])]
+    out = _ridges.swap_crossed_arms(swapped, np.array([12.0, 12.0]), od)
+    assert len(out) == 2
+    assert any(_on_line(t, a, 1.0) for t in out) and any(_on_line(t, b, 1.0) for t in out)
+
+
+def test_a_crossing_traced_straight_through_is_left_alone() -> None:
+    a, b, od = _crossing(25.0)
+    traces = [a.copy(), b.copy()]
+    out = _ridges.swap_crossed_arms(traces, np.array([12.0, 12.0]), od)
+    assert len(out) == 2 and all(x is y for x, y in zip(out, traces, strict=True))
+
+
+def test_arms_across_bare_skin_are_not_paired() -> None:
+    # two hairs that really bend where they touch (no shaft runs straight across)
+    a, b, od = _crossing(25.0, bare_centre=True)
+    swapped = [np.vstack([a[:120], b[120:]]), np.vstack([b[:120], a[120:]])]
+    out = _ridges.swap_crossed_arms(swapped, np.array([12.0, 12.0]), od)
+    assert all(x is y for x, y in zip(out, swapped, strict=True))
+
+
+def test_a_trace_bent_into_a_hair_whose_continuation_ends_there_is_mended() -> None:
+    # the first hair's trace turns into the second hair past the crossing; its own
+    # continuation is a trace of its own starting there, and the second hair's first
+    # half was never traced
+    a, b, od = _crossing(20.0)
+    bent = np.vstack([a[:120], b[120:]])
+    out = _ridges.swap_crossed_arms([bent, a[122:].copy()], np.array([12.0, 12.0]), od)
+    assert len(out) == 2
+    whole = [t for t in out if _on_line(t, a, 1.0)]
+    assert len(whole) == 1
+    rest = next(t for t in out if t is not whole[0])
+    # what is left of the bent trace is the second hair's arm, from the crossing on
+    assert np.hypot(*(rest[-1] - b[-1])) < 1.0 and np.hypot(*(rest[0] - b[120])) < 15.0

@@ -51,6 +51,17 @@ _CROSSED_MIN_WIDTHS = 3.0
 _CROSSED_MAX_TURN_DEG = 15.0
 #: How far (px) from a bridge a crossing crest may lie.
 _CROSSED_REACH_PX = 2
+#: Two traces whose hairs may have swapped come within this many of the wider one's widths.
+_SWAP_TOUCH_WIDTHS = 1.0
+#: Each arm is measured from this many widths past where the two traces come closest: two
+#: shafts crossing at 20° or more share their dark patch (and a confused crest) over less.
+_SWAP_SKIP_WIDTHS = 1.5
+#: Length, in widths, of the chord that gives an arm's direction.
+_SWAP_ARM_WIDTHS = 2.0
+#: Largest turn (degrees) of a hair through a crossing; a trace turning more is bent there.
+_SWAP_STRAIGHT_DEG = 8.0
+#: Largest distance, in widths, of each re-paired arm's first point from the other's line.
+_SWAP_OFFSET_WIDTHS = 1.0
 
 
 @dataclass(frozen=True)
@@ -1660,3 +1671,220 @@ def resample(pts: F64, step: float) -> F64:
     out[:, 0] = np.interp(s, dist, pts[:, 0])
     out[:, 1] = np.interp(s, dist, pts[:, 1])
     return out
+
+
+def _arm(line: F64, skip: int, span: int, least: int) -> tuple[F64, F64] | None:
+    """One arm (points from the junction outwards) cut `skip` px from it, and its direction.
+
+    None when the arm is shorter than ``skip + least`` points. The direction is the unit
+    chord from the arm's first kept point to the one `span` px on (or its last).
+    """
+    if len(line) < skip + least:
+        return None
+    far = min(len(line) - 1, skip + span)
+    chord = line[far] - line[skip]
+    norm = float(np.hypot(chord[0], chord[1]))
+    if norm <= 0:
+        return None
+    return line[skip:], chord / norm
+
+
+def _bent(line: F64, skip: int, span: int, cos_straight: float) -> bool:
+    """Whether the arms either side of some point of `line` turn by more than straight."""
+    k = np.arange(skip + span, len(line) - skip - span)
+    if not len(k):
+        return False
+    before = line[k - skip] - line[k - skip - span]
+    after = line[k + skip + span] - line[k + skip]
+    dot = (before * after).sum(axis=1)
+    norm = np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1])
+    return bool((dot < cos_straight * norm).any())
+
+
+def _dark_all_along(od: F32, a: F64, b: F64, need: float) -> bool:
+    """Whether the straight bridge from `a` to `b` keeps `need` (3-sample mean) all along."""
+    count = max(3, math.ceil(float(np.hypot(*(b - a)))) + 1)
+    t = linspace(0.0, 1.0, count)
+    vals = _bilinear(od, a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])).astype(np.float64)
+    return bool(((vals[:-2] + vals[1:-1] + vals[2:]) / 3.0).min() >= need)
+
+
+def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
+    """Re-pair the arms of traces that turned into each other's hair at a shallow crossing.
+
+    Where two shafts cross at a shallow angle they share a dark patch several widths long
+    whose crest follows neither: the linking may take each hair's arm on into the other
+    hair's, so that both traces bend there and neither matches a hair (the issue's
+    "trace through crossings by direction continuity"). For two traces that come within
+    :data:`_SWAP_TOUCH_WIDTHS` of each other, at least one of them bent (its arms turning
+    by more than :data:`_SWAP_STRAIGHT_DEG`), each is cut where they come closest into
+    two arms, measured from :data:`_SWAP_SKIP_WIDTHS` past that point over
+    :data:`_SWAP_ARM_WIDTHS` (an arm too short to measure is left out). The arms are
+    then paired again the other way when that makes more of them go straight on (each pair
+    turning by at most :data:`_SWAP_STRAIGHT_DEG`, each arm's first point within
+    :data:`_SWAP_OFFSET_WIDTHS` of the other's line, the straight bridge between them
+    keeping half the fainter trace's absorptance); a straight pair is joined by that
+    bridge, and an arm left unpaired keeps its stretch up to the closest point. A trace
+    takes part in one such change, the largest gains first.
+
+    Parameters
+    ----------
+    traces : list of (P, 2) ndarray, px
+        Traced centrelines.
+    widths : (len(traces),) ndarray, px
+        Shaft width per trace.
+    od : (M, N) ndarray of float32
+        Absorptance the traces were found in.
+
+    Returns
+    -------
+    list of (P, 2) ndarray, px
+        The traces, the re-paired ones first (resampled at 1 px), then the others as they
+        came.
+    """
+    count = len(traces)
+    if count < 2:
+        return traces
+    w = np.maximum(np.asarray(widths, dtype=np.float64), 2.0)
+    lines = [resample(t, 1.0) for t in traces]
+    skip = np.maximum(2, np.round(_SWAP_SKIP_WIDTHS * w)).astype(np.intp)
+    span = np.maximum(3, np.round(_SWAP_ARM_WIDTHS * w)).astype(np.intp)
+    cos_straight = math.cos(math.radians(_SWAP_STRAIGHT_DEG))
+    bent = np.array(
+        [_bent(x, int(a), int(b), cos_straight) for x, a, b in zip(lines, skip, span, strict=True)]
+    )
+    if not bent.any():
+        return traces
+    from scipy.spatial import cKDTree
+
+    # where each pair of traces comes closest: first on every 8th point (within 4 px of
+    # any), then on the points around the closest pair found
+    stride = 8
+    sizes = np.array([len(x) for x in lines], dtype=np.intp)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    allpts = np.concatenate(lines)
+    owner = np.repeat(np.arange(count), sizes)
+    local = np.arange(len(allpts)) - starts[owner]
+    pick = np.flatnonzero((local % stride == 0) | (local == sizes[owner] - 1))
+    from_bent = pick[bent[owner[pick]]]
+    near = cKDTree(allpts[from_bent]).sparse_distance_matrix(
+        cKDTree(allpts[pick]), _SWAP_TOUCH_WIDTHS * float(w.max()) + stride, output_type="ndarray"
+    )
+    if not len(near):
+        return traces
+    pa, pb, dist = from_bent[near["i"]], pick[near["j"]], near["v"]
+    ia, ib = owner[pa], owner[pb]
+    keep = (ia != ib) & (dist <= _SWAP_TOUCH_WIDTHS * np.maximum(w[ia], w[ib]) + stride)
+    pa, pb, ia, ib, dist = pa[keep], pb[keep], ia[keep], ib[keep], dist[keep]
+    if not len(pa):
+        return traces
+    # one closest approach per unordered pair of traces, the first trace the lower index
+    flip = ia > ib
+    pa, pb = np.where(flip, pb, pa), np.where(flip, pa, pb)
+    ia, ib = owner[pa], owner[pb]
+    key = ia.astype(np.int64) * count + ib
+    order = np.lexsort((dist, key))
+    first = order[np.r_[True, key[order][1:] != key[order][:-1]]]
+    pairs = []
+    reach = np.arange(-stride, stride + 1)
+    for i, j, p0, q0 in zip(ia[first], ib[first], pa[first], pb[first], strict=True):
+        i, j = int(i), int(j)
+        ki = np.clip(local[p0] + reach, 0, sizes[i] - 1)
+        kj = np.clip(local[q0] + reach, 0, sizes[j] - 1)
+        d = lines[i][ki][:, None, :] - lines[j][kj][None, :, :]
+        d2 = d[..., 0] ** 2 + d[..., 1] ** 2
+        u, v = np.unravel_index(int(np.argmin(d2)), d2.shape)
+        if d2[u, v] <= (_SWAP_TOUCH_WIDTHS * max(w[i], w[j])) ** 2:
+            pairs.append((i, j, int(ki[u]), int(kj[v])))
+    levels = _shaft_levels(od, lines)
+    options = []
+    for i, j, ki, kj in pairs:
+        need = 0.5 * float(min(levels[i], levels[j]))
+        found = _repairing(lines[i], ki, lines[j], kj, float(max(w[i], w[j])), od, need)
+        if found is not None:
+            options.append((found, i, j, ki, kj))
+    # the largest gain first, then the straighter
+    options.sort(key=lambda o: (-o[0].gain, o[0].turn))
+    used: set[int] = set()
+    out: list[F64] = []
+    for found, i, j, ki, kj in options:
+        if i in used or j in used:
+            continue
+        used.update((i, j))
+        paired = {x for pair in found.pairs for x in pair}
+        for x, y in found.pairs:
+            out.append(np.vstack([found.arms[x][::-1], found.arms[y]]))
+        # an arm left alone keeps its stretch up to the closest point
+        for x, (line, k) in enumerate(((lines[i], ki), (lines[j], kj))):
+            for side in (0, 1):
+                arm = 2 * x + side
+                if found.present[arm] and arm not in paired:
+                    out.append(line[: k + 1].copy() if side == 0 else line[k:].copy())
+    return out + [t for k, t in enumerate(traces) if k not in used]
+
+
+@dataclass(frozen=True)
+class _Repairing:
+    """A better pairing of the four arms of two traces (see :func:`swap_crossed_arms`)."""
+
+    gain: int  # straight pairs gained
+    turn: float  # summed turn of the new pairs, degrees
+    pairs: list[tuple[int, int]]  # arms joined, each from its first point outwards
+    arms: list[F64]  # arms 0, 1 (trace i back and on), 2, 3 (trace j), cut past the junction
+    present: list[bool]  # whether each arm was long enough to measure
+
+
+def _repairing(
+    line_i: F64, ki: int, line_j: F64, kj: int, wide: float, od: F32, need: float
+) -> _Repairing | None:
+    """Find a pairing of two traces' arms, cut where they come closest, that goes straighter.
+
+    None when the traces already go straight on (or nothing better is found).
+    """
+    skip = max(2, round(_SWAP_SKIP_WIDTHS * wide))
+    span = max(3, round(_SWAP_ARM_WIDTHS * wide))
+    least = max(3, round(wide))
+    measured = [
+        _arm(part, skip, span, least)
+        for line, k in ((line_i, ki), (line_j, kj))
+        for part in (line[k::-1], line[k:])
+    ]
+    present = [m is not None for m in measured]
+    start = [m[0] if m is not None else np.zeros((0, 2)) for m in measured]
+    way = [m[1] if m is not None else np.zeros(2) for m in measured]
+
+    def turn_offset(x: int, y: int) -> tuple[float, float]:
+        dx, dy = way[x], way[y]
+        turn = math.degrees(math.acos(max(-1.0, min(1.0, -float(dx @ dy)))))
+        v = start[y][0] - start[x][0]
+        off = max(abs(dx[0] * v[1] - dx[1] * v[0]), abs(dy[0] * v[1] - dy[1] * v[0]))
+        return turn, off / wide
+
+    now = [
+        turn_offset(x, x + 1)[0] <= _SWAP_STRAIGHT_DEG
+        for x in (0, 2)
+        if present[x] and present[x + 1]
+    ]
+    if all(now):
+        return None  # each goes straight on already (or has one arm only)
+    best: _Repairing | None = None
+    for pairing in (((0, 3), (2, 1)), ((0, 2), (1, 3))):
+        straight: list[tuple[int, int]] = []
+        total = 0.0
+        for x, y in pairing:
+            if not (present[x] and present[y]):
+                continue
+            turn, off = turn_offset(x, y)
+            if (
+                turn > _SWAP_STRAIGHT_DEG
+                or off > _SWAP_OFFSET_WIDTHS
+                or not _dark_all_along(od, start[x][0], start[y][0], need)
+            ):
+                straight = []
+                break
+            straight.append((x, y))
+            total += turn
+        gain = len(straight) - sum(now)
+        if gain > 0 and (best is None or (gain, -total) > (best.gain, -best.turn)):
+            best = _Repairing(gain, total, straight, start, present)
+    return best

@@ -384,6 +384,12 @@ def _detect(
             max_gap=max(4.0, config.link_gap_um / work_um),
             corner_chord=corner_chord,
         )
+    if len(traces) > 1:
+        # a shallow crossing's shared patch may have turned two traces into each other's hair
+        scale = _piece_widths(traces, ridges.diameter_px)
+        traces = _ridges.swap_crossed_arms(
+            traces, np.minimum(scale, _half_widths(traces, od_work, list(scale))), od_work
+        )
     linked = traces
     m, n = od_work.shape
     out: list[_Candidate] = []
