@@ -1689,16 +1689,29 @@ def _arm(line: F64, skip: int, span: int, least: int) -> tuple[F64, F64] | None:
     return line[skip:], chord / norm
 
 
-def _bent(line: F64, skip: int, span: int, cos_straight: float) -> bool:
-    """Whether the arms either side of some point of `line` turn by more than straight."""
-    k = np.arange(skip + span, len(line) - skip - span)
-    if not len(k):
-        return False
-    before = line[k - skip] - line[k - skip - span]
-    after = line[k + skip + span] - line[k + skip]
+def _bent(
+    allpts: F64,
+    owner: NDArray[np.intp],
+    local: NDArray[np.intp],
+    sizes: NDArray[np.intp],
+    skip: NDArray[np.intp],
+    span: NDArray[np.intp],
+    cos_straight: float,
+) -> NDArray[np.bool_]:
+    """Per line, whether the arms either side of some point turn by more than straight.
+
+    The lines' points are concatenated in `allpts` (`owner`: the line of each point,
+    `local`: its index on that line, `sizes`: points per line); each line's arms are
+    `span` points long and start `skip` points from the point.
+    """
+    sk, sp = skip[owner], span[owner]
+    g = np.flatnonzero((local >= sk + sp) & (local < sizes[owner] - sk - sp))
+    sk, sp = sk[g], sp[g]
+    before = allpts[g - sk] - allpts[g - sk - sp]
+    after = allpts[g + sk + sp] - allpts[g + sk]
     dot = (before * after).sum(axis=1)
     norm = np.hypot(before[:, 0], before[:, 1]) * np.hypot(after[:, 0], after[:, 1])
-    return bool((dot < cos_straight * norm).any())
+    return np.bincount(owner[g[dot < cos_straight * norm]], minlength=len(sizes)) > 0
 
 
 def _dark_all_along(od: F32, a: F64, b: F64, need: float) -> bool:
@@ -1750,9 +1763,12 @@ def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
     skip = np.maximum(2, np.round(_SWAP_SKIP_WIDTHS * w)).astype(np.intp)
     span = np.maximum(3, np.round(_SWAP_ARM_WIDTHS * w)).astype(np.intp)
     cos_straight = math.cos(math.radians(_SWAP_STRAIGHT_DEG))
-    bent = np.array(
-        [_bent(x, int(a), int(b), cos_straight) for x, a, b in zip(lines, skip, span, strict=True)]
-    )
+    sizes = np.array([len(x) for x in lines], dtype=np.intp)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    allpts = np.concatenate(lines)
+    owner = np.repeat(np.arange(count), sizes)
+    local = np.arange(len(allpts)) - starts[owner]
+    bent = _bent(allpts, owner, local, sizes, skip, span, cos_straight)
     if not bent.any():
         return traces
     from scipy.spatial import cKDTree
@@ -1760,11 +1776,6 @@ def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
     # where each pair of traces comes closest: first on every 8th point (within 4 px of
     # any), then on the points around the closest pair found
     stride = 8
-    sizes = np.array([len(x) for x in lines], dtype=np.intp)
-    starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    allpts = np.concatenate(lines)
-    owner = np.repeat(np.arange(count), sizes)
-    local = np.arange(len(allpts)) - starts[owner]
     pick = np.flatnonzero((local % stride == 0) | (local == sizes[owner] - 1))
     from_bent = pick[bent[owner[pick]]]
     near = cKDTree(allpts[from_bent]).sparse_distance_matrix(
@@ -1785,17 +1796,24 @@ def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
     key = ia.astype(np.int64) * count + ib
     order = np.lexsort((dist, key))
     first = order[np.r_[True, key[order][1:] != key[order][:-1]]]
-    pairs = []
+    # refined on the points within `stride` of the two found, all pairs at once
+    fi, fj = ia[first], ib[first]
     reach = np.arange(-stride, stride + 1)
-    for i, j, p0, q0 in zip(ia[first], ib[first], pa[first], pb[first], strict=True):
-        i, j = int(i), int(j)
-        ki = np.clip(local[p0] + reach, 0, sizes[i] - 1)
-        kj = np.clip(local[q0] + reach, 0, sizes[j] - 1)
-        d = lines[i][ki][:, None, :] - lines[j][kj][None, :, :]
-        d2 = d[..., 0] ** 2 + d[..., 1] ** 2
-        u, v = np.unravel_index(int(np.argmin(d2)), d2.shape)
-        if d2[u, v] <= (_SWAP_TOUCH_WIDTHS * max(w[i], w[j])) ** 2:
-            pairs.append((i, j, int(ki[u]), int(kj[v])))
+    ki = np.minimum(np.maximum(local[pa[first], None] + reach, 0), sizes[fi, None] - 1)
+    kj = np.minimum(np.maximum(local[pb[first], None] + reach, 0), sizes[fj, None] - 1)
+    diff = allpts[starts[fi, None] + ki][:, :, None, :] - allpts[starts[fj, None] + kj][:, None]
+    d2 = (diff**2).sum(axis=3).reshape(len(first), -1)
+    at = d2.argmin(axis=1)
+    u, v = np.divmod(at, len(reach))
+    rows = np.arange(len(first))
+    close = d2[rows, at] <= (_SWAP_TOUCH_WIDTHS * np.maximum(w[fi], w[fj])) ** 2
+    pairs = zip(
+        fi[close].tolist(),
+        fj[close].tolist(),
+        ki[rows, u][close].tolist(),
+        kj[rows, v][close].tolist(),
+        strict=True,
+    )
     levels = _shaft_levels(od, lines)
     options = []
     for i, j, ki, kj in pairs:
