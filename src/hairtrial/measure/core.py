@@ -333,7 +333,7 @@ def _detect(
         max_angle_deg=config.link_max_angle_deg,
         od=od_work,
         widths=scale_widths,
-        half_widths=np.minimum(scale_widths, _half_widths(pieces, od_work, list(scale_widths))),
+        half_widths=_shaft_widths(pieces, od_work, scale_widths),
     )
     corner_chord = max(3.0, _CORNER_CHORD_UM / work_um)
     min_len = config.min_length_um / work_um
@@ -387,9 +387,7 @@ def _detect(
     if len(traces) > 1:
         # a shallow crossing's shared patch may have turned two traces into each other's hair
         scale = _piece_widths(traces, ridges.diameter_px)
-        traces = _ridges.swap_crossed_arms(
-            traces, np.minimum(scale, _half_widths(traces, od_work, list(scale))), od_work
-        )
+        traces = _ridges.swap_crossed_arms(traces, _shaft_widths(traces, od_work, scale), od_work)
     linked = traces
     m, n = od_work.shape
     out: list[_Candidate] = []
@@ -522,7 +520,7 @@ def _relink_cut_ends(
         max_angle_deg=_RELINK_MAX_DEG,
         od=od,
         widths=scale,
-        half_widths=np.minimum(scale, _half_widths(traces, od, list(scale))),
+        half_widths=_shaft_widths(traces, od, scale),
         apart=cuts,
         fresh=np.unique(cuts.ravel()),
         keep_unjoined=True,
@@ -856,6 +854,15 @@ def _half_widths(traces: list[F64], od: F32, diameters_px: list[float]) -> F64:
     above = ((vals >= 0.5 * centre[:, :, None]) & within).sum(axis=2)
     out[usable] = np.maximum(np.median(above, axis=1), 1.0)
     return out
+
+
+def _shaft_widths(traces: list[F64], od: F32, scale_px: F64) -> F64:
+    """Per trace, the narrower of its detection-scale width and its half-absorptance width.
+
+    The detection scales are a factor ~2 apart, so a shaft may answer best at a scale
+    wider than itself (px).
+    """
+    return np.minimum(scale_px, _half_widths(traces, od, list(scale_px)))
 
 
 def _split_width_steps(pieces: list[F64], od: F32, diameter_px: F32) -> list[F64]:
