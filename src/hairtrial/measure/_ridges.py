@@ -1714,14 +1714,6 @@ def _bent(
     return np.bincount(owner[g[dot < cos_straight * norm]], minlength=len(sizes)) > 0
 
 
-def _dark_all_along(od: F32, a: F64, b: F64, need: float) -> bool:
-    """Whether the straight bridge from `a` to `b` keeps `need` (3-sample mean) all along."""
-    count = max(3, math.ceil(float(np.hypot(*(b - a)))) + 1)
-    t = linspace(0.0, 1.0, count)
-    vals = _bilinear(od, a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])).astype(np.float64)
-    return bool(((vals[:-2] + vals[1:-1] + vals[2:]) / 3.0).min() >= need)
-
-
 def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
     """Re-pair the arms of traces that turned into each other's hair at a shallow crossing.
 
@@ -1807,18 +1799,22 @@ def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
     u, v = np.divmod(at, len(reach))
     rows = np.arange(len(first))
     close = d2[rows, at] <= (_SWAP_TOUCH_WIDTHS * np.maximum(w[fi], w[fj])) ** 2
-    pairs = zip(
-        fi[close].tolist(),
-        fj[close].tolist(),
-        ki[rows, u][close].tolist(),
-        kj[rows, v][close].tolist(),
-        strict=True,
+    pairs = list(
+        zip(
+            fi[close].tolist(),
+            fj[close].tolist(),
+            ki[rows, u][close].tolist(),
+            kj[rows, v][close].tolist(),
+            strict=True,
+        )
     )
+    if not pairs:
+        return traces
     levels = _shaft_levels(od, lines)
     options = []
     for i, j, ki, kj in pairs:
-        need = 0.5 * float(min(levels[i], levels[j]))
-        found = _repairing(lines[i], ki, lines[j], kj, float(max(w[i], w[j])), od, need)
+        level = float(min(levels[i], levels[j]))
+        found = _repairing(lines[i], ki, lines[j], kj, float(max(w[i], w[j])), od, level)
         if found is not None:
             options.append((found, i, j, ki, kj))
     # the largest gain first, then the straighter
@@ -1841,6 +1837,10 @@ def swap_crossed_arms(traces: list[F64], widths: F64, od: F32) -> list[F64]:
     return out + [t for k, t in enumerate(traces) if k not in used]
 
 
+#: one bridge from end 0 to end 1 of piece 0, for :func:`_bridges_ok`
+_BRIDGE_END = (np.array([0]), np.array([1]))
+
+
 @dataclass(frozen=True)
 class _Repairing:
     """A better pairing of the four arms of two traces (see :func:`swap_crossed_arms`)."""
@@ -1853,11 +1853,13 @@ class _Repairing:
 
 
 def _repairing(
-    line_i: F64, ki: int, line_j: F64, kj: int, wide: float, od: F32, need: float
+    line_i: F64, ki: int, line_j: F64, kj: int, wide: float, od: F32, level: float
 ) -> _Repairing | None:
     """Find a pairing of two traces' arms, cut where they come closest, that goes straighter.
 
-    None when the traces already go straight on (or nothing better is found).
+    None when the traces already go straight on (or nothing better is found). A new
+    pair's bridge is held to :func:`_bridges_ok`'s rule for a short bridge against
+    `level`, the fainter trace's absorptance.
     """
     skip = max(2, round(_SWAP_SKIP_WIDTHS * wide))
     span = max(3, round(_SWAP_ARM_WIDTHS * wide))
@@ -1870,6 +1872,12 @@ def _repairing(
     present = [m is not None for m in measured]
     start = [m[0] if m is not None else np.zeros((0, 2)) for m in measured]
     way = [m[1] if m is not None else np.zeros(2) for m in measured]
+
+    levels = np.array([level])
+
+    def dark(x: int, y: int) -> bool:
+        ends = np.stack([start[x][0], start[y][0]])
+        return bool(_bridges_ok(od, ends, _BRIDGE_END[0], _BRIDGE_END[1], levels, math.inf)[0][0])
 
     def turn_offset(x: int, y: int) -> tuple[float, float]:
         dx, dy = way[x], way[y]
@@ -1893,11 +1901,7 @@ def _repairing(
             if not (present[x] and present[y]):
                 continue
             turn, off = turn_offset(x, y)
-            if (
-                turn > _SWAP_STRAIGHT_DEG
-                or off > _SWAP_OFFSET_WIDTHS
-                or not _dark_all_along(od, start[x][0], start[y][0], need)
-            ):
+            if turn > _SWAP_STRAIGHT_DEG or off > _SWAP_OFFSET_WIDTHS or not dark(x, y):
                 straight = []
                 break
             straight.append((x, y))
