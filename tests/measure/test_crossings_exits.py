@@ -186,6 +186,28 @@ def test_direction_prior_votes_by_neighbours_sureness():
     assert np.all(_direction_prior([*down, up], np.zeros(4), radius_px=200.0) == 0)
 
 
+def test_direction_prior_reaches_further_along_a_stream_of_parallel_hairs():
+    from hairtrial.measure.core import _direction_prior
+
+    # a lone line with no sure neighbour within the near radius (100 px); four sure,
+    # parallel lines 150-190 px away all grow downwards
+    lone = np.array([[0.0, 100.0], [0.0, 0.0]])  # drawn upwards: its end is the exit
+    far = [np.array([[x, 0.0], [x, 100.0]]) for x in (150.0, 160.0, 170.0, 190.0)]
+    evidence = np.array([0.0, 5.0, 5.0, 5.0, 5.0])
+    assert _direction_prior([lone, *far], evidence, radius_px=100.0)[0] == 0
+    prior = _direction_prior([lone, *far], evidence, radius_px=100.0, wide_px=200.0)
+    assert prior[0] < -3.0
+    # the same four lines lying every way: their axes are not aligned, so the votes
+    # from beyond the near radius count for little
+    angles = np.radians([0.0, 45.0, 90.0, 135.0])
+    mixed = [
+        np.array([[x, 50.0], [x + 100 * np.cos(a), 50.0 + 100 * np.sin(a)]])
+        for x, a in zip((150.0, 160.0, 170.0, 190.0), angles, strict=True)
+    ]
+    mixed_prior = _direction_prior([lone, *mixed], evidence, radius_px=100.0, wide_px=250.0)
+    assert abs(mixed_prior[0]) < 0.5 * abs(prior[0])
+
+
 def test_exit_strip_leaves_out_another_hair_lying_past_the_cut_end():
     # hair A runs down from its exit (a faint shadow above it); a unit partner's longer
     # shaft lies in line past A's cut end. Sampled as skin, the partner read as a shadow

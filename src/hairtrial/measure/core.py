@@ -241,6 +241,10 @@ _NEAR_GAIN = 0.7
 #: of one neighbour's own evidence (log-odds) and the prior's gain (log-odds at full
 #: agreement); see _direction_prior.
 _STREAM_RADIUS_UM = 1000.0
+#: The wider neighbourhood (µm) whose votes count as far as the hairs in it lie parallel
+#: (a hair stream), and the fewest neighbours there for their alignment to be read.
+_STREAM_WIDE_UM = 2000.0
+_STREAM_MIN_ALIGNED = 3
 _STREAM_CAP = 4.0
 _STREAM_GAIN = 6.0
 #: sections of a trace whose widths are compared (:func:`_narrowest_section`)
@@ -1443,7 +1447,9 @@ def _measure_candidates(
         ],
         dtype=float,
     )
-    exit_logodds += _direction_prior(to_full, exit_logodds, _STREAM_RADIUS_UM / um)
+    exit_logodds += _direction_prior(
+        to_full, exit_logodds, _STREAM_RADIUS_UM / um, wide_px=_STREAM_WIDE_UM / um
+    )
     for i, c in enumerate(cands):
         pts = to_full[i]
         if dark and free_px[i] * um < config.min_diameter_um and _on_pixel_grid(pts):
@@ -1956,7 +1962,9 @@ def _narrowest_section(
     return out
 
 
-def _direction_prior(lines: list[F64], evidence: F64, radius_px: float) -> F64:
+def _direction_prior(
+    lines: list[F64], evidence: F64, radius_px: float, wide_px: float | None = None
+) -> F64:
     """Log-odds that each line's start is its exit, from how its neighbours point.
 
     Hairs within a millimetre of each other grow in one direction (the scalp's hair
@@ -1969,6 +1977,14 @@ def _direction_prior(lines: list[F64], evidence: F64, radius_px: float) -> F64:
     :data:`_STREAM_GAIN` times the weighted mean of the votes projected on the line's
     start-to-end direction (+1: all neighbours say the start is the exit).
 
+    A stream runs on beyond a millimetre, where hairs lie parallel: with `wide_px`
+    given, the votes within `wide_px` are counted too, as far as the axes of the lines
+    there are aligned. Their alignment is the nematic order ``|mean(exp(2i angle))|`` of
+    the neighbours' axes, 1 when all lie parallel (either way along), about 0 for axes at
+    random (a whorl's centre, or units pointing every way); it is 0 with fewer than
+    :data:`_STREAM_MIN_ALIGNED` neighbours. The prior is ``(1 - order) * near + order *
+    wide``.
+
     Parameters
     ----------
     lines : list of (P, 2) ndarray, px
@@ -1977,6 +1993,8 @@ def _direction_prior(lines: list[F64], evidence: F64, radius_px: float) -> F64:
         Each line's own log-odds that its start is the exit.
     radius_px : float, px
         Neighbourhood radius.
+    wide_px : float, optional, px
+        Radius of the wider neighbourhood of aligned lines (none if not given).
 
     Returns
     -------
@@ -1993,17 +2011,32 @@ def _direction_prior(lines: list[F64], evidence: F64, radius_px: float) -> F64:
     votes = unit * (np.sign(evidence) * weight)[:, None]
     from scipy.spatial import cKDTree
 
-    pairs = cKDTree(mid).query_pairs(radius_px, output_type="ndarray")
-    total = np.zeros((count, 2))
-    weights = np.zeros(count)
-    if len(pairs):
-        a, b = pairs[:, 0], pairs[:, 1]
-        np.add.at(total, a, votes[b])
-        np.add.at(total, b, votes[a])
-        np.add.at(weights, a, weight[b])
-        np.add.at(weights, b, weight[a])
-    agree = np.sum(total * unit, axis=1) / np.maximum(weights, 1e-9)
-    return np.where(weights > 0, _STREAM_GAIN * agree, 0.0)
+    reach = radius_px if wide_px is None else max(radius_px, wide_px)
+    pairs = cKDTree(mid).query_pairs(reach, output_type="ndarray").reshape(-1, 2)
+    a, b = pairs[:, 0], pairs[:, 1]
+
+    def agreement(near: NDArray[np.bool_]) -> F64:
+        total = np.zeros((count, 2))
+        weights = np.zeros(count)
+        np.add.at(total, a[near], votes[b[near]])
+        np.add.at(total, b[near], votes[a[near]])
+        np.add.at(weights, a[near], weight[b[near]])
+        np.add.at(weights, b[near], weight[a[near]])
+        agree = np.sum(total * unit, axis=1) / np.maximum(weights, 1e-9)
+        return np.where(weights > 0, _STREAM_GAIN * agree, 0.0)
+
+    gap = np.hypot(*(mid[a] - mid[b]).T)
+    prior = agreement(gap <= radius_px)
+    if wide_px is None:
+        return prior
+    # the axes' alignment: doubled angles, so a line and its reverse count alike
+    axis = np.exp(2j * np.arctan2(unit[:, 1], unit[:, 0]))
+    summed = np.zeros(count, complex)
+    np.add.at(summed, a, axis[b])
+    np.add.at(summed, b, axis[a])
+    seen = np.bincount(pairs.ravel(), minlength=count)
+    order = np.where(seen >= _STREAM_MIN_ALIGNED, np.abs(summed) / np.maximum(seen, 1), 0.0)
+    return (1.0 - order) * prior + order * agreement(gap <= wide_px)
 
 
 def _own_floors(
