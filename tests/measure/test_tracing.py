@@ -298,3 +298,76 @@ def test_a_crest_run_into_a_crossing_hair_is_joined_to_its_own_continuation():
         traces, np.array([[1, 2]]), od_gap, scale, max_gap=50.0, corner_chord=6.0
     )
     assert len(out) == 3
+
+
+def _cap_od(depth_px, level=0.8, slant_deg=0.0, width_px=16.0):
+    # a shaft as dark as `level` leaving the image through its bottom edge (row 119),
+    # showing `depth_px` inside it along its axis, `slant_deg` off the edge's normal
+    od = np.zeros((120, 160), np.float32)
+    a = np.radians(slant_deg)
+    axis = np.array([np.sin(a), -np.cos(a)])  # inward (up), tilted
+    normal = np.array([axis[1], -axis[0]])
+    yy, xx = np.mgrid[0:120, 0:160]
+    rel = np.stack([xx - 80.0, yy - 119.0], axis=-1)
+    along = rel @ axis
+    across = rel @ normal
+    od[(along <= depth_px) & (np.abs(across) <= width_px / 2) & (yy <= 119)] = level
+    return od
+
+
+@pytest.mark.parametrize("slant_deg", [0.0, 35.0])
+def test_border_cap_is_a_hair_with_its_axis_and_width(slant_deg):
+    from hairtrial.measure.core import _border_caps
+
+    caps = _border_caps(_cap_od(12.0, slant_deg=slant_deg), None, 0.8, (2.0, 30.0))
+    assert len(caps) == 1
+    line, d = caps[0].points, caps[0].diameter_px
+    assert abs(d - 16.0) < 3.0
+    assert abs(line[0, 1] - 119.0) < 1.0  # from the border ...
+    step = line[-1] - line[0]
+    assert np.degrees(abs(np.arctan2(step[0], -step[1]))) == pytest.approx(slant_deg, abs=8.0)
+    assert 6.0 <= np.hypot(*step) <= 12.5  # ... inwards over the visible cap
+
+
+@pytest.mark.parametrize("what", ["long", "faint", "sliver", "overlay"])
+def test_border_cap_leaves_out_what_is_no_cap(what):
+    from hairtrial.measure.core import _border_caps
+
+    od = _cap_od({"long": 70.0, "sliver": 4.0}.get(what, 12.0), 0.4 if what == "faint" else 0.8)
+    exclude = None
+    if what == "overlay":
+        exclude = np.zeros(od.shape, bool)
+        exclude[110:, 60:100] = True
+    assert _border_caps(od, exclude, 0.8, (2.0, 30.0)) == []
+
+
+@pytest.mark.parametrize("what", ["exit", "tip", "faint"])
+def test_hair_showing_its_exit_cap_on_the_border_is_counted(what):
+    # four hairs grow downwards, their exits' shadows above them. A fifth leaves the
+    # skin 10 px above the bottom edge and grows out of the field: only its exit cap
+    # and the shadow above it show; it is counted. A hair whose cut tip reaches 12 px
+    # into the field from the top edge is a hair of the field's neighbour (not counted),
+    # and a faint patch on the edge is none
+    img = draw.skin((320, 380), seed=35)
+    for x in (50, 110, 170, 230):
+        draw.draw_subsurface(img, draw.straight(x, 80, -90, 50), diameter_px=14)
+        draw.draw_hair(img, draw.straight(x, 80, 90, 150), diameter_px=14, absorb=1.5)
+    if what == "exit":
+        draw.draw_subsurface(img, draw.straight(300, 310, -90, 50), diameter_px=14)
+        draw.draw_hair(img, draw.straight(300, 310, 90, 60), diameter_px=14, absorb=1.5)
+    elif what == "tip":
+        draw.draw_hair(img, draw.straight(300, -60, 90, 72), diameter_px=14, absorb=1.5)
+    else:
+        draw.draw_hair(img, draw.straight(300, 312, 90, 30), diameter_px=14, absorb=0.2)
+    res = measure_image(draw.finish(img, blur_px=1.0), um_per_px=UM)
+    fifth = [h for h in res.hairs if np.mean(h.centerline_px, axis=0)[0] > 270]
+    if what == "exit":
+        assert res.hair_count == 5
+        assert len(fifth) == 1 and fifth[0].exit_px is not None
+        assert np.hypot(fifth[0].exit_px[0] - 300.5, fifth[0].exit_px[1] - 310.5) < 6
+        assert 50 <= fifth[0].diameter_um <= 100
+    elif what == "tip":
+        assert res.hair_count == 4
+        assert all(h.exit_px is None for h in fifth)
+    else:
+        assert res.hair_count == 4 and not fifth

@@ -146,6 +146,13 @@ _STUB_ASPECT = 1.6
 _STUB_END = 0.5
 #: A stub's crest level, at least, per unit of the median level of the image's shafts.
 _STUB_LEVEL = 0.7
+#: A hair leaving the field just past its exit shows only its exit cap on the border:
+#: rows (px) of the border strip read for dark runs ...
+_CAP_ROWS = 2
+#: ... the shortest visible depth, in diameters, of a cap (a sliver is the shadow or
+#: edge of a hair beside the field) and the longest (a longer shaft is traced) ...
+_CAP_MIN_DEPTH = 0.5
+_CAP_MAX_DEPTH = 2.5
 #: Across profiles over the middle half of a stub (:func:`_bar_like`).
 _STUB_STATIONS = 7
 #: Largest coefficient of variation of a stub's width along it.
@@ -319,6 +326,8 @@ class _Candidate:
     #: the trace's own crest where `points` was run on into another shaft (else None):
     #: whether it is a second crest of a wider shaft is judged by this part alone
     core: F64 | None = None
+    #: an exit cap on the border (:func:`_border_caps`), `points` from the border inwards
+    cap: bool = False
 
 
 def _detect(
@@ -454,7 +463,15 @@ def _detect(
             out.append(stub)
             out_shafts.append(stub.diameter_px)
             footprint.add(stub.points, _FOOTPRINT_WIDTH * stub.diameter_px)
-    return _run_on_into_partners(out, np.asarray(out_shafts), od_work)
+    out = _run_on_into_partners(out, np.asarray(out_shafts), od_work)
+    if out:
+        diam_range = (config.min_diameter_um / work_um, config.max_diameter_um / work_um)
+        ref = float(np.median(_shaft_levels(od_work, [c.points for c in out])))
+        for cap in _border_caps(od_work, exclude, ref, diam_range):
+            if not footprint.covers(cap.points):
+                out.append(cap)
+                footprint.add(cap.points, _FOOTPRINT_WIDTH * cap.diameter_px)
+    return out
 
 
 def _split_corners_kinks(pts: F64, width: float, corner_chord: float) -> list[F64]:
@@ -626,6 +643,131 @@ def _stubs(
         count = max(2, math.ceil(float(visible)) + 1)
         line = start[None, :] + np.linspace(0.0, 1.0, count)[:, None] * (stop - start)[None, :]
         out.append(_Candidate(points=line, diameter_px=float(width), strength=float(level)))
+    return out
+
+
+def _border_caps(
+    od: F32,
+    exclude: NDArray[np.bool_] | None,
+    ref: float,
+    diam_range: tuple[float, float],
+) -> list[_Candidate]:
+    """Hairs showing only the cap of their shaft on the image border.
+
+    A hair leaving the skin a few pixels inside the border and growing out of the field
+    shows only its exit: a dark cap, cut by the border, shorter than the crest any
+    detection scale gives a shaft. A hair entering the field with its cut tip just
+    inside, or a dark dot cut by the border, looks much the same: a cap is reported
+    only where its own ends put the exit at its inner end (the shadow past it; see
+    :func:`_measure_candidates`), so that only the first kind is reported and counted.
+
+    Along each image edge the outermost :data:`_CAP_ROWS` rows are read for runs at
+    least half `ref` (the image's median shaft level) dark, from the smallest diameter
+    (and 3 px) to three times the largest wide (a shaft crossing the border at a slant
+    cuts a longer run).
+    A run's dark region (the pixels above half `ref` connected to it, inside a window
+    2.5 run widths deep and wide) must close inside the window: a longer shaft is the
+    detection's own. The cap's axis is the line through the middles of the region's
+    rows parallel to the border, over its nearer half (the far half is cut by the end of
+    the shaft); its diameter is the run's width projected across that axis. It is kept
+    when its median absorptance is at least :data:`_STUB_LEVEL` of `ref` (as dark as
+    the image's shafts; a pigment spot or a shadow is fainter), its diameter lies in
+    `diam_range` and it shows :data:`_CAP_MIN_DEPTH` to :data:`_CAP_MAX_DEPTH`
+    diameters inside the field. Runs touching a burned-in overlay are left alone.
+
+    Parameters
+    ----------
+    od : (M, N) ndarray of float32
+        Absorptance at the working resolution.
+    exclude : (M, N) ndarray of bool or None
+        Burned-in overlays.
+    ref : float
+        Median absorptance of the image's traced shafts.
+    diam_range : (float, float), px
+        Smallest and largest shaft diameter.
+
+    Returns
+    -------
+    list of _Candidate
+        One straight centreline per cap, from the border inwards (x, y).
+    """
+    m, n = od.shape
+    out: list[_Candidate] = []
+    if ref <= 0 or min(m, n) <= 4 * _CAP_ROWS:
+        return out
+    dark = od >= 0.5 * ref
+    lo_d, hi_d = diam_range
+    k = _CAP_ROWS
+    hidden_all = np.zeros(od.shape, dtype=bool) if exclude is None else exclude
+    # each edge: its strip (rows along the edge, outermost first), the inward unit normal,
+    # and the edge's own coordinate (x of a column edge, y of a row edge)
+    edges = (
+        (od[:k], hidden_all[:k], (0.0, 1.0), 0.0),
+        (od[m - k :][::-1], hidden_all[m - k :], (0.0, -1.0), m - 1.0),
+        (od[:, :k].T, hidden_all[:, :k].T, (1.0, 0.0), 0.0),
+        (od[:, n - k :][:, ::-1].T, hidden_all[:, n - k :].T, (-1.0, 0.0), n - 1.0),
+    )
+    for rows_od, rows_hidden, normal, fixed in edges:
+        strip = np.asarray(rows_od, dtype=np.float64).mean(axis=0)
+        hidden: NDArray[np.bool_] = np.asarray(np.asarray(rows_hidden, dtype=bool).any(axis=0))
+        inward = np.array(normal)
+        row_edge = normal[0] == 0.0
+        on = np.r_[False, strip >= 0.5 * ref, False]
+        starts = np.flatnonzero(~on[:-1] & on[1:])
+        stops = np.flatnonzero(on[:-1] & ~on[1:])
+        for a, b in zip(starts, stops, strict=True):
+            w = float(b - a)
+            if w < max(lo_d, 3.0) or w > 3.0 * hi_d:
+                continue
+            if hidden[max(a - 1, 0) : b + 1].any():
+                continue
+            t = 0.5 * (a + b - 1)
+            edge = np.array([t, fixed] if row_edge else [fixed, t])
+            reach = math.ceil(2.5 * w) + 2
+            x0 = int(max(edge[0] - reach, 0))
+            x1 = int(min(edge[0] + reach + 1, n))
+            y0 = int(max(edge[1] - reach, 0))
+            y1 = int(min(edge[1] + reach + 1, m))
+            win = dark[y0:y1, x0:x1].astype(np.uint8)
+            _, labels = cv2.connectedComponents(win, connectivity=8)
+            label = labels[int(edge[1]) - y0, int(edge[0]) - x0]
+            if label == 0:
+                continue
+            rows, cols = np.nonzero(labels == label)
+            # the region must close inside the window, on every side but the border's
+            if (
+                (rows.min() == 0 and y0 > 0)
+                or (rows.max() == y1 - y0 - 1 and y1 < m)
+                or (cols.min() == 0 and x0 > 0)
+                or (cols.max() == x1 - x0 - 1 and x1 < n)
+            ):
+                continue
+            pts = np.c_[cols + x0, rows + y0].astype(float)
+            if float(np.median(od[rows + y0, cols + x0])) < _STUB_LEVEL * ref:
+                continue
+            # the shaft's axis: the middles of the rows parallel to the border, over the
+            # nearer half of the region (the far half is cut by the shaft's end)
+            along_edge = np.array([-inward[1], inward[0]])
+            level = np.rint((pts - edge) @ inward).astype(np.intp)
+            if level.max() < 1:
+                continue  # a sliver one row deep
+            span = np.arange(max(2, math.ceil(0.5 * (int(level.max()) + 1))))
+            middles = [float(np.mean((pts[level == k] - edge) @ along_edge)) for k in span]
+            slope = float(np.polyfit(span, middles, 1)[0])
+            axis = inward + slope * along_edge
+            axis /= float(np.hypot(axis[0], axis[1]))
+            if float(axis @ inward) <= 0.2:
+                continue
+            diameter = w * float(axis @ inward)
+            depth = float(np.max((pts - edge) @ axis))
+            if not lo_d <= diameter <= hi_d:
+                continue
+            if not _CAP_MIN_DEPTH * diameter <= depth <= _CAP_MAX_DEPTH * diameter:
+                continue
+            inner = edge + axis * max(depth - 0.25 * diameter, 1.0)
+            count = max(2, math.ceil(float(np.hypot(*(inner - edge)))) + 1)
+            line = edge[None, :] + np.linspace(0.0, 1.0, count)[:, None] * (inner - edge)[None, :]
+            out.append(_Candidate(points=line, diameter_px=diameter, strength=ref, cap=True))
     return out
 
 
@@ -1447,6 +1589,7 @@ def _measure_candidates(
         ],
         dtype=float,
     )
+    own_logodds = exit_logodds.copy()
     exit_logodds += _direction_prior(
         to_full, exit_logodds, _STREAM_RADIUS_UM / um, wide_px=_STREAM_WIDE_UM / um
     )
@@ -1454,6 +1597,10 @@ def _measure_candidates(
         pts = to_full[i]
         if dark and free_px[i] * um < config.min_diameter_um and _on_pixel_grid(pts):
             continue  # a burned-in scale bar or frame line, thinner than any hair
+        if c.cap and own_logodds[i] >= 0:
+            # a cap is a hair only by its exit's own shadow past its inner end: a dot or
+            # an opening cut by the border shows none (nor does a cut tip, uncounted)
+            continue
         start_in = _inside(pts[0], m, n, border)
         end_in = _inside(pts[-1], m, n, border)
         evidence = float(exit_logodds[i])
