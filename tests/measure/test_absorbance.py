@@ -205,3 +205,46 @@ def test_blue_shift_made_with_the_absorptance_is_red_less_blue_absorptance(chann
         assert (blue < 0).any() and (blue > 0).any()
     else:
         np.testing.assert_array_equal(blue, 0.0)  # greyscale: left as given
+
+
+def _field(shape=(300, 400), radius=170.0, seed=5):
+    """Textured skin inside a round field of view, black (with sensor noise) outside."""
+    rng = np.random.default_rng(seed)
+    m, n = shape
+    img = np.empty((m, n, 3), np.float32)
+    img[:] = (0.8, 0.62, 0.5)
+    img *= (1.0 + 0.03 * rng.standard_normal((m, n, 1))).astype(np.float32)
+    yy, xx = np.mgrid[0:m, 0:n]
+    inside = np.hypot(xx - n / 2, yy - m / 2) <= radius
+    img[~inside] = 0.01 + 0.005 * rng.random((int((~inside).sum()), 3))
+    img = cv2.GaussianBlur(img, (0, 0), 1.5)
+    return np.clip(img, 0, 1).astype(np.float32), inside
+
+
+def test_outside_field_masks_the_frame_round_a_round_field():
+    img, inside = _field()
+    out, imaged = _absorbance.outside_field(img, hair_px=30.0)
+    assert imaged == pytest.approx(inside.sum(), rel=0.02)
+    assert out[0, 0] and out[-1, -1] and out[0, -1] and out[-1, 0]
+    assert out[~inside].all()  # the whole frame ...
+    yy, xx = np.mgrid[0:300, 0:400]
+    deep = np.hypot(xx - 200, yy - 150) <= 170 - 0.02 * 300 - 3
+    assert not out[deep].any()  # ... grown over the rim only
+    # a field that fills the image has no frame
+    full, _ = _field(radius=1000.0)
+    out, imaged = _absorbance.outside_field(full, hair_px=30.0)
+    assert not out.any() and imaged == 300 * 400
+
+
+def test_outside_field_leaves_a_black_shaft_in_a_corner_alone():
+    img, _ = _field(radius=1000.0)
+    # an opaque 24-px shaft from the top-left corner, 250 px long
+    cv2.line(img, (0, 0), (200, 150), (0.01, 0.01, 0.01), thickness=24)
+    assert not _absorbance.outside_field(img, hair_px=30.0)[0].any()
+
+
+def test_outside_field_of_a_stop_wider_than_the_image_masks_its_corners():
+    img, inside = _field(radius=225.0)  # only the corners lie outside the stop
+    out, imaged = _absorbance.outside_field(img, hair_px=30.0)
+    assert out[0, 0] and out[-1, -1] and not out[150, 5] and not out[5, 200]
+    assert imaged == pytest.approx(inside.sum(), rel=0.03)

@@ -371,3 +371,31 @@ def test_hair_showing_its_exit_cap_on_the_border_is_counted(what):
         assert all(h.exit_px is None for h in fifth)
     else:
         assert res.hair_count == 4 and not fifth
+
+
+def test_round_field_of_view_frame_is_no_hair_and_its_edge_a_border():
+    # a dermatoscope's round stop: skin inside a disc of radius 190 px, black outside.
+    # Three hairs grow downwards inside it, a fourth leaves the skin inside and runs out
+    # under the frame (counted), a fifth comes in from under the frame, its cut tip
+    # inside (its exit hidden: not counted). The blurred rim is no hair, and the
+    # density is per imaged area
+    img = draw.skin((400, 500), seed=37)
+    for x in (170, 240, 310):
+        draw.draw_subsurface(img, draw.straight(x, 130, -90, 40), diameter_px=14)
+        draw.draw_hair(img, draw.straight(x, 130, 90, 140), diameter_px=14, absorb=1.5)
+    draw.draw_subsurface(img, draw.straight(250, 300, -90, 40), diameter_px=14)
+    draw.draw_hair(img, draw.straight(250, 300, 90, 120), diameter_px=14, absorb=1.5)
+    draw.draw_hair(img, draw.straight(380, -20, 90, 120), diameter_px=14, absorb=1.5)
+    yy, xx = np.mgrid[0:400, 0:500]
+    inside = np.hypot(xx - 250, yy - 200) <= 190
+    img[~inside] *= 0.02
+    res = measure_image(draw.finish(img, blur_px=1.5), um_per_px=UM)
+    assert res.hair_count == 4
+    assert len(res.hairs) <= 5
+    leaving = [h for h in res.hairs if abs(np.mean(h.centerline_px, axis=0)[0] - 250.5) < 6]
+    assert len(leaving) == 1 and leaving[0].exit_px is not None
+    assert abs(leaving[0].exit_px[1] - 300.5) < 8
+    entering = [h for h in res.hairs if abs(np.mean(h.centerline_px, axis=0)[0] - 380.5) < 6]
+    assert all(h.exit_px is None for h in entering)
+    field_cm2 = np.pi * 190**2 * (UM * 1e-4) ** 2
+    assert res.area_cm2 == pytest.approx(field_cm2, rel=0.02)

@@ -11,6 +11,7 @@ black shaft stays.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cv2
@@ -25,6 +26,19 @@ _MIN_LEVEL = 1.0 / 512.0
 _MAX_FILL = 0.5
 #: Rows and columns added around a flat patch to cover its whole label box (px).
 _BOX_GROW = 4
+#: The dark frame round a round field of view (the optics' stop): darker than this share
+#: of the skin's level (the 75th percentile of the luma) ...
+_FRAME_LEVEL = 0.12
+#: ... holding an image corner, at least this share of the image, flat (luma standard
+#: deviation below _FRAME_FLAT) and grown by this share of the image's smaller side
+#: over its blurred rim.
+_FRAME_MIN_SHARE = 0.005
+_FRAME_FLAT = 0.03
+_FRAME_RIM = 0.02
+#: A frame's edge toward the field is a circle (the stop) when this share of its points
+#: lies within this many px of the fitted circle.
+_CIRCLE_SHARE = 0.7
+_CIRCLE_TOLERANCE = 3.0
 
 
 def to_float_channels(image: NDArray[Any]) -> F32:
@@ -105,6 +119,143 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
                 grow = _BOX_GROW
                 mask[max(0, y - grow) : y + h + grow, max(0, x - grow) : x + w + grow] = True
     return mask
+
+
+def outside_field(channels: F32, hair_px: float) -> tuple[NDArray[np.bool_], float]:
+    """Mask the dark frame round a round field of view (no skin is imaged there).
+
+    Dermatoscopes with a round stop image a disc of skin inside a black frame that fills
+    the image's corners. Its edge, blurred by the optics, is a dark ring that the ridge
+    detector would trace as hairs, and hairs reaching it are cut by it as by the image's
+    border. The frame is the set of flat regions (luma standard deviation below
+    :data:`_FRAME_FLAT`) darker than :data:`_FRAME_LEVEL` of the skin's level that hold
+    an image corner, together at least :data:`_FRAME_MIN_SHARE` of the image; a single
+    such corner must also be thick (a point of it at least 1.5 `hair_px` from the skin:
+    a black shaft lying in a corner is no thicker than itself). The stop is round: the
+    frame is what lies outside a circle fitted to the regions' edge toward the field (a
+    shaft running on under the frame bulges a region, and its sides are outliers of the
+    fit; the edges of a shaft are no circle), its radius moved to where the skin's luma
+    falls to half, less :data:`_FRAME_RIM` of the image's smaller side over the blurred
+    rim. Dark corners whose edges are no circle are not masked.
+
+    Parameters
+    ----------
+    channels : (M, N, C) ndarray of float32
+        Pixels in [0, 1].
+    hair_px : float, px
+        Widest shaft.
+
+    Returns
+    -------
+    frame : (M, N) ndarray of bool
+        True outside the field of view and on its rim (all False for a field that fills
+        the image).
+    imaged_px : float, px²
+        Area of the field of view inside the image (``M * N`` without a frame).
+    """
+    m, n = channels.shape[:2]
+    out = np.zeros((m, n), dtype=bool)
+    whole = (out, float(m * n))
+    if min(m, n) < 16:
+        return whole
+    # the skin's level from about 128 rows and columns, the corners looked at first
+    step = max(1, min(m, n) // 128)
+    level = float(np.percentile(_grey(np.ascontiguousarray(channels[::step, ::step])), 75))
+    corner_px = np.array([channels[r, c] for r in (0, m - 1) for c in (0, n - 1)], np.float32)
+    if level <= 0 or not (_grey(corner_px[None]) < _FRAME_LEVEL * level).any():
+        return whole
+    grey = _grey(channels)
+    dark = (grey < _FRAME_LEVEL * level).astype(np.uint8)
+    _, labels = cv2.connectedComponents(dark, connectivity=8)
+    corners = {int(labels[r, c]) for r in (0, m - 1) for c in (0, n - 1)} - {0}
+    flat = []
+    for label in corners:
+        region = labels == label
+        if float(grey[region].std()) < _FRAME_FLAT:
+            flat.append(region)
+    if not flat or sum(int(r.sum()) for r in flat) < _FRAME_MIN_SHARE * m * n:
+        return whole
+    if len(flat) == 1:
+        # one dark corner alone might be a black shaft lying in it
+        depth = cv2.distanceTransform(flat[0].astype(np.uint8), cv2.DIST_L2, 3)
+        if float(depth.max()) < 1.5 * hair_px:
+            return whole
+    for region in flat:
+        out |= region
+    if not out.any():
+        return whole
+    # the stop is round: a circle fitted to the region's edge toward the field, off the
+    # image's own edges (a shaft running on under the frame bulges the region, and its
+    # sides are left out of the fit as outliers)
+    inner = out & ~(cv2.erode(out.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    inner[[0, -1], :] = False
+    inner[:, [0, -1]] = False
+    rows, cols = np.nonzero(inner)
+    circle = _robust_circle(cols.astype(float), rows.astype(float))
+    if circle is None or circle[2] < 0.3 * min(m, n):
+        return whole
+    cx, cy, radius = circle
+    radius = _half_level_radius(grey, cx, cy, radius, level)
+    rim = _FRAME_RIM * min(m, n)
+    yy = (np.arange(m, dtype=np.float32) - np.float32(cy))[:, None]
+    xx = (np.arange(n, dtype=np.float32) - np.float32(cx))[None, :]
+    dist2 = yy * yy + xx * xx
+    frame: NDArray[np.bool_] = dist2 > np.float32(max(radius - rim, 0.0) ** 2)
+    imaged = float(np.count_nonzero(dist2 <= np.float32(radius**2)))
+    return frame, imaged
+
+
+def _half_level_radius(grey: F32, cx: float, cy: float, radius: float, level: float) -> float:
+    """Radius (px) where the median luma along rays from (cx, cy) falls to half `level`.
+
+    The frame's dark region ends where the blurred rim is already nearly black; the stop's
+    edge lies at half the skin's level, a blur width or two further in. Rays that leave
+    the image are left out; `radius` is returned when no crossing is found.
+    """
+    m, n = grey.shape
+    angles = np.linspace(0.0, 2.0 * np.pi, 720, endpoint=False)
+    radii = np.arange(max(radius - 30.0, 1.0), radius + 5.0, 0.5)
+    x = (cx + np.cos(angles)[:, None] * radii[None, :]).astype(np.float32)
+    y = (cy + np.sin(angles)[:, None] * radii[None, :]).astype(np.float32)
+    seen = ((x >= 0) & (x <= n - 1) & (y >= 0) & (y <= m - 1)).all(axis=1)
+    if seen.sum() < 10:
+        return radius
+    vals = cv2.remap(grey, x[seen], y[seen], cv2.INTER_LINEAR)
+    profile = np.median(vals, axis=0)
+    below = np.flatnonzero(profile < 0.5 * level)
+    if below.size == 0 or below[0] == 0:
+        return radius
+    k = int(below[0])
+    a, b = float(profile[k - 1]), float(profile[k])
+    t = (a - 0.5 * level) / (a - b) if a != b else 0.0
+    return float(radii[k - 1] + t * (radii[k] - radii[k - 1]))
+
+
+def _robust_circle(
+    x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[float, float, float] | None:
+    """Circle (cx, cy, r) through points (px), outliers trimmed; None unless most fit it.
+
+    An algebraic least-squares fit, refitted twice to the points within
+    :data:`_CIRCLE_TOLERANCE` px (or twice their median residual) of the last circle; the
+    circle is returned when :data:`_CIRCLE_SHARE` of all points lie within the tolerance.
+    """
+    if x.size < 20:
+        return None
+    keep = np.ones(x.size, dtype=bool)
+    cx = cy = radius = 0.0
+    for _ in range(3):
+        design = np.c_[2.0 * x[keep], 2.0 * y[keep], np.ones(int(keep.sum()))]
+        sol, *_ = np.linalg.lstsq(design, x[keep] ** 2 + y[keep] ** 2, rcond=None)
+        cx, cy = float(sol[0]), float(sol[1])
+        radius = math.sqrt(max(float(sol[2]) + cx * cx + cy * cy, 0.0))
+        resid = np.abs(np.hypot(x - cx, y - cy) - radius)
+        keep = resid <= max(_CIRCLE_TOLERANCE, 2.0 * float(np.median(resid[keep])))
+        if keep.sum() < 20:
+            return None
+    if float(np.mean(resid <= _CIRCLE_TOLERANCE)) < _CIRCLE_SHARE:
+        return None
+    return cx, cy, radius
 
 
 def overlay_bands(image: NDArray[Any]) -> tuple[int, int]:

@@ -62,7 +62,7 @@ class ImageMeasurement:
     shape : (int, int)
         Image height and width in pixels.
     area_cm2 : float, cm²
-        Imaged area.
+        Imaged area: the image less the frame round a round field of view.
     psf_sigma_um : float, µm
         Blur (Gaussian σ) used for the diameter fit.
     config_hash : str
@@ -1383,6 +1383,8 @@ def measure_image(
     config = config or MeasureConfig()
     m, n = arr.shape[:2]
     overlay: NDArray[np.bool_] | None = None
+    outside: NDArray[np.bool_] | None = None
+    imaged_px = float(m * n)
     factor = config.work_um_per_px / um
     factor = factor if factor > 1.25 else 1.0
     work_um = um * factor
@@ -1396,7 +1398,10 @@ def measure_image(
         # made: a 12-Mpx image must stay within the memory budget
         channels = _absorbance.to_float_channels(arr)
         if overlay is None:
-            overlay = _absorbance.overlay_mask(channels)
+            # the frame round a round field of view is no skin: masked as an overlay, and
+            # its edge cuts hairs as the image's border does
+            outside, imaged_px = _absorbance.outside_field(channels, config.max_diameter_um / um)
+            overlay = _absorbance.overlay_mask(channels) | outside
         bg = _absorbance.skin_background(
             channels,
             size_px=config.background_um / um,
@@ -1456,13 +1461,13 @@ def measure_image(
         if not cands:
             continue
         hairs, conf, psf = _measure_candidates(
-            cands, od, blue, od_work, factor, um, overlay, config, len(records), dark
+            cands, od, blue, od_work, factor, um, overlay, config, len(records), dark, outside
         )
         records.extend(hairs)
         exit_conf.extend(conf)
         if dark or math.isnan(psf_um):
             psf_um = psf
-    area_cm2 = (m * um) * (n * um) * 1e-8
+    area_cm2 = imaged_px * um * um * 1e-8
     summary = summarize_hairs(records, area_cm2=area_cm2, classes=config.classes)
     edges = np.arange(
         0.0, config.histogram_max_um + config.histogram_bin_um / 2, config.histogram_bin_um
@@ -1496,6 +1501,7 @@ def _measure_candidates(
     config: MeasureConfig,
     first_id: int,
     dark: bool = True,
+    outside: NDArray[np.bool_] | None = None,
 ) -> tuple[list[HairRecord], list[float], float]:
     """Diameters, ends, records for traced shafts.
 
@@ -1576,6 +1582,22 @@ def _measure_candidates(
     wide = (diam_um >= config.bundle_min_um) & ~bad
     traced_in = _traced_within(to_full, diam_px, np.flatnonzero(wide))
     border = config.border_um / um
+    # distance (px) to the frame round a round field of view: its edge is a border too
+    field_px = (
+        None
+        if outside is None or not outside.any()
+        else cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 3)
+    )
+
+    def in_field(p: F64) -> bool:
+        if not _inside(p, m, n, border):
+            return False
+        if field_px is None:
+            return True
+        row = min(max(round(float(p[1])), 0), m - 1)
+        col = min(max(round(float(p[0])), 0), n - 1)
+        return bool(field_px[row, col] >= border + 1.0)
+
     records: list[HairRecord] = []
     confidences: list[float] = []
     blue_min, grey_min = _own_floors(scores)
@@ -1601,8 +1623,8 @@ def _measure_candidates(
             # a cap is a hair only by its exit's own shadow past its inner end: a dot or
             # an opening cut by the border shows none (nor does a cut tip, uncounted)
             continue
-        start_in = _inside(pts[0], m, n, border)
-        end_in = _inside(pts[-1], m, n, border)
+        start_in = in_field(pts[0])
+        end_in = in_field(pts[-1])
         evidence = float(exit_logodds[i])
         p_start = 1.0 / (1.0 + math.exp(-max(min(evidence, 30.0), -30.0)))
         if p_start < 0.5:
@@ -1646,7 +1668,7 @@ def _measure_candidates(
             if math.dist(side[-1], pts[0]) < math.dist(side[0], pts[0]):
                 side = side[::-1]
             side_um = other.diameter_px * um
-            side_in = _inside(side[0], m, n, border)
+            side_in = in_field(side[0])
             records.append(
                 HairRecord(
                     id=first_id + len(records) + 1,
