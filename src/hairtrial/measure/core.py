@@ -1315,8 +1315,9 @@ def absorptance_image(
     """Return the absorptance of dark hair over skin, ``1 - I / I_skin``, per pixel.
 
     The same map :func:`measure_image` traces hairs on (full resolution, skin background
-    removed, burned-in overlays set to 0), for callers that follow a known shaft through
-    another image, such as the phototrichogram's regrowth measurement.
+    removed, burned-in overlays and the frame round a round field of view set to 0), for
+    callers that follow a known shaft through another image, such as the
+    phototrichogram's regrowth measurement.
 
     Parameters
     ----------
@@ -1341,7 +1342,8 @@ def absorptance_image(
     um = check_um_per_px(um_per_px)
     config = config or MeasureConfig()
     channels = _absorbance.to_float_channels(arr)
-    overlay = _absorbance.overlay_mask(channels)
+    outside, _ = _absorbance.outside_field(channels, config.max_diameter_um / um)
+    overlay = _absorbance.overlay_mask(channels) | outside
     bg = _absorbance.skin_background(
         channels,
         size_px=config.background_um / um,
