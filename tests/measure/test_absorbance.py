@@ -248,3 +248,12 @@ def test_outside_field_of_a_stop_wider_than_the_image_masks_its_corners():
     out, imaged = _absorbance.outside_field(img, hair_px=30.0)
     assert out[0, 0] and out[-1, -1] and not out[150, 5] and not out[5, 200]
     assert imaged == pytest.approx(inside.sum(), rel=0.03)
+
+
+def test_outside_field_leaves_dark_corners_alone_when_their_edge_is_no_circle():
+    img, _ = _field(radius=1000.0)
+    # two opaque shafts, each lying in a corner of its own: flat and dark, no stop
+    cv2.line(img, (0, 0), (140, 105), (0.01, 0.01, 0.01), thickness=24)
+    cv2.line(img, (399, 299), (260, 195), (0.01, 0.01, 0.01), thickness=24)
+    out, imaged = _absorbance.outside_field(img, hair_px=30.0)
+    assert not out.any() and imaged == 300 * 400

@@ -154,8 +154,7 @@ def outside_field(channels: F32, hair_px: float) -> tuple[NDArray[np.bool_], flo
         Area of the field of view inside the image (``M * N`` without a frame).
     """
     m, n = channels.shape[:2]
-    out = np.zeros((m, n), dtype=bool)
-    whole = (out, float(m * n))
+    whole = (np.zeros((m, n), dtype=bool), float(m * n))
     if min(m, n) < 16:
         return whole
     # the skin's level from about 128 rows and columns, the corners looked at first
@@ -180,14 +179,12 @@ def outside_field(channels: F32, hair_px: float) -> tuple[NDArray[np.bool_], flo
         depth = cv2.distanceTransform(flat[0].astype(np.uint8), cv2.DIST_L2, 3)
         if float(depth.max()) < 1.5 * hair_px:
             return whole
-    for region in flat:
-        out |= region
-    if not out.any():
-        return whole
-    # the stop is round: a circle fitted to the region's edge toward the field, off the
-    # image's own edges (a shaft running on under the frame bulges the region, and its
+    # the stop is round: a circle fitted to the regions' edge toward the field, off the
+    # image's own edges (a shaft running on under the frame bulges a region, and its
     # sides are left out of the fit as outliers)
-    inner = out & ~(cv2.erode(out.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    corner_dark = np.logical_or.reduce(flat)
+    eroded = cv2.erode(corner_dark.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    inner = corner_dark & ~eroded
     inner[[0, -1], :] = False
     inner[:, [0, -1]] = False
     rows, cols = np.nonzero(inner)
