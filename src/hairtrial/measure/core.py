@@ -711,6 +711,7 @@ def _border_caps(
         strip = np.asarray(rows_od, dtype=np.float64).mean(axis=0)
         hidden: NDArray[np.bool_] = np.asarray(np.asarray(rows_hidden, dtype=bool).any(axis=0))
         inward = np.array(normal)
+        along_edge = np.array([-inward[1], inward[0]])
         row_edge = normal[0] == 0.0
         on = np.r_[False, strip >= 0.5 * ref, False]
         starts = np.flatnonzero(~on[:-1] & on[1:])
@@ -747,7 +748,6 @@ def _border_caps(
                 continue
             # the shaft's axis: the middles of the rows parallel to the border, over the
             # nearer half of the region (the far half is cut by the shaft's end)
-            along_edge = np.array([-inward[1], inward[0]])
             level = np.rint((pts - edge) @ inward).astype(np.intp)
             if level.max() < 1:
                 continue  # a sliver one row deep
@@ -1385,7 +1385,8 @@ def measure_image(
     config = config or MeasureConfig()
     m, n = arr.shape[:2]
     overlay: NDArray[np.bool_] | None = None
-    outside: NDArray[np.bool_] | None = None
+    # distance (px) to the frame round a round field of view (None without one)
+    field_px: F32 | None = None
     imaged_px = float(m * n)
     factor = config.work_um_per_px / um
     factor = factor if factor > 1.25 else 1.0
@@ -1404,6 +1405,11 @@ def measure_image(
             # its edge cuts hairs as the image's border does
             outside, imaged_px = _absorbance.outside_field(channels, config.max_diameter_um / um)
             overlay = _absorbance.overlay_mask(channels) | outside
+            if outside.any():
+                field_px = np.asarray(
+                    cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 3), np.float32
+                )
+            del outside
         bg = _absorbance.skin_background(
             channels,
             size_px=config.background_um / um,
@@ -1463,7 +1469,7 @@ def measure_image(
         if not cands:
             continue
         hairs, conf, psf = _measure_candidates(
-            cands, od, blue, od_work, factor, um, overlay, config, len(records), dark, outside
+            cands, od, blue, od_work, factor, um, overlay, config, len(records), dark, field_px
         )
         records.extend(hairs)
         exit_conf.extend(conf)
@@ -1503,7 +1509,7 @@ def _measure_candidates(
     config: MeasureConfig,
     first_id: int,
     dark: bool = True,
-    outside: NDArray[np.bool_] | None = None,
+    field_px: F32 | None = None,
 ) -> tuple[list[HairRecord], list[float], float]:
     """Diameters, ends, records for traced shafts.
 
@@ -1511,7 +1517,8 @@ def _measure_candidates(
     burned-in graphics; a light shaft's fitted diameter is too rough for that test.
     Profile samples under a burned-in overlay are unknown, not skin: a shaft whose edge
     is hidden there (or beyond the image border) keeps its detection-scale diameter and
-    is never split as a bundle.
+    is never split as a bundle. `field_px`, the distance (px) to the frame round a round
+    field of view, makes the frame's edge a border like the image's own.
     """
     m, n = overlay.shape
     to_full = _trim_ends([(c.points + 0.5) * factor - 0.5 for c in cands], od, blue_work, factor)
@@ -1584,14 +1591,10 @@ def _measure_candidates(
     wide = (diam_um >= config.bundle_min_um) & ~bad
     traced_in = _traced_within(to_full, diam_px, np.flatnonzero(wide))
     border = config.border_um / um
-    # distance (px) to the frame round a round field of view: its edge is a border too
-    field_px = (
-        None
-        if outside is None or not outside.any()
-        else cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 3)
-    )
 
     def in_field(p: F64) -> bool:
+        # the edge of the frame round a round field of view (`field_px`, the distance to
+        # it) is a border too
         if not _inside(p, m, n, border):
             return False
         if field_px is None:
