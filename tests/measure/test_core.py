@@ -652,3 +652,27 @@ def test_trim_ends_cuts_back_to_the_visible_shaft_trace_by_trace() -> None:
     assert shaft[0, 0] == pytest.approx(40.0, abs=1.5)
     assert 125.0 <= shaft[-1, 0] <= 135.0
     assert core._trim_ends([], od, blue) == []
+
+
+def test_straight_where_grey_drops_curved_traces_seen_by_colour_only():
+    # a trace lying mostly where only the grey contrast shows a shaft must run straight;
+    # a curved trace the darkness shows is not judged here
+    from hairtrial.measure import core
+
+    mask = np.zeros((200, 200), dtype=bool)
+    straight = np.column_stack([np.linspace(20, 120, 50), np.full(50, 40.0)])
+    ang = np.linspace(0, np.pi, 50)
+    arc = np.column_stack([100 + 40 * np.cos(ang), 120 + 40 * np.sin(ang)])
+    for pts in (straight, arc):
+        mask[np.rint(pts[:, 1]).astype(int), np.rint(pts[:, 0]).astype(int)] = True
+    dark_arc = arc + np.array([0.0, -60.0])  # off the mask
+    cands = [
+        core._Candidate(points=p, diameter_px=6.0, strength=0.3) for p in (straight, arc, dark_arc)
+    ]
+    np.testing.assert_array_equal(core._straight_where_grey(cands, mask, 1.0), [True, False, True])
+    # at half resolution the working points map onto the same full-resolution pixels
+    half = [
+        core._Candidate(points=(c.points + 0.5) / 2.0 - 0.5, diameter_px=3.0, strength=0.3)
+        for c in cands
+    ]
+    np.testing.assert_array_equal(core._straight_where_grey(half, mask, 2.0), [True, False, True])

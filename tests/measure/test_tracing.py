@@ -209,6 +209,29 @@ def test_grey_hair_on_pink_skin_found_by_its_colour(seed):
     assert abs(hair.length_um - 200 * UM) <= 0.15 * 200 * UM
 
 
+def _grey_arc_field(seed: int, bend_deg: float) -> np.ndarray:
+    """The grey shaft on pink skin, and a grey band of the same colour bending by `bend_deg`."""
+    img = draw.skin((320, 460), seed=seed, tone=(0.75, 0.59, 0.56))
+    cover = np.ones_like(img)
+    draw.draw_hair(cover, draw.straight(60, 250, -10, 200), diameter_px=14, absorb=2.0)
+    # an opening's grey rim or an exit's shadow: as colourless, but curved
+    draw.draw_hair(cover, draw.curved(300, 60, 30, 170, bend_deg), diameter_px=10, absorb=1.5)
+    cover = 1.0 - cover
+    return draw.finish(img * (1.0 - cover) + 0.62 * cover, blur_px=1.0)
+
+
+@pytest.mark.parametrize(("seed", "bend_deg", "count"), [(31, 0, 2), (31, 90, 1), (32, 150, 1)])
+def test_grey_pass_reports_straight_shafts_only(seed, bend_deg, count):
+    # seen by its colour alone, a band is a cut shaft only if it runs straight (without
+    # that test the 90° and 150° bands were counted as hairs too)
+    res = measure_image(
+        _grey_arc_field(seed, bend_deg), um_per_px=UM, config=MeasureConfig(grey_hairs=True)
+    )
+    assert res.hair_count == count
+    mids = [np.asarray(h.centerline_px).mean(axis=0) for h in res.hairs]
+    assert min(np.hypot(p[0] - 158.5, p[1] - 233.5) for p in mids) < 5
+
+
 def _stub_field(seed: int) -> np.ndarray:
     """Skin with three long shafts 18 px (90 µm) wide, as dark as clipped terminal hair."""
     img = draw.skin((320, 420), seed=seed)

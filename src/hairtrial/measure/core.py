@@ -226,6 +226,11 @@ _GREY_MIN_DARKENING = 0.02
 #: shaft's own), and the share above which it reads as the shaft under the skin: the
 #: skin past a cut end is bare (share ~0), past an exit the buried shaft shows through.
 _GREY_GAIN = 40.0
+#: A trace with at least this share of its points seen by the grey contrast only ...
+_GREY_BORNE_SHARE = 0.5
+#: ... is a shaft only when its chord is at least this share of its length (a cut shaft
+#: runs straight; exit shadows, opening rims and shaft edges curve)
+_GREY_MIN_STRAIGHT = 0.97
 _GREY_MIN = 0.1
 #: An image sets its own blue and grey floors (:func:`_own_floors`) from at least this
 #: many hairs with both ends measured and clearly different (the smaller value at most
@@ -1420,6 +1425,8 @@ def measure_image(
         # the blue shift (red less blue absorptance) comes from the same channel ratios
         blue = np.zeros(arr.shape[:2], dtype=np.float32)
         od = _absorbance.absorptance(channels, bg, dark=dark, blue_out=blue if dark else None)
+        # where the shaft is seen by its colour only (the grey pass), at full resolution
+        grey_borne: NDArray[np.bool_] | None = None
         if dark and config.grey_hairs:
             grey = _absorbance.neutral_contrast(
                 channels,
@@ -1428,6 +1435,7 @@ def measure_image(
                 max_chroma_share=_GREY_CHROMA_SHARE,
                 min_darkening=_GREY_MIN_DARKENING,
             )
+            grey_borne = (grey > od) & (od < config.ridge_high_od)
             np.maximum(od, grey, out=od)
             del grey
         od[overlay] = 0.0
@@ -1462,6 +1470,9 @@ def measure_image(
                 dark,
                 config.ridge_high_od if config.grey_hairs else None,
             )
+            cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
+        if cands and grey_borne is not None:
+            keep = _straight_where_grey(cands, grey_borne, factor)
             cands = [c for c, ok in zip(cands, keep, strict=True) if ok]
         if cands and not dark:
             keep = _light_shafts(cands, od_work, records, um, factor)
@@ -2393,6 +2404,48 @@ def _broadband(
             # is largest where the skin absorbs most (blue on fair skin)
             out.append(float(c.min()) >= _NEUTRAL_SHARE * float(c.max()))
     return out
+
+
+def _straight_where_grey(
+    cands: list[_Candidate], grey_borne: NDArray[np.bool_], factor: float
+) -> list[bool]:
+    """Whether each trace seen mostly by its colour (the grey pass) runs straight.
+
+    An unpigmented shaft is seen by the grey pass where it is neither darker nor brighter
+    than the skin, only less coloured; so are the blue-grey shadow round an exit, the
+    blurred rim of a follicular opening and the edge of a dark shaft against tanned skin.
+    A cut shaft is straight over the field, those are not: a trace with at least
+    :data:`_GREY_BORNE_SHARE` of its points where only the grey contrast shows it is kept
+    only when its chord is at least :data:`_GREY_MIN_STRAIGHT` of its length.
+
+    Parameters
+    ----------
+    cands : list of _Candidate
+        Traces at the working resolution.
+    grey_borne : (M, N) ndarray of bool
+        Full-resolution pixels where the grey contrast exceeds the darkness and the
+        darkness alone is under the crest threshold.
+    factor : float
+        Full-resolution pixels per working pixel.
+
+    Returns
+    -------
+    list of bool
+        Per trace: kept.
+    """
+    m, n = grey_borne.shape
+    keep = [True] * len(cands)
+    for k, cand in enumerate(cands):
+        pts = cand.points
+        full = (pts + 0.5) * factor - 0.5 if factor > 1.0 else pts
+        cols = np.clip(np.rint(full[:, 0]).astype(np.intp), 0, n - 1)
+        rows = np.clip(np.rint(full[:, 1]).astype(np.intp), 0, m - 1)
+        if grey_borne[rows, cols].mean() < _GREY_BORNE_SHARE:
+            continue
+        length = _ridges.polyline_length(pts)
+        chord = float(np.hypot(*(pts[-1] - pts[0])))
+        keep[k] = bool(length > 0 and chord >= _GREY_MIN_STRAIGHT * length)
+    return keep
 
 
 def _light_shafts(
