@@ -57,10 +57,11 @@ class MeasureConfig:
         Also trace shafts that differ from coloured skin by their colour only: a grey
         (unpigmented) hair over pink or tanned skin is darker in red and brighter in
         blue, so the smallest per-channel absorptance misses it, but its own colour
-        turns neutral (:func:`hairtrial.measure._absorbance.neutral_contrast`). Off by
-        default: on the real sets, whose skin is pale and yellowish, it moves little but
-        loses a little precision (blurred edges of blue-black shafts over yellowish skin
-        look neutral); turn it on for grey-haired subjects with pink or tanned skin. No
+        turns neutral (:func:`hairtrial.measure._absorbance.neutral_contrast`). A trace
+        seen mostly by that colour alone is reported only when it runs straight (exit
+        shadows and the rims of openings turn neutral too, and curve). Off by default:
+        on the real sets, whose skin is pale and yellowish, it moves little but costs
+        ~20 % more time; turn it on for grey-haired subjects with pink or tanned skin. No
         effect on greyscale images or over skin less coloured than `ridge_high_od`.
     light_ridge_high_od : float, OD
         `ridge_high_od` of the light pass (brightening instead of absorptance): a white
