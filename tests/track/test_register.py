@@ -136,6 +136,35 @@ def test_chains_through_an_intermediate_visit():
     assert _error_px(regs[2], truth) < 1.0
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_chains_two_visits_turned_opposite_ways(seed):
+    # each later visit turns 30° and rescales 10 % against the first, the two opposite
+    # ways: against each other 60° and 20 %, beyond the search against the first visit
+    rng = np.random.default_rng(seed)
+    m0 = pose_matrix(um_per_px=UM, shape=SHAPE, centre_um=(2500, 4500))
+    m1 = pose_matrix(um_per_px=UM, shape=SHAPE, centre_um=(4000, 4500), rotation_deg=30, scale=1.1)
+    m2 = pose_matrix(um_per_px=UM, shape=SHAPE, centre_um=(5700, 4500), rotation_deg=-30, scale=0.9)
+    n = len(SITE.xy_um)
+    visits = [
+        make_visit(
+            SITE,
+            m,
+            shape=SHAPE,
+            um_per_px=UM,
+            present=rng.random(n) >= 0.3,
+            jitter_px=0.5,
+            seed=seed + i,
+        )
+        for i, m in enumerate((m0, m1, m2))
+    ]
+    regs = register_visits(visits, um_per_px=[UM] * 3, shapes=[SHAPE] * 3)
+    assert all(r.ok for r in regs), [r.reason for r in regs]
+    assert regs[2].via == 1
+    assert _error_px(regs[1], compose(m0, invert(m1))) < 3.0
+    # two registrations composed, each within the 3 px of a single one
+    assert _error_px(regs[2], compose(m0, invert(m2))) < 6.0
+
+
 def _texture(seed: int = 0) -> np.ndarray:
     import cv2
 

@@ -30,9 +30,12 @@ class TrackConfig:
         Shortest pair used for descriptors (shorter pairs, e.g. hairs of one follicular
         unit, give unstable angles).
     max_scale_change : float
-        Largest accepted ``|ln(scale)|`` between visits after calibration (0.2 ≈ ±20 %).
+        Largest accepted ``|ln(scale)|`` of a visit against the first after calibration
+        (0.2 ≈ ±20 %); against another registered visit, plus that visit's own.
     max_rotation_deg : float, degrees
-        Largest accepted rotation between visits.
+        Largest accepted rotation of a visit against the first; against another
+        registered visit (when the first's field barely overlaps), plus that visit's own
+        rotation.
     inlier_um : float, µm
         Distance within which a transformed exit counts as agreeing with a reference exit.
     min_inliers : int
@@ -47,7 +50,7 @@ class TrackConfig:
         A registration is refused when a clearly different transform has at least this
         share of the best transform's inliers (repeating patterns, chance alignments).
     max_hypotheses : int
-        Transform hypotheses verified by inlier counting.
+        Transform hypotheses refined and verified by inlier counting.
     match_gate_um : float, µm
         Largest exit distance (after registration) of a matched hair pair.
     direction_gate_deg : float, degrees

@@ -12,15 +12,23 @@ transform, estimated in four steps:
    matched with a k-d tree; each matched pair proposes a full similarity. Proposals are
    voted on in (rotation, log scale), then, at the winning rotations and scales, on the
    position the moving field's centre maps to — so one wrong pair cannot dominate.
-3. **Verification.** The best-voted hypotheses are checked by counting exits that agree
-   (distance ≤ ``inlier_um`` and a consistent hair direction, each reference exit counted
-   once); the best is refined by iterative closest point with mutual-nearest one-to-one
-   pairs and a least-squares (Umeyama) fit.
+3. **Verification.** Each of the best-voted hypotheses is refined by iterative closest
+   point with mutual-nearest one-to-one pairs and a least-squares (Umeyama) fit, then
+   checked by counting exits that agree (distance ≤ ``inlier_um`` and a consistent hair
+   direction, each reference exit counted once). A vote's bin is 3° and 3 % of scale
+   wide: on a field 2 mm across, a hypothesis 2° off misplaces the far hairs by more
+   than ``inlier_um``, so hypotheses are compared after refinement, not before.
 4. **Acceptance.** The score is the share of hairs in the overlap that agree. A
    registration is accepted only with enough agreeing hairs, a high enough score and no
    clearly different transform that explains nearly as many hairs; otherwise
    ``ok=False`` with the reason — the tracker never matches hairs through a refused
    transform.
+
+A visit whose field barely overlaps the first visit's is registered to another visit
+already registered, and the transforms composed. Each visit may turn by up to
+``max_rotation_deg`` and rescale by up to ``max_scale_change`` against the first, so two
+later visits may differ by their two turns: the search for such a pair reaches the
+bound plus the registered visit's own turn and rescale.
 
 When images are given and the hairs cannot register a visit, ORB features with RANSAC
 (OpenCV) propose a transform, which the hairs must then confirm (or, with too few hairs,
@@ -31,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -376,13 +384,18 @@ def _register_pair(
             matrix=IDENTITY.copy(), score=0.0, inliers=0, residual_px=math.nan, ok=False,
             reason="no consistent hair constellation found in both images", tight_share=0.0,
         )  # fmt: skip
-    counts = [
-        len(_agreeing(m, mov_um, mov.direction, ref_tree, ref.direction, cfg.inlier_um)[0])
+    # refined before they are compared: a hypothesis from a coarse vote bin may be a
+    # couple of degrees off, and then agrees on fewer exits than a chance alignment
+    candidates = [
+        _refine(m, mov_um, mov.direction, ref_um, ref_tree, ref.direction, cfg)
         for m in candidates[: cfg.max_hypotheses]
     ]
+    counts = [
+        len(_agreeing(m, mov_um, mov.direction, ref_tree, ref.direction, cfg.inlier_um)[0])
+        for m in candidates
+    ]
     best_i = int(np.argmax(counts))
-    best = _refine(candidates[best_i], mov_um, mov.direction, ref_um, ref_tree, ref.direction,
-                   cfg)  # fmt: skip
+    best = candidates[best_i]
     im, ir, d = _agreeing(best, mov_um, mov.direction, ref_tree, ref.direction, cfg.inlier_um)
     n_in = len(im)
     rival = max(
@@ -632,7 +645,7 @@ def _first_ok(
     """
     first: Registration | None = None
     for j in order:
-        reg = _register_one(points, cal, imgs, fields, k, j, cfg)
+        reg = _register_one(points, cal, imgs, fields, k, j, _reach_via(cfg, regs[j], cal, j))
         if reg.ok and j != 0:
             reg = Registration(
                 matrix=compose(regs[j].matrix, reg.matrix), score=reg.score,
@@ -645,6 +658,25 @@ def _first_ok(
         first = first or reg
     assert first is not None
     return first
+
+
+def _reach_via(cfg: TrackConfig, reg: Registration, cal: list[float], j: int) -> TrackConfig:
+    """`cfg` with the rotation and scale search widened by visit `j`'s own registration.
+
+    Every visit turns and rescales by at most ``max_rotation_deg`` and
+    ``max_scale_change`` against the first visit, so against visit `j` (registered to the
+    first by `reg`) by at most those plus `j`'s own turn and rescale.
+    """
+    if j == 0 or not reg.ok:
+        return cfg
+    turn = abs(math.degrees(rotation_of(reg.matrix)))
+    # the matrix maps px to px: its physical rescale is corrected by the calibrations
+    log_s = abs(math.log(max(scale_of(reg.matrix) * cal[0] / cal[j], 1e-9)))
+    return replace(
+        cfg,
+        max_rotation_deg=min(180.0, cfg.max_rotation_deg + turn),
+        max_scale_change=min(1.0, cfg.max_scale_change + log_s),
+    )
 
 
 def _register_one(
