@@ -462,7 +462,7 @@ def _detect(
     stubs = [pts for pts in blobs + short if not footprint.covers(pts)]
     if stubs:
         widths = _piece_widths(stubs, ridges.diameter_px)
-        for stub in _stubs(stubs, widths, [c.points for c in out], od_work, min_len):
+        for stub in _stubs(stubs, widths, [c.points for c in out], od_work, min_len, exclude):
             if footprint.covers(stub.points):
                 continue
             out.append(stub)
@@ -562,7 +562,12 @@ def _relink_cut_ends(
 
 
 def _stubs(
-    traces: list[F64], scale_px: F64, shafts: list[F64], od: F32, min_len: float
+    traces: list[F64],
+    scale_px: F64,
+    shafts: list[F64],
+    od: F32,
+    min_len: float,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> list[_Candidate]:
     """Hairs cut to a stub among crests too short, or too blob-like, to be a shaft.
 
@@ -574,7 +579,7 @@ def _stubs(
     :data:`_STUB_LENGTH` times `min_len` and :data:`_STUB_ASPECT` times its width at half
     that level, and falls below :data:`_STUB_END` of that level just past *both* ends
     (bare skin; the grey shadow past an exit stays fainter than that), the whole bar
-    inside the image. It is as dark as a shaft: its crest level is at least
+    inside the image and clear of overlays. It is as dark as a shaft: its crest level is at least
     :data:`_STUB_LEVEL` of the median level of the image's shafts (a ring of grey
     shadow round an opening, or a flake, is fainter than the hairs growing there). Its
     edges are parallel and it is dark all along (:func:`_bar_like`), where a patch of
@@ -593,6 +598,9 @@ def _stubs(
         Absorptance at the working resolution.
     min_len : float, px
         Shortest shaft crest the measurement reports.
+    exclude : (M, N) ndarray of bool, optional
+        Overlays (status bars, text boxes), zero in `od`: a bar touching one is not
+        known to end there (the shaft may run on under it), so it is no stub.
 
     Returns
     -------
@@ -643,12 +651,36 @@ def _stubs(
         margin = past + _BORDER_PX
         if not all(_inside(p, m, n, margin) for p in (start, stop)):
             continue
+        if exclude is not None and _near_overlay(exclude, start, stop, unit, past, float(width)):
+            continue
         if not _bar_like(od, start, stop, float(width)):
             continue
         count = max(2, math.ceil(float(visible)) + 1)
         line = start[None, :] + np.linspace(0.0, 1.0, count)[:, None] * (stop - start)[None, :]
         out.append(_Candidate(points=line, diameter_px=float(width), strength=float(level)))
     return out
+
+
+def _near_overlay(
+    exclude: NDArray[np.bool_], start: F64, stop: F64, unit: F64, past: float, width: float
+) -> bool:
+    """Whether an overlay touches a bar: within `past` (px) beyond its ends or beside it.
+
+    Samples a grid every pixel over the bar from `past` + 2 px before its start to as far
+    past its stop, out to half its `width` + 2 px on either side.
+    """
+    m, n = exclude.shape
+    along = np.arange(-(past + 2.0), float(np.hypot(*(stop - start))) + past + 2.5, 1.0)
+    side = np.arange(-(0.5 * width + 2.0), 0.5 * width + 2.5, 1.0)
+    normal = np.array([-unit[1], unit[0]])
+    pts = (
+        start[None, None, :]
+        + along[:, None, None] * unit[None, None, :]
+        + side[None, :, None] * normal[None, None, :]
+    ).reshape(-1, 2)
+    cols = np.clip(np.rint(pts[:, 0]).astype(np.intp), 0, n - 1)
+    rows = np.clip(np.rint(pts[:, 1]).astype(np.intp), 0, m - 1)
+    return bool(exclude[rows, cols].any())
 
 
 def _border_caps(
