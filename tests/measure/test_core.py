@@ -676,3 +676,21 @@ def test_straight_where_grey_drops_curved_traces_seen_by_colour_only():
         for c in cands
     ]
     np.testing.assert_array_equal(core._straight_where_grey(half, mask, 2.0), [True, False, True])
+
+
+def test_detected_shaft_carries_its_width_for_the_profile_window():
+    # the detection scales are a factor ~2 apart: a sharp 20 px (100 µm) shaft answers
+    # best at the 30 px scale, and its profiles are windowed by its own width instead
+    from hairtrial.measure import core
+
+    img = draw.skin((200, 300), seed=4)
+    draw.draw_hair(img, draw.straight(40, 100, 0, 220), diameter_px=20.0, absorb=2.0)
+    u8 = draw.finish(img, blur_px=0.5, seed=4)
+    od = core.absorptance_image(u8, um_per_px=5.0)
+    cands = core._detect(od, None, 5.0, MeasureConfig())
+    shaft = max(cands, key=lambda c: len(c.points))
+    assert shaft.diameter_px > 25.0  # the detection scale
+    assert shaft.width_px is not None
+    assert 17.0 <= shaft.width_px <= 23.0
+    hair = max(measure_image(u8, um_per_px=5.0).hairs, key=lambda h: h.length_um)
+    assert hair.diameter_um == pytest.approx(100.0, abs=3.0)
