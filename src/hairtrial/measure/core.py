@@ -664,6 +664,14 @@ def _stubs(
     return out
 
 
+def _at_pixels(image: NDArray[Any], pts: F64) -> NDArray[Any]:
+    """Values of `image` at the pixels nearest to points (x, y), clipped to the image."""
+    m, n = image.shape[:2]
+    cols = np.clip(np.rint(pts[:, 0]).astype(np.intp), 0, n - 1)
+    rows = np.clip(np.rint(pts[:, 1]).astype(np.intp), 0, m - 1)
+    return image[rows, cols]
+
+
 def _near_overlay(
     exclude: NDArray[np.bool_], start: F64, stop: F64, unit: F64, past: float, width: float
 ) -> bool:
@@ -672,7 +680,6 @@ def _near_overlay(
     Samples a grid every pixel over the bar from `past` + 2 px before its start to as far
     past its stop, out to half its `width` + 2 px on either side.
     """
-    m, n = exclude.shape
     along = np.arange(-(past + 2.0), float(np.hypot(*(stop - start))) + past + 2.5, 1.0)
     side = np.arange(-(0.5 * width + 2.0), 0.5 * width + 2.5, 1.0)
     normal = np.array([-unit[1], unit[0]])
@@ -681,9 +688,7 @@ def _near_overlay(
         + along[:, None, None] * unit[None, None, :]
         + side[None, :, None] * normal[None, None, :]
     ).reshape(-1, 2)
-    cols = np.clip(np.rint(pts[:, 0]).astype(np.intp), 0, n - 1)
-    rows = np.clip(np.rint(pts[:, 1]).astype(np.intp), 0, m - 1)
-    return bool(exclude[rows, cols].any())
+    return bool(_at_pixels(exclude, pts).any())
 
 
 def _border_caps(
@@ -1349,6 +1354,16 @@ def _shaft_levels(od: F32, lines: list[F64]) -> F64:
     return _ridges.group_medians(vals, np.array([len(r) for r in resampled]))
 
 
+def _not_skin(channels: F32, hair_px: float) -> tuple[NDArray[np.bool_], NDArray[np.bool_], float]:
+    """Pixels that image no skin: burned-in overlays and the frame of a round field.
+
+    Returns the union, the frame alone (:func:`._absorbance.outside_field`) and the
+    imaged area (px²).
+    """
+    outside, imaged_px = _absorbance.outside_field(channels, hair_px)
+    return _absorbance.overlay_mask(channels) | outside, outside, imaged_px
+
+
 def absorptance_image(
     image: NDArray[Any], *, um_per_px: float, config: MeasureConfig | None = None
 ) -> F32:
@@ -1382,8 +1397,7 @@ def absorptance_image(
     um = check_um_per_px(um_per_px)
     config = config or MeasureConfig()
     channels = _absorbance.to_float_channels(arr)
-    outside, _ = _absorbance.outside_field(channels, config.max_diameter_um / um)
-    overlay = _absorbance.overlay_mask(channels) | outside
+    overlay, _, _ = _not_skin(channels, config.max_diameter_um / um)
     bg = _absorbance.skin_background(
         channels,
         size_px=config.background_um / um,
@@ -1443,8 +1457,7 @@ def measure_image(
         if overlay is None:
             # the frame round a round field of view is no skin: masked as an overlay, and
             # its edge cuts hairs as the image's border does
-            outside, imaged_px = _absorbance.outside_field(channels, config.max_diameter_um / um)
-            overlay = _absorbance.overlay_mask(channels) | outside
+            overlay, outside, imaged_px = _not_skin(channels, config.max_diameter_um / um)
             if outside.any():
                 field_px = np.asarray(
                     cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 3), np.float32
@@ -1575,7 +1588,7 @@ def _measure_candidates(
     # the 41 samples fall ~2.6 px apart on a sharp 80 µm shaft at 5 µm/px, and its fitted
     # diameter jumped by up to 15 µm with a 1.5 % change of the image's blur estimate
     width = np.array([c.diameter_px if c.width_px is None else c.width_px for c in cands])
-    half = np.maximum(1.6 * np.minimum(guess, width * factor) + 4.0, 6.0)
+    half = np.maximum(1.6 * (width * factor) + 4.0, 6.0)
     transmittance = (1.0 - od).astype(np.float32)
     transmittance[overlay] = np.nan
     # a trace run on into another shaft is measured along its own crest: where it runs
@@ -2473,14 +2486,11 @@ def _straight_where_grey(
     list of bool
         Per trace: kept.
     """
-    m, n = grey_borne.shape
     keep = [True] * len(cands)
     for k, cand in enumerate(cands):
         pts = cand.points
         full = (pts + 0.5) * factor - 0.5 if factor > 1.0 else pts
-        cols = np.clip(np.rint(full[:, 0]).astype(np.intp), 0, n - 1)
-        rows = np.clip(np.rint(full[:, 1]).astype(np.intp), 0, m - 1)
-        if grey_borne[rows, cols].mean() < _GREY_BORNE_SHARE:
+        if _at_pixels(grey_borne, full).mean() < _GREY_BORNE_SHARE:
             continue
         length = _ridges.polyline_length(pts)
         chord = float(np.hypot(*(pts[-1] - pts[0])))

@@ -669,9 +669,9 @@ def _reach_via(cfg: TrackConfig, reg: Registration, cal: list[float], j: int) ->
     """
     if j == 0 or not reg.ok:
         return cfg
-    turn = abs(math.degrees(rotation_of(reg.matrix)))
+    turn = abs(reg.rotation_deg)
     # the matrix maps px to px: its physical rescale is corrected by the calibrations
-    log_s = abs(math.log(max(scale_of(reg.matrix) * cal[0] / cal[j], 1e-9)))
+    log_s = abs(math.log(max(reg.scale * cal[0] / cal[j], 1e-9)))
     return replace(
         cfg,
         max_rotation_deg=min(180.0, cfg.max_rotation_deg + turn),
