@@ -10,7 +10,11 @@ from hairtrial.measure import _absorbance
 
 
 def _plain_overlay_mask(channels: np.ndarray) -> np.ndarray:
-    """The rule on the whole image at once (the oracle for the slab-wise version)."""
+    """The rule on the whole image at once (the oracle for the slab-wise version).
+
+    Its status bars are masked edge to edge: the bars of the tests using it are solid,
+    which step across the whole width (labels with skin beside them: tested apart).
+    """
     m, n = channels.shape[:2]
     grey = np.asarray(cv2.cvtColor(channels, cv2.COLOR_RGB2GRAY), np.float32)
     mean = cv2.blur(grey, (7, 7))
@@ -179,6 +183,28 @@ def test_overlay_bands_count_the_rows_a_status_bar_hides(
     # an 8-bit image as read from a file gives the same rows
     u8 = np.round(image * 255).astype(np.uint8)
     assert _absorbance.overlay_bands(u8) == expected
+
+
+def _labelled_bar(shape: tuple[int, int], seed: int) -> np.ndarray:
+    """Skin under a status bar of three label boxes with lines of text, on the left."""
+    image = _skin(shape, seed=seed)
+    for x0, x1 in ((4, 70), (80, 170), (180, 250)):
+        image[2:24, x0:x1] = 0.3
+        for x in range(x0 + 6, x1 - 6, 7):
+            image[7:19, x : x + 3] = 0.95
+    return image
+
+
+def test_status_bar_masks_its_labels_and_keeps_the_skin_beside_them() -> None:
+    image = _labelled_bar((300, 420), seed=8)
+    got = _absorbance.overlay_mask(image)
+    # the labels, the gaps between them and a little past their ends
+    assert got[:26, :255].all()
+    # the skin beside them is imaged: a hair there is seen up to the image's edge
+    assert not got[:, 262:].any()
+    assert not got[30:].any()
+    # the rows stay hidden for tracking: exits under the labels cannot be seen
+    assert _absorbance.overlay_bands(image) == (26, 0)
 
 
 def test_overlay_bands_leave_out_label_boxes() -> None:

@@ -340,6 +340,29 @@ def test_device_bar_at_the_bottom_leaves_no_shaft_along_its_edge(level):
     assert set(res.to_json("barred.png")) == JSON_KEYS
 
 
+def test_hair_entering_beside_a_status_bars_labels_is_not_counted():
+    """A status bar hides skin under its labels only: a hair entering the field from
+    above, beside them, is seen crossing the image's edge and is not counted (with the
+    bar's rows masked edge to edge its end at the bar read as its exit). A hair leaving
+    the skin in the field is counted, and the bar's rows stay hidden for tracking."""
+    img = draw.skin((300, 420), seed=11)
+    draw.draw_hair(img, draw.straight(330.0, -5.0, 100.0, 180.0), diameter_px=14.0, absorb=1.5)
+    draw.draw_subsurface(img, draw.straight(120.0, 150.0, 280.0, 50.0), diameter_px=14.0)
+    draw.draw_hair(img, draw.straight(120.0, 150.0, 100.0, 120.0), diameter_px=14.0, absorb=1.5)
+    u8 = draw.finish(img, blur_px=1.0, seed=11)
+    for x0, x1 in ((4, 70), (80, 170), (180, 250)):  # label boxes with lines of text
+        u8[2:24, x0:x1] = (70, 70, 72)
+        for x in range(x0 + 6, x1 - 6, 7):
+            u8[7:19, x : x + 3] = 235
+    res = measure_image(u8, um_per_px=5.0)
+    assert res.hidden_rows == (26, 0)
+    assert res.hair_count == 1
+    (counted,) = [h for h in res.hairs if h.exit_px is not None]
+    assert np.hypot(counted.exit_px[0] - 120.5, counted.exit_px[1] - 150.5) < 8.0
+    entering = [h for h in res.hairs if h.exit_px is None]
+    assert len(entering) == 1 and min(y for _, y in entering[0].centerline_px) < 5.0
+
+
 @pytest.mark.parametrize("col", [7.0, 404.0])
 def test_hair_along_the_image_border_is_measured(col):
     """A 60 µm shaft lying along the left or right edge keeps its diameter.

@@ -12,6 +12,7 @@ black shaft stays.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -26,6 +27,13 @@ _MIN_LEVEL = 1.0 / 512.0
 _MAX_FILL = 0.5
 #: Rows and columns added around a flat patch to cover its whole label box (px).
 _BOX_GROW = 4
+#: A row-to-row luma step this large is an overlay's sharp edge (JPEG blurs it little).
+_EDGE_STEP = 20.0 / 255.0
+#: A status bar is masked over the columns where its edge rows step (its label boxes and
+#: their text): runs of such columns closer than this are one label (px) ...
+_BAR_GAP = 41
+#: ... and a run narrower than this is a hair's edge crossing the row, not a label (px).
+_BAR_MIN_RUN = 12
 #: The dark frame round a round field of view (the optics' stop): darker than this share
 #: of the skin's level (the 75th percentile of the luma) ...
 _FRAME_LEVEL = 0.12
@@ -76,11 +84,13 @@ def to_float_pixels(pixels: NDArray[Any], scale: float) -> F32:
 
 
 def overlay_mask(channels: F32) -> NDArray[np.bool_]:
-    """Mask device overlays: status bars and flat, uniform-colour boxes at the top or bottom.
+    """Mask device overlays: status-bar labels and flat, uniform-colour boxes at the top or bottom.
 
     Real skin under a microscope is never flat to within JPEG noise over a 7x7 window, an
     on-screen label box is. Only boxes touching the top or bottom band of the image are
-    taken, so a smooth synthetic background is not masked.
+    taken, so a smooth synthetic background is not masked. A status bar
+    (:func:`status_bars`) is masked over the columns of its labels: the skin between and
+    beside them is imaged, and a hair crossing it is seen up to the image's edge.
 
     Parameters
     ----------
@@ -90,19 +100,14 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
     Returns
     -------
     (M, N) ndarray of bool
-        True on status bars and on label boxes (each whole, with one pixel of its edge).
+        True on status-bar labels and on label boxes (each whole, with one pixel of its
+        edge).
     """
     m, n = channels.shape[:2]
-    band = max(4, round(0.08 * m))
+    band = _bar_band(m)
     mask = np.zeros((m, n), dtype=bool)
-    # a status bar ends in a straight horizontal edge across a third or more of the width
-    # (its label boxes); no hair or scale-bar line runs that far along one pixel row
-    top = np.nonzero(_edge_rows(_grey(channels[: band + 1])))[0]
-    if top.size:
-        mask[: int(top.max()) + 3] = True
-    bottom = np.nonzero(_edge_rows(_grey(channels[m - 1 - band :])))[0]
-    if bottom.size:
-        mask[max(0, m - 1 - band + int(bottom.min()) - 2) :] = True
+    for bar in status_bars(channels):
+        mask[bar.start : bar.stop, _bar_columns(channels, bar)] = True
     # a box touching a band and at most 0.2 m tall lies within `reach` rows of the edge:
     # only those slabs are searched (one more row shows a box that runs on, too tall)
     reach = band + int(0.2 * m) + 1
@@ -119,6 +124,87 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
                 grow = _BOX_GROW
                 mask[max(0, y - grow) : y + h + grow, max(0, x - grow) : x + w + grow] = True
     return mask
+
+
+@dataclass(frozen=True)
+class StatusBar:
+    """A status bar burned in along the top or bottom edge of an image.
+
+    Parameters
+    ----------
+    start, stop : int, px
+        Rows it spans (``start`` included, ``stop`` not), from the image's edge.
+    edges : (E,) ndarray of int, px
+        Rows after which the luma steps sharply across a third of the width or more
+        (the labels' edges and their lines of text).
+    """
+
+    start: int
+    stop: int
+    edges: NDArray[np.intp] = field(repr=False)
+
+
+def _bar_band(m: int) -> int:
+    """Rows from the top or bottom edge searched for a status bar (px)."""
+    return max(4, round(0.08 * m))
+
+
+def status_bars(channels: F32) -> list[StatusBar]:
+    """Status bars along the top and bottom edges of an image (0, 1 or 2).
+
+    A status bar ends in a straight horizontal edge across a third or more of the width
+    (its label boxes): no hair or scale-bar line runs that far along one pixel row.
+
+    Parameters
+    ----------
+    channels : (M, N, C) ndarray of float32
+        Pixels in [0, 1].
+
+    Returns
+    -------
+    list of StatusBar
+    """
+    m = channels.shape[0]
+    band = _bar_band(m)
+    bars = []
+    top = np.nonzero(_edge_rows(_grey(channels[: band + 1])))[0]
+    if top.size:
+        bars.append(StatusBar(0, min(m, int(top.max()) + 3), top))
+    bottom = np.nonzero(_edge_rows(_grey(channels[m - 1 - band :])))[0]
+    if bottom.size:
+        edges = bottom + (m - 1 - band)
+        bars.append(StatusBar(max(0, int(edges.min()) - 2), m, edges))
+    return bars
+
+
+def _bar_columns(channels: F32, bar: StatusBar) -> NDArray[np.bool_]:
+    """Columns of a status bar that its labels cover: where its edge rows step sharply.
+
+    A label's text steps along its lines even where the box is as bright as the skin
+    beside it; steps closer than :data:`_BAR_GAP` are one label, runs narrower than
+    :data:`_BAR_MIN_RUN` (a hair's edge crossing the row) are dropped, and each label
+    grows by :data:`_BOX_GROW` on either side. A solid bar steps across the whole width.
+    """
+    grey = _grey(channels[bar.start : bar.stop])
+    rows = bar.edges[(bar.edges >= bar.start) & (bar.edges < bar.stop - 1)] - bar.start
+    steps = np.abs(grey[rows + 1] - grey[rows]) > _EDGE_STEP
+    cols: NDArray[Any] = np.asarray(steps.any(axis=0), np.uint8)[None, :]
+    cols = cv2.morphologyEx(cols, cv2.MORPH_CLOSE, np.ones((1, _BAR_GAP), np.uint8))
+    cols = cv2.morphologyEx(cols, cv2.MORPH_OPEN, np.ones((1, _BAR_MIN_RUN), np.uint8))
+    cols = cv2.dilate(cols, np.ones((1, 2 * _BOX_GROW + 1), np.uint8))
+    return np.asarray(cols[0], dtype=bool)
+
+
+def bar_rows(channels: F32) -> tuple[int, int]:
+    """Rows the status bars span from the top and from the bottom edge (0 without one)."""
+    m = channels.shape[0]
+    top = bottom = 0
+    for bar in status_bars(channels):
+        if bar.start == 0:
+            top = max(top, bar.stop)
+        if bar.stop == m:
+            bottom = max(bottom, m - bar.start)
+    return top, bottom
 
 
 def outside_field(channels: F32, hair_px: float) -> tuple[NDArray[np.bool_], float]:
@@ -258,8 +344,8 @@ def _robust_circle(
 def overlay_bands(image: NDArray[Any]) -> tuple[int, int]:
     """Rows a burned-in status bar hides at the top and at the bottom of an image.
 
-    The rows :func:`overlay_mask` masks across the whole width, counted from each edge:
-    skin there is not seen at all, so no hair's exit can be judged there.
+    As :func:`hidden_rows` judges them from the image alone: no hair's exit can be
+    judged there (the rows of a bar's labels, and rows an overlay covers edge to edge).
 
     Parameters
     ----------
@@ -271,27 +357,38 @@ def overlay_bands(image: NDArray[Any]) -> tuple[int, int]:
     top, bottom : int
         Hidden rows at the top and at the bottom (0 when there is no bar).
     """
-    return hidden_rows(overlay_mask(to_float_channels(image)))
+    channels = to_float_channels(image)
+    return hidden_rows(overlay_mask(channels), bar_rows(channels))
 
 
-def hidden_rows(mask: NDArray[np.bool_]) -> tuple[int, int]:
-    """Rows of `mask` (an :func:`overlay_mask`) covered edge to edge from the top and bottom.
+def hidden_rows(mask: NDArray[np.bool_], bars: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """Rows hidden from the top and bottom: covered edge to edge, or spanned by a bar.
+
+    A status bar's labels hide the skin under them, so its rows are hidden although
+    skin shows between and beside its labels: which of its hairs leave the skin under a
+    label cannot be told, and a follicle there is seen at one visit and not at another.
 
     Parameters
     ----------
     mask : (M, N) ndarray of bool
-        Overlay mask.
+        Overlay mask (:func:`overlay_mask`, with anything else that images no skin).
+    bars : (int, int), px
+        Rows spanned by status bars from the top and the bottom edge (:func:`bar_rows`).
 
     Returns
     -------
     top, bottom : int
-        Wholly covered rows counted from the top edge and from the bottom edge (all `M`
-        and 0 when every row is covered).
+        Hidden rows counted from the top edge and from the bottom edge (all `M` and 0
+        when every row is covered).
     """
     whole: NDArray[np.bool_] = np.asarray(mask.all(axis=1))
     m = len(whole)
     top = m if whole.all() else int(np.argmin(whole))
     bottom = 0 if top == m else int(np.argmin(whole[::-1]))
+    if top == m:
+        return top, bottom
+    top = min(m, max(top, int(bars[0])))
+    bottom = min(m - top, max(bottom, int(bars[1])))
     return top, bottom
 
 
@@ -304,7 +401,7 @@ def _grey(channels: F32) -> F32:
 
 def _edge_rows(grey: F32) -> NDArray[np.bool_]:
     """Whether each row-to-row step is a sharp edge across a third of the width or more."""
-    return np.asarray((np.abs(np.diff(grey, axis=0)) > 20.0 / 255.0).mean(axis=1) >= 0.33)
+    return np.asarray((np.abs(np.diff(grey, axis=0)) > _EDGE_STEP).mean(axis=1) >= 0.33)
 
 
 def _flat_boxes(channels: F32, lo: int, hi: int) -> list[tuple[int, int, int, int]]:

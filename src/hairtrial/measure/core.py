@@ -68,9 +68,10 @@ class ImageMeasurement:
     config_hash : str
         :meth:`MeasureConfig.config_hash` of the parameters used.
     hidden_rows : (int, int), px
-        Rows a burned-in status bar hides across the whole width at the top and at the
-        bottom of the image (no exit can be seen there; tracking leaves them out of the
-        field). Not part of the JSON contract.
+        Rows a burned-in status bar spans at the top and at the bottom of the image
+        (under its labels no exit can be seen, so tracking leaves those rows out of the
+        field; skin between and beside the labels is measured). Not part of the JSON
+        contract.
     extra : dict
         Free-form additions by callers (not part of the JSON contract).
     """
@@ -1354,14 +1355,18 @@ def _shaft_levels(od: F32, lines: list[F64]) -> F64:
     return _ridges.group_medians(vals, np.array([len(r) for r in resampled]))
 
 
-def _not_skin(channels: F32, hair_px: float) -> tuple[NDArray[np.bool_], NDArray[np.bool_], float]:
+def _not_skin(
+    channels: F32, hair_px: float
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], float, tuple[int, int]]:
     """Pixels that image no skin: burned-in overlays and the frame of a round field.
 
-    Returns the union, the frame alone (:func:`._absorbance.outside_field`) and the
-    imaged area (px²).
+    Returns the union, the frame alone (:func:`._absorbance.outside_field`), the imaged
+    area (px²) and the rows hidden at the top and bottom (:func:`._absorbance.hidden_rows`).
     """
     outside, imaged_px = _absorbance.outside_field(channels, hair_px)
-    return _absorbance.overlay_mask(channels) | outside, outside, imaged_px
+    mask = _absorbance.overlay_mask(channels) | outside
+    hidden = _absorbance.hidden_rows(mask, _absorbance.bar_rows(channels))
+    return mask, outside, imaged_px, hidden
 
 
 def absorptance_image(
@@ -1397,7 +1402,7 @@ def absorptance_image(
     um = check_um_per_px(um_per_px)
     config = config or MeasureConfig()
     channels = _absorbance.to_float_channels(arr)
-    overlay, _, _ = _not_skin(channels, config.max_diameter_um / um)
+    overlay, _, _, _ = _not_skin(channels, config.max_diameter_um / um)
     bg = _absorbance.skin_background(
         channels,
         size_px=config.background_um / um,
@@ -1439,6 +1444,7 @@ def measure_image(
     config = config or MeasureConfig()
     m, n = arr.shape[:2]
     overlay: NDArray[np.bool_] | None = None
+    hidden = (0, 0)
     # distance (px) to the frame round a round field of view (None without one)
     field_px: F32 | None = None
     imaged_px = float(m * n)
@@ -1457,7 +1463,7 @@ def measure_image(
         if overlay is None:
             # the frame round a round field of view is no skin: masked as an overlay, and
             # its edge cuts hairs as the image's border does
-            overlay, outside, imaged_px = _not_skin(channels, config.max_diameter_um / um)
+            overlay, outside, imaged_px, hidden = _not_skin(channels, config.max_diameter_um / um)
             if outside.any():
                 field_px = np.asarray(
                     cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 3), np.float32
@@ -1553,7 +1559,7 @@ def measure_image(
         area_cm2=area_cm2,
         psf_sigma_um=0.0 if math.isnan(psf_um) else psf_um,
         config_hash=config.config_hash(),
-        hidden_rows=(0, 0) if overlay is None else _absorbance.hidden_rows(overlay),
+        hidden_rows=hidden,
     )
 
 
