@@ -313,6 +313,28 @@ def test_scale_bar_among_translucent_hairs_is_not_a_hair():
     assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
 
 
+@pytest.mark.parametrize("stroke_px", [2, 3])
+def test_scale_bar_sharper_than_the_blur_is_not_a_hair(stroke_px):
+    """A ruler's stroke drawn on a strongly blurred image is sharper than any imaged shaft.
+
+    Under a 5 px blur its free fit reads a little over the thinnest hair (on Huashan's
+    scale bars, 10–11 µm for a 2 px stroke); its width at half absorptance (2–3 px) is
+    far under the blur's own (~12 px), which no shaft imaged through the optics can be.
+    """
+    img = draw.skin((400, 560), seed=4)
+    for i in range(6):
+        exit_xy = (170.0 + 60.0 * i, 60.0)
+        draw.draw_subsurface(img, draw.straight(*exit_xy, 260.0, 50.0), diameter_px=30.0)
+        draw.draw_hair(img, draw.straight(*exit_xy, 80.0, 250.0), diameter_px=30.0, absorb=1.5)
+    img = draw.finish(img, blur_px=5.0, seed=4, noise=0.02)
+    ruled = img.astype(np.float64)
+    ruled[40:380, 30 : 30 + stroke_px] *= 0.37
+    ruled[380 - stroke_px : 380, 30:150] *= 0.37
+    res = measure_image(ruled.astype(np.uint8), um_per_px=2.5)
+    assert res.hair_count == measure_image(img, um_per_px=2.5).hair_count == 6
+    assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
+
+
 @pytest.mark.parametrize("angle", [0.0, 90.0])
 def test_thin_hair_along_a_pixel_row_or_column_is_kept(angle):
     """A vellus hair lying exactly along the grid is still a hair: it is not thinner than one."""

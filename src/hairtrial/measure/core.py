@@ -316,8 +316,12 @@ _RUN_ON_MAX_DEG = 20.0
 _RUN_ON_LEVEL = 0.5
 #: ... for at most this many times its own traced length.
 _RUN_ON_LENGTHS = 4.0
-#: A trace thinner than the thinnest hair, half of whose points keep within this many px
-#: of one pixel row or column over at least _GRID_MIN_PX, is drawn graphics (scale bar).
+#: A trace thinner than the thinnest hair, or sharper than the blur allows (narrower at
+#: half absorptance than this share of the blur's full width at half maximum), half of
+#: whose points keep within _GRID_PX of one pixel row or column over at least
+#: _GRID_MIN_PX, is drawn graphics (a scale bar's stroke, a frame line).
+_DRAWN_SHARPNESS = 0.4
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
 
@@ -1692,8 +1696,12 @@ def _measure_candidates(
     )
     for i, c in enumerate(cands):
         pts = to_full[i]
-        if dark and free_px[i] * um < config.min_diameter_um and _on_pixel_grid(pts):
-            continue  # a burned-in scale bar or frame line, thinner than any hair
+        if (
+            dark
+            and _drawn(free_px[i], c.width_px, factor, psf_px, um, config)
+            and _on_pixel_grid(pts)
+        ):
+            continue  # a burned-in scale bar or frame line: not imaged through the optics
         if c.cap and own_logodds[i] >= 0:
             # a cap is a hair only by its exit's own shadow past its inner end: a dot or
             # an opening cut by the border shows none (nor does a cut tip, uncounted)
@@ -2351,6 +2359,29 @@ def _unit_normals(line: F64) -> F64:
     tangent = np.gradient(line, axis=0)
     norm = np.hypot(tangent[:, 0], tangent[:, 1])[:, None] + 1e-12
     return np.column_stack([-tangent[:, 1], tangent[:, 0]]) / norm
+
+
+def _drawn(
+    free_px: float,
+    width_px: float | None,
+    factor: float,
+    psf_px: float,
+    um: float,
+    config: MeasureConfig,
+) -> bool:
+    """Whether a trace is too thin or too sharp to be a shaft imaged through the optics.
+
+    Its free-fit diameter (`free_px`, px of the image) is under ``config.min_diameter_um``,
+    or its width at half absorptance (`width_px`, working px, `factor` times the image's)
+    is under :data:`_DRAWN_SHARPNESS` of the blur's own full width at half maximum
+    (2.355 `psf_px`): the thinnest shaft is blurred at least that wide, a line drawn on
+    the image after the optics (a scale bar's 2-px stroke) is not.
+    """
+    if free_px * um < config.min_diameter_um:
+        return True
+    if width_px is None or not math.isfinite(psf_px) or psf_px <= 0:
+        return False
+    return width_px * factor < _DRAWN_SHARPNESS * _FWHM_PER_SIGMA * psf_px
 
 
 def _on_pixel_grid(pts: F64) -> bool:
