@@ -207,6 +207,22 @@ def test_status_bar_masks_its_labels_and_keeps_the_skin_beside_them() -> None:
     assert _absorbance.overlay_bands(image) == (26, 0)
 
 
+def test_label_outlined_on_the_pixel_grid_is_masked_whatever_its_fill() -> None:
+    # a scale bar's "1.0 mm" label above the bottom band: its fill shows text and noise
+    # (not flat), its sides are sharp straight edges along pixel rows and columns
+    image = _skin((400, 560), seed=9)
+    rng = np.random.default_rng(9)
+    image[330:356, 120:230] = np.clip(0.27 + rng.normal(0, 0.01, (26, 110, 3)), 0, 1)
+    for x in range(128, 222, 9):
+        image[335:351, x : x + 3] = 0.9
+    got = _absorbance.overlay_mask(image)
+    assert got[330:356, 120:230].all()
+    assert not got[:320].any() and not got[362:].any()
+    assert not got[:, :112].any() and not got[:, 238:].any()
+    # a label is not a bar: the rows beside it are measured
+    assert _absorbance.overlay_bands(image) == (0, 0)
+
+
 def test_overlay_bands_leave_out_label_boxes() -> None:
     # a label box hides skin only under itself: other exits in its rows are seen
     image = _skin((400, 500), seed=6)

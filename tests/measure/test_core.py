@@ -335,6 +335,23 @@ def test_scale_bar_sharper_than_the_blur_is_not_a_hair(stroke_px):
     assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
 
 
+def test_characters_of_a_label_are_not_hairs():
+    """The strokes of a burned-in label ("1.0 mm") outlined by a box are not traced."""
+    img = draw.skin((400, 560), seed=12)
+    draw.draw_subsurface(img, draw.straight(300.0, 80.0, 260.0, 50.0), diameter_px=24.0)
+    draw.draw_hair(img, draw.straight(300.0, 80.0, 80.0, 200.0), diameter_px=24.0, absorb=1.5)
+    u8 = draw.finish(img, blur_px=2.0, seed=12)
+    rng = np.random.default_rng(12)
+    u8[330:356, 120:230] = np.clip(70 + rng.normal(0, 2.5, (26, 110, 3)), 0, 255).astype(np.uint8)
+    for x in range(128, 222, 9):
+        u8[335:351, x : x + 3] = 230  # the characters' strokes
+    u8[342:345, 150:200] = 230
+    res = measure_image(u8, um_per_px=2.5)
+    assert res.hair_count == 1
+    (hair,) = [h for h in res.hairs if h.exit_px is not None]
+    assert hair.exit_px[1] < 120
+
+
 @pytest.mark.parametrize("angle", [0.0, 90.0])
 def test_thin_hair_along_a_pixel_row_or_column_is_kept(angle):
     """A vellus hair lying exactly along the grid is still a hair: it is not thinner than one."""

@@ -29,6 +29,11 @@ _MAX_FILL = 0.5
 _BOX_GROW = 4
 #: A row-to-row luma step this large is an overlay's sharp edge (JPEG blurs it little).
 _EDGE_STEP = 20.0 / 255.0
+#: Shortest top or bottom edge of a label outlined on the pixel grid (px), and how much
+#: larger its step must be than the steps one row before and after it (an optical edge,
+#: blurred by σ ≥ 0.85 px, spreads its step over the next rows: less than 2×).
+_OUTLINE_MIN_PX = 30
+_OUTLINE_SHARPNESS = 2.0
 #: A status bar is masked over the columns where its edge rows step (its label boxes and
 #: their text): runs of such columns closer than this are one label (px) ...
 _BAR_GAP = 41
@@ -123,7 +128,82 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
                 # whole box and one pixel of its blurred edge
                 grow = _BOX_GROW
                 mask[max(0, y - grow) : y + h + grow, max(0, x - grow) : x + w + grow] = True
+        # a label drawn as a box with sharp straight sides, whatever its fill: the box
+        # and one pixel of its edge, as for a flat box
+        for x, y, w, h in _outlined_boxes(channels, lo, hi):
+            mask[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1] = True
     return mask
+
+
+def _step_runs(steps: NDArray[np.bool_], min_len: int) -> tuple[NDArray[np.intp], ...]:
+    """Return the runs of True along each row of `steps`, `min_len` or longer.
+
+    As three arrays: row, first column, column past the last.
+    """
+    rows, cols = steps.shape
+    padded = np.zeros((rows, cols + 2), dtype=np.int8)
+    padded[:, 1:-1] = steps
+    edge = np.diff(padded, axis=1)
+    r0, c0 = np.nonzero(edge == 1)
+    _r1, c1 = np.nonzero(edge == -1)
+    # starts and stops come in the same order (row-major), one stop per start
+    keep = (c1 - c0) >= min_len
+    return r0[keep], c0[keep], c1[keep]
+
+
+def _outlined_boxes(channels: F32, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h; image rows) outlined by sharp edges on the pixel grid, rows lo:hi.
+
+    A label burned into the image (a scale bar's "1.0 mm", a status-bar box) ends in
+    straight edges along one pixel row or column, where the luma steps by
+    :data:`_EDGE_STEP` or more: its top and bottom, at least :data:`_OUTLINE_MIN_PX`
+    long and overlapping by 0.8 of the longer, lie 6–80 rows apart, and a column within
+    3 px of each end steps over 0.8 of the rows between them. An optical edge is
+    blurred over several rows: the top and bottom steps must be :data:`_OUTLINE_SHARPNESS`
+    times those one row before and after them. No hair or skin line draws such a
+    rectangle. A label's fill may show text or noise too strong for :func:`_flat_boxes`.
+    """
+    grey = _grey(channels[lo:hi])
+    if grey.shape[0] < 3 or grey.shape[1] < _OUTLINE_MIN_PX:
+        return []
+    step = np.abs(np.diff(grey, axis=0))  # between rows y and y + 1
+    across = step > _EDGE_STEP
+    # only rows stepping over a stretch that long can hold a top or bottom edge
+    rows = np.flatnonzero(across.sum(axis=1) >= _OUTLINE_MIN_PX)
+    if len(rows) < 2:
+        return []
+    ys, starts, stops = _step_runs(across[rows], _OUTLINE_MIN_PX)
+    ys = rows[ys]
+    # drawn, not imaged: the step lies between two rows, not spread over the next ones
+    last = step.shape[0] - 1
+    sharp = [
+        np.median(step[y, a:b])
+        >= _OUTLINE_SHARPNESS
+        * np.median(np.maximum(step[max(y - 1, 0), a:b], step[min(y + 1, last), a:b]))
+        for y, a, b in zip(ys, starts, stops, strict=True)
+    ]
+    ys, starts, stops = ys[sharp], starts[sharp], stops[sharp]
+    if len(ys) < 2:
+        return []
+    along = np.abs(np.diff(grey, axis=1)) > _EDGE_STEP  # between columns x and x + 1
+    n = grey.shape[1]
+    out = []
+    for i in range(len(ys)):
+        for j in range(i + 1, len(ys)):
+            y1, y2 = int(ys[i]), int(ys[j])
+            if not 6 <= y2 - y1 <= 80:
+                continue
+            a, b = max(starts[i], starts[j]), min(stops[i], stops[j])
+            longer = max(stops[i] - starts[i], stops[j] - starts[j])
+            if b - a < 0.8 * longer:
+                continue
+            sides = along[y1 + 1 : y2 + 1]
+            left = sides[:, max(a - 3, 0) : min(a + 3, n - 1)].mean(axis=0)
+            right = sides[:, max(b - 4, 0) : min(b + 2, n - 1)].mean(axis=0)
+            if left.size and right.size and left.max() >= 0.8 and right.max() >= 0.8:
+                # the steps lie between rows y1, y1 + 1 and y2, y2 + 1: rows y1 + 1 to y2
+                out.append((int(a), lo + y1 + 1, int(b - a), y2 - y1))
+    return out
 
 
 @dataclass(frozen=True)
