@@ -89,13 +89,15 @@ def to_float_pixels(pixels: NDArray[Any], scale: float) -> F32:
 
 
 def overlay_mask(channels: F32) -> NDArray[np.bool_]:
-    """Mask device overlays: status-bar labels and flat, uniform-colour boxes at the top or bottom.
+    """Mask device overlays: status-bar labels and label boxes near the top or bottom.
 
     Real skin under a microscope is never flat to within JPEG noise over a 7x7 window, an
     on-screen label box is. Only boxes touching the top or bottom band of the image are
-    taken, so a smooth synthetic background is not masked. A status bar
-    (:func:`status_bars`) is masked over the columns of its labels: the skin between and
-    beside them is imaged, and a hair crossing it is seen up to the image's edge.
+    taken, so a smooth synthetic background is not masked. A label outlined by sharp
+    straight edges on the pixel grid (:func:`_outlined_boxes`) is taken whatever its fill,
+    within the same rows. A status bar (:func:`status_bars`) is masked over the columns of
+    its labels: the skin between and beside them is imaged, and a hair crossing it is
+    seen up to the image's edge.
 
     Parameters
     ----------
