@@ -476,6 +476,33 @@ def test_two_hairs_meeting_end_to_end_at_an_angle_are_two(angle):
     assert all(abs(h.length_um - 1000.0) < 100.0 for h in res.hairs)
 
 
+@pytest.mark.parametrize("faint", [True, False])
+def test_wide_band_is_split_into_hairs_only_where_it_is_as_dark_as_they_are(faint):
+    """A band three hairs wide is split into side-by-side hairs only if it is dark.
+
+    Beside four opaque 80 µm hairs, a faint 200 µm band (a pigment blotch's edge, its
+    absorptance a fifth of theirs) is one trace, not two hairs; two opaque hairs lying
+    side by side, traced as one band, are still two.
+    """
+    seed = 21 if faint else 22
+    img = draw.skin((420, 560), seed=seed)
+    for k in range(4):
+        draw.draw_hair(
+            img, draw.straight(300.0 + 60 * k, 60.0, 80.0, 250.0), diameter_px=16.0, absorb=1.5
+        )
+    if faint:
+        draw.draw_hair(img, draw.straight(80.0, 60.0, 85.0, 280.0), diameter_px=40.0, absorb=0.2)
+    else:
+        for dx in (-8.5, 8.5):
+            draw.draw_hair(
+                img, draw.straight(80.0 + dx, 60.0, 90.0, 280.0), diameter_px=17.0, absorb=1.5
+            )
+    res = measure_image(draw.finish(img, blur_px=1.0, seed=seed), um_per_px=5.0)
+    band = [h for h in res.hairs if np.asarray(h.centerline_px)[:, 0].mean() < 200]
+    assert len(band) == (1 if faint else 2)
+    assert res.hair_count == 4 + len(band)
+
+
 def test_fanning_pair_traced_as_one_is_measured_where_narrowest():
     """Two 80 µm shafts fanning out of one opening at 3° merge into one widening trace.
 

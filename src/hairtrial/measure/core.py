@@ -321,6 +321,9 @@ _RUN_ON_LENGTHS = 4.0
 #: whose points keep within _GRID_PX of one pixel row or column over at least
 #: _GRID_MIN_PX, is drawn graphics (a scale bar's stroke, a frame line).
 _DRAWN_SHARPNESS = 0.4
+#: A band as wide as several hairs is split into them only where the absorptance along
+#: them, on average, reaches this share of the median over the image's other traces.
+_BUNDLE_MIN_LEVEL = 0.5
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
@@ -1694,6 +1697,12 @@ def _measure_candidates(
     exit_logodds += _direction_prior(
         to_full, exit_logodds, _STREAM_RADIUS_UM / um, wide_px=_STREAM_WIDE_UM / um
     )
+    # the median absorptance of the image's traces other than the wide bands
+    shaft_level = (
+        float(np.median(_shaft_levels(od, [to_full[i] for i in np.flatnonzero(~wide)])))
+        if wide.any() and (~wide).sum() >= 3
+        else 0.0
+    )
     for i, c in enumerate(cands):
         pts = to_full[i]
         if (
@@ -1726,6 +1735,10 @@ def _measure_candidates(
             fits = int(np.clip(round(d_um / typical_um), 2, 4))
             parts = max(fits - int(traced_in[i]), 1)
             sub_um = d_um / (fits if parts == 1 else parts)
+            if parts > 1 and not _bundle_dark(line, parts, sub_um / um, od, shaft_level):
+                # a band fainter than the image's shafts where its hairs would lie (a
+                # pigment blotch's edge): one trace, as wide as one of them
+                parts, sub_um = 1, d_um / fits
         for shift in _bundle_offsets(line, parts, sub_um / um):
             moved = line + shift
             exit_moved = (
@@ -2352,6 +2365,23 @@ def _bundle_offsets(line: F64, parts: int, spacing_px: float) -> list[F64]:
         return [np.zeros_like(line)]
     normal = _unit_normals(line)
     return [normal * ((j - (parts - 1) / 2.0) * spacing_px) for j in range(parts)]
+
+
+def _bundle_dark(line: F64, parts: int, spacing_px: float, od: F32, level: float) -> bool:
+    """Whether a band's `parts` side-by-side shafts are as dark as the image's shafts.
+
+    Hairs lying side by side are each about as opaque as a single shaft of the image.
+    Along each line where :func:`_bundle_offsets` would put one, the median absorptance
+    is read; their mean must reach :data:`_BUNDLE_MIN_LEVEL` of `level` (the median over
+    the image's other traces; 0 when unknown, which passes). A pigment blotch traced as a
+    wide band is fainter than the shafts, most of all where its side hairs would lie.
+    The mean, not the least: the arms of a V-shaped pair part, and the line of one arm
+    runs onto the skin between them.
+    """
+    if level <= 0.0:
+        return True
+    lines = [line + shift for shift in _bundle_offsets(line, parts, spacing_px)]
+    return bool(np.mean(_shaft_levels(od, lines)) >= _BUNDLE_MIN_LEVEL * level)
 
 
 def _unit_normals(line: F64) -> F64:
