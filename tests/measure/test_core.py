@@ -299,18 +299,30 @@ def test_scale_bar_among_translucent_hairs_is_not_a_hair():
     as a hair of that pigment (~20 µm). The graphics test takes the width the line's own
     profile gives.
     """
+    img, ruled = _ruled_field(absorb=0.6, blur_px=3.0, stroke_px=2, darkness=0.35)
+    res = measure_image(ruled, um_per_px=2.5)
+    assert res.hair_count == measure_image(img, um_per_px=2.5).hair_count == 6
+    assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
+
+
+def _ruled_field(
+    *, absorb: float, blur_px: float, stroke_px: int, darkness: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Six 75 µm hairs at 2.5 µm/px, and the same field with an L-shaped ruler drawn on it.
+
+    The ruler's strokes (`stroke_px` wide, multiplying the pixels by `darkness`) are
+    drawn after the blur, on the pixel grid, as a device draws them.
+    """
     img = draw.skin((400, 560), seed=4)
     for i in range(6):
         exit_xy = (170.0 + 60.0 * i, 60.0)
         draw.draw_subsurface(img, draw.straight(*exit_xy, 260.0, 50.0), diameter_px=30.0)
-        draw.draw_hair(img, draw.straight(*exit_xy, 80.0, 250.0), diameter_px=30.0, absorb=0.6)
-    img = draw.finish(img, blur_px=3.0, seed=4, noise=0.02)
-    ruled = img.astype(np.float64)
-    ruled[40:380, 30:32] *= 0.35
-    ruled[378:380, 30:150] *= 0.35
-    res = measure_image(ruled.astype(np.uint8), um_per_px=2.5)
-    assert res.hair_count == measure_image(img, um_per_px=2.5).hair_count == 6
-    assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
+        draw.draw_hair(img, draw.straight(*exit_xy, 80.0, 250.0), diameter_px=30.0, absorb=absorb)
+    plain = draw.finish(img, blur_px=blur_px, seed=4, noise=0.02)
+    ruled = plain.astype(np.float64)
+    ruled[40:380, 30 : 30 + stroke_px] *= darkness
+    ruled[380 - stroke_px : 380, 30:150] *= darkness
+    return plain, ruled.astype(np.uint8)
 
 
 @pytest.mark.parametrize("stroke_px", [2, 3])
@@ -321,16 +333,8 @@ def test_scale_bar_sharper_than_the_blur_is_not_a_hair(stroke_px):
     scale bars, 10–11 µm for a 2 px stroke); its width at half absorptance (2–3 px) is
     far under the blur's own (~12 px), which no shaft imaged through the optics can be.
     """
-    img = draw.skin((400, 560), seed=4)
-    for i in range(6):
-        exit_xy = (170.0 + 60.0 * i, 60.0)
-        draw.draw_subsurface(img, draw.straight(*exit_xy, 260.0, 50.0), diameter_px=30.0)
-        draw.draw_hair(img, draw.straight(*exit_xy, 80.0, 250.0), diameter_px=30.0, absorb=1.5)
-    img = draw.finish(img, blur_px=5.0, seed=4, noise=0.02)
-    ruled = img.astype(np.float64)
-    ruled[40:380, 30 : 30 + stroke_px] *= 0.37
-    ruled[380 - stroke_px : 380, 30:150] *= 0.37
-    res = measure_image(ruled.astype(np.uint8), um_per_px=2.5)
+    img, ruled = _ruled_field(absorb=1.5, blur_px=5.0, stroke_px=stroke_px, darkness=0.37)
+    res = measure_image(ruled, um_per_px=2.5)
     assert res.hair_count == measure_image(img, um_per_px=2.5).hair_count == 6
     assert all(h.exit_px is None or h.exit_px[0] > 150 for h in res.hairs)
 
