@@ -88,7 +88,7 @@ def to_float_pixels(pixels: NDArray[Any], scale: float) -> F32:
     return out
 
 
-def overlay_mask(channels: F32) -> NDArray[np.bool_]:
+def overlay_mask(channels: F32, bars: list[StatusBar] | None = None) -> NDArray[np.bool_]:
     """Mask device overlays: status-bar labels and label boxes near the top or bottom.
 
     Real skin under a microscope is never flat to within JPEG noise over a 7x7 window, an
@@ -103,6 +103,8 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
     ----------
     channels : (M, N, C) ndarray of float32
         Pixels in [0, 1].
+    bars : list of StatusBar, optional
+        The image's status bars (:func:`status_bars`), when the caller has found them.
 
     Returns
     -------
@@ -113,7 +115,7 @@ def overlay_mask(channels: F32) -> NDArray[np.bool_]:
     m, n = channels.shape[:2]
     band = _bar_band(m)
     mask = np.zeros((m, n), dtype=bool)
-    for bar in status_bars(channels):
+    for bar in status_bars(channels) if bars is None else bars:
         mask[bar.start : bar.stop, _bar_columns(channels, bar)] = True
     # a box touching a band and at most 0.2 m tall lies within `reach` rows of the edge:
     # only those slabs are searched (one more row shows a box that runs on, too tall)
@@ -277,11 +279,10 @@ def _bar_columns(channels: F32, bar: StatusBar) -> NDArray[np.bool_]:
     return np.asarray(cols[0], dtype=bool)
 
 
-def bar_rows(channels: F32) -> tuple[int, int]:
-    """Rows the status bars span from the top and from the bottom edge (0 without one)."""
-    m = channels.shape[0]
+def bar_rows(bars: list[StatusBar], m: int) -> tuple[int, int]:
+    """Rows status `bars` of an `m`-row image span from the top and the bottom edge (px)."""
     top = bottom = 0
-    for bar in status_bars(channels):
+    for bar in bars:
         if bar.start == 0:
             top = max(top, bar.stop)
         if bar.stop == m:
@@ -440,7 +441,8 @@ def overlay_bands(image: NDArray[Any]) -> tuple[int, int]:
         Hidden rows at the top and at the bottom (0 when there is no bar).
     """
     channels = to_float_channels(image)
-    return hidden_rows(overlay_mask(channels), bar_rows(channels))
+    bars = status_bars(channels)
+    return hidden_rows(overlay_mask(channels, bars), bar_rows(bars, channels.shape[0]))
 
 
 def hidden_rows(mask: NDArray[np.bool_], bars: tuple[int, int] = (0, 0)) -> tuple[int, int]:

@@ -321,12 +321,12 @@ _RUN_ON_LENGTHS = 4.0
 #: whose points keep within _GRID_PX of one pixel row or column over at least
 #: _GRID_MIN_PX, is drawn graphics (a scale bar's stroke, a frame line).
 _DRAWN_SHARPNESS = 0.4
-#: A band as wide as several hairs is split into them only where the absorptance along
-#: them, on average, reaches this share of the median over the image's other traces.
-_BUNDLE_MIN_LEVEL = 0.5
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _GRID_PX = 0.25
 _GRID_MIN_PX = 25.0
+#: A band as wide as several hairs is split into them only where the absorptance along
+#: them, on average, reaches this share of the median over the image's other traces.
+_BUNDLE_MIN_LEVEL = 0.5
 
 
 @dataclass(frozen=True)
@@ -1371,8 +1371,9 @@ def _not_skin(
     area (px²) and the rows hidden at the top and bottom (:func:`._absorbance.hidden_rows`).
     """
     outside, imaged_px = _absorbance.outside_field(channels, hair_px)
-    mask = _absorbance.overlay_mask(channels) | outside
-    hidden = _absorbance.hidden_rows(mask, _absorbance.bar_rows(channels))
+    bars = _absorbance.status_bars(channels)  # masked over their labels, their rows hidden
+    mask = _absorbance.overlay_mask(channels, bars) | outside
+    hidden = _absorbance.hidden_rows(mask, _absorbance.bar_rows(bars, channels.shape[0]))
     return mask, outside, imaged_px, hidden
 
 
